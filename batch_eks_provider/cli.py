@@ -1,0 +1,105 @@
+"""The ``batch-eks`` command.
+
+    batch-eks local serve [--host H] [--port P] [--state-dir DIR] [--blueprint data-on-eks] [fault flags]
+    batch-eks local reclaim JOB_ID [--url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.error
+import urllib.request
+
+__all__ = ["main", "build_parser"]
+
+DEFAULT_PORT = 4566
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="batch-eks", description="AWS Batch on EKS tools.")
+    sub = parser.add_subparsers(dest="group", required=True)
+    local = sub.add_parser("local", help="The local engine: AWS Batch on EKS on this machine.")
+    local_sub = local.add_subparsers(dest="command", required=True)
+
+    serve = local_sub.add_parser("serve", help="Run the local engine in the foreground.")
+    serve.add_argument("--host", default="127.0.0.1", help="Address to bind (default 127.0.0.1; others need --allow-remote).")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"Port (default {DEFAULT_PORT}).")
+    serve.add_argument("--state-dir", default=None, help="Directory for the SQLite state; omitted: nothing persists.")
+    serve.add_argument("--blueprint", choices=["data-on-eks"], default=None, help="Create a ready-made environment.")
+    serve.add_argument("--throttle-rate", type=float, default=0.0, help="Fraction of AWS API requests answered 429.")
+    serve.add_argument("--server-error-rate", type=float, default=0.0, help="Fraction of AWS API requests answered 500.")
+    serve.add_argument("--spot-interruption-rate", type=float, default=0.0, help="Spot interruptions per Spot node per minute.")
+    serve.add_argument("--node-startup-seconds", type=float, default=0.2, help="Time a new node takes to become Ready.")
+    serve.add_argument("--pod-retention-seconds", type=float, default=30.0, help="Time a finished pod is kept before deletion.")
+    serve.add_argument("--seed", type=int, default=None, help="Random seed for node names and injected faults.")
+
+    reclaim = local_sub.add_parser("reclaim", help="Reclaim the node under a running job (a Spot interruption).")
+    reclaim.add_argument("job_id")
+    reclaim.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_PORT}", help="The engine's URL.")
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .local.api.app import build_app
+    from .local.blueprints import apply_blueprint
+    from .local.engine import Engine
+    from .local.server import is_loopback
+    from .local.state import EngineConfig
+
+    if not is_loopback(args.host):
+        print(
+            f"error: refusing to bind to {args.host!r}: the engine runs commands on this machine, so it serves loopback only.",
+            file=sys.stderr,
+        )
+        return 2
+    config = EngineConfig(
+        throttle_rate=args.throttle_rate,
+        server_error_rate=args.server_error_rate,
+        spot_interruption_rate=args.spot_interruption_rate,
+        node_startup_seconds=args.node_startup_seconds,
+        pod_retention_seconds=args.pod_retention_seconds,
+        random_seed=args.seed,
+    )
+    engine = Engine(config, args.state_dir)
+    if args.blueprint:
+        apply_blueprint(engine, args.blueprint)
+    print(f"batch-eks local engine on http://{args.host}:{args.port} (state: {args.state_dir or 'in memory'})", flush=True)
+    uvicorn.run(build_app(engine), host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
+def _reclaim(args: argparse.Namespace) -> int:
+    request = urllib.request.Request(
+        f"{args.url.rstrip('/')}/_local/reclaim",
+        data=json.dumps({"jobId": args.job_id}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        print(f"error: {json.loads(e.read()).get('message', e)}", file=sys.stderr)
+        return 1
+    except urllib.error.URLError as e:
+        print(f"error: cannot reach the engine at {args.url}: {e.reason}", file=sys.stderr)
+        return 1
+    print(f"reclaimed node {body['nodeName']} (instance {body['instanceId']}); pods stopped: {', '.join(body['pods']) or 'none'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.group == "local" and args.command == "serve":
+        return _serve(args)
+    if args.group == "local" and args.command == "reclaim":
+        return _reclaim(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

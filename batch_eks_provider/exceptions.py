@@ -1,0 +1,103 @@
+"""Errors raised by the provider.
+
+    BatchEksError (AirflowException)
+     +-- BatchEksInvalidInputError        bad operator/hook input, found before any API call (fails, no Airflow retry)
+     +-- BatchEksQueueUnavailableError    queue missing, DISABLED/INVALID, or none of its CEs usable
+     +-- BatchEksComputeEnvironmentError  a compute environment is INVALID (carries its statusReason)
+     +-- BatchEksJobFailedError           the Batch job ended FAILED; subclasses say why:
+          +-- BatchEksExitCodeError       a container exited non-zero (``exit_code``)
+          |    +-- BatchEksPermanentExitCodeError  ...with a code the DAG declared permanent (no Airflow retry)
+          +-- BatchEksSpotReclaimedError  Spot reclaims exhausted Batch's attempts (retryable)
+          +-- BatchEksJobTimeoutError     an attempt exceeded ``timeout`` (attemptDurationSeconds)
+          +-- BatchEksJobCancelledError   cancelled or terminated (by a person, ``on_kill``, or Batch)
+          +-- BatchEksDependencyFailedError  a job in ``depends_on`` failed, so this one never ran
+     +-- BatchEksWaitTimeoutError         the task stopped waiting (``max_wait``), the job may still run
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.exceptions import AirflowException, AirflowFailException
+
+__all__ = [
+    "BatchEksError",
+    "BatchEksInvalidInputError",
+    "BatchEksQueueUnavailableError",
+    "BatchEksComputeEnvironmentError",
+    "BatchEksJobFailedError",
+    "BatchEksExitCodeError",
+    "BatchEksPermanentExitCodeError",
+    "BatchEksSpotReclaimedError",
+    "BatchEksJobTimeoutError",
+    "BatchEksJobCancelledError",
+    "BatchEksDependencyFailedError",
+    "BatchEksWaitTimeoutError",
+]
+
+
+class BatchEksError(AirflowException):
+    """Base of every error this provider raises."""
+
+
+class BatchEksInvalidInputError(BatchEksError, AirflowFailException):
+    """Input that AWS Batch would reject (or that can never run), caught before any API call.
+
+    Names the field, the value and the rule. Fails the task without Airflow retries: retrying cannot help.
+    """
+
+    def __init__(self, field: str, value: Any, rule: str) -> None:
+        self.field, self.value, self.rule = field, value, rule
+        super().__init__(f"Invalid {field} {value!r}: {rule}")
+
+
+class BatchEksQueueUnavailableError(BatchEksError):
+    """No job queue of those given can take the job now."""
+
+
+class BatchEksComputeEnvironmentError(BatchEksError):
+    """A compute environment is INVALID or otherwise unusable."""
+
+    def __init__(self, message: str, *, compute_environment: str, status_reason: str | None = None) -> None:
+        self.compute_environment = compute_environment
+        self.status_reason = status_reason
+        super().__init__(message)
+
+
+class BatchEksJobFailedError(BatchEksError):
+    """The Batch job ended FAILED. ``job`` is its last DescribeJobs entry."""
+
+    def __init__(self, message: str, *, job_id: str, job: dict[str, Any] | None = None) -> None:
+        self.job_id = job_id
+        self.job = job or {}
+        super().__init__(message)
+
+
+class BatchEksExitCodeError(BatchEksJobFailedError):
+    def __init__(self, message: str, *, job_id: str, exit_code: int, job: dict[str, Any] | None = None) -> None:
+        self.exit_code = exit_code
+        super().__init__(message, job_id=job_id, job=job)
+
+
+class BatchEksPermanentExitCodeError(BatchEksExitCodeError, AirflowFailException):
+    """A container exited with a code declared permanent: the task fails without Airflow retries."""
+
+
+class BatchEksSpotReclaimedError(BatchEksJobFailedError):
+    """The job's last attempt was lost to a Spot reclaim (``Host EC2 ... terminated.``); retry is reasonable."""
+
+
+class BatchEksJobTimeoutError(BatchEksJobFailedError):
+    """An attempt ran longer than the job's ``attemptDurationSeconds``."""
+
+
+class BatchEksJobCancelledError(BatchEksJobFailedError):
+    """The job was cancelled or terminated."""
+
+
+class BatchEksDependencyFailedError(BatchEksJobFailedError, AirflowFailException):
+    """A job this one depended on failed, so it never ran; the upstream task carries the cause."""
+
+
+class BatchEksWaitTimeoutError(BatchEksError):
+    """The task stopped waiting for the job after ``max_wait``; the job may still be running."""

@@ -1,0 +1,131 @@
+"""Simulated nodes of managed EKS compute environments: launching for RUNNABLE demand up to maxvCpus,
+keeping minvCpus/desiredvCpus, removing idle nodes, and finding room for a pod.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass
+
+from .instance_types import InstanceType, resolve_instance_types
+from .models import ComputeEnvironment, Node
+from .state import EngineState
+
+__all__ = ["NodeUsage", "CapacityManager"]
+
+
+@dataclass
+class NodeUsage:
+    cpu: float = 0.0
+    memory_mib: int = 0
+    gpus: int = 0
+    pods: int = 0
+
+
+class CapacityManager:
+    """Owns every node; the scheduler asks it for room and tells it about demand."""
+
+    def __init__(self, state: EngineState, rng: random.Random) -> None:
+        self.state = state
+        self.rng = rng
+        self.usage: dict[str, NodeUsage] = {}
+
+    # -- views ------------------------------------------------------------------------------------------
+    def nodes_of(self, ce: ComputeEnvironment) -> list[Node]:
+        return [n for n in self.state.nodes.values() if n.ce_name == ce.name and n.status != "Terminating"]
+
+    def instance_types(self, ce: ComputeEnvironment) -> list[InstanceType]:
+        return resolve_instance_types(ce.compute_resources.get("instanceTypes", ["optimal"]))
+
+    def vcpus_of(self, ce: ComputeEnvironment) -> float:
+        return sum(n.vcpus for n in self.nodes_of(ce))
+
+    def used(self, node: Node) -> NodeUsage:
+        return self.usage.setdefault(node.name, NodeUsage())
+
+    def fits_node(self, node: Node, cpu: float, mem: int, gpu: int) -> bool:
+        use = self.used(node)
+        return (
+            use.cpu + cpu <= node.vcpus + 1e-9
+            and use.memory_mib + mem <= node.memory_mib
+            and use.gpus + gpu <= node.gpus
+        )
+
+    def can_ever_fit(self, ce: ComputeEnvironment, cpu: float, mem: int, gpu: int) -> bool:
+        """Whether some instance type of the CE, launchable within maxvCpus, could hold the pod."""
+        max_vcpus = int(ce.compute_resources.get("maxvCpus", 0))
+        return any(
+            cpu <= t.vcpus <= max_vcpus and mem <= t.allocatable_memory_mib and gpu <= t.gpus
+            for t in self.instance_types(ce)
+        )
+
+    # -- placement ----------------------------------------------------------------------------------------
+    def find_ready_node(self, ce: ComputeEnvironment, cpu: float, mem: int, gpu: int) -> Node | None:
+        """Best fit: the ready node with the least free vCPU that still fits the pod."""
+        best, best_free = None, None
+        for node in self.nodes_of(ce):
+            if node.status != "Ready" or not self.fits_node(node, cpu, mem, gpu):
+                continue
+            free = node.vcpus - self.used(node).cpu
+            if best_free is None or free < best_free:
+                best, best_free = node, free
+        return best
+
+    def reserve(self, node: Node, cpu: float, mem: int, gpu: int) -> None:
+        use = self.used(node)
+        use.cpu += cpu
+        use.memory_mib += mem
+        use.gpus += gpu
+        use.pods += 1
+        node.idle_since = None
+        self.state.touch(node)
+
+    def release(self, node_name: str, cpu: float, mem: int, gpu: int) -> None:
+        node = self.state.nodes.get(node_name)
+        use = self.usage.get(node_name)
+        if use is None:
+            return
+        use.cpu = max(0.0, use.cpu - cpu)
+        use.memory_mib = max(0, use.memory_mib - mem)
+        use.gpus = max(0, use.gpus - gpu)
+        use.pods = max(0, use.pods - 1)
+        if node is not None and use.pods == 0:
+            node.idle_since = self.state.clock.now()
+            self.state.touch(node)
+
+    # -- scaling ------------------------------------------------------------------------------------------
+    def launch(self, ce: ComputeEnvironment, itype: InstanceType) -> Node:
+        now = self.state.clock.now()
+        octets = [self.rng.randint(0, 255) for _ in range(2)]
+        name = f"ip-10-0-{octets[0]}-{octets[1]}.ec2.internal"
+        while name in self.state.nodes:
+            name = f"ip-10-{self.rng.randint(1, 255)}-{self.rng.randint(0, 255)}-{self.rng.randint(0, 255)}.ec2.internal"
+        node = Node(
+            name=name,
+            uid=str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
+            instance_id="i-" + "".join(self.rng.choice("0123456789abcdef") for _ in range(17)),
+            instance_type=itype.name,
+            ce_name=ce.name,
+            vcpus=itype.vcpus,
+            memory_mib=itype.allocatable_memory_mib,
+            gpus=itype.gpus,
+            capacity_type="SPOT" if ce.compute_resources.get("type") == "SPOT" else "ON_DEMAND",
+            launched_at=now,
+            ready_at=now + self.state.config.node_startup_seconds,
+            idle_since=now,
+        )
+        self.state.add(node)
+        return node
+
+    def pick_instance_type(self, ce: ComputeEnvironment, cpu: float, mem: int, gpu: int, headroom: float) -> InstanceType | None:
+        """Best fit progressive: the smallest instance type that fits the pod within the vCPU headroom."""
+        for itype in self.instance_types(ce):
+            if cpu <= itype.vcpus <= headroom and mem <= itype.allocatable_memory_mib and gpu <= itype.gpus:
+                return itype
+        return None
+
+    def terminate(self, node: Node) -> None:
+        node.status = "Terminating"
+        self.usage.pop(node.name, None)
+        self.state.remove(node)

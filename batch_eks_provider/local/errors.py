@@ -1,0 +1,67 @@
+"""Typed errors of the local engine, each carrying its AWS wire identity.
+
+    EngineError                      (HTTP status, ``__type``)
+     +-- ClientException             400, ClientException   - bad input, unknown resource, rule broken
+     +-- ServerException             500, ServerException
+     +-- TooManyRequestsException    429, TooManyRequestsException (injected throttling)
+     +-- ResourceNotFoundException   404 (EKS, CloudWatch Logs)
+     +-- InvalidParameterException   400 (EKS, CloudWatch Logs)
+     +-- UnrecognizedClientException 403 (bad credentials when the engine is bound to a remote address)
+
+The API layer turns any of them into the wire error: header ``x-amzn-ErrorType`` and body
+``{"__type": ..., "message": ...}``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "EngineError",
+    "ClientException",
+    "ServerException",
+    "TooManyRequestsException",
+    "ResourceNotFoundException",
+    "InvalidParameterException",
+    "UnrecognizedClientException",
+]
+
+
+class EngineError(Exception):
+    status_code = 400
+    error_type = "ClientException"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ClientException(EngineError):
+    status_code = 400
+    error_type = "ClientException"
+
+
+class ServerException(EngineError):
+    status_code = 500
+    error_type = "ServerException"
+
+
+class TooManyRequestsException(EngineError):
+    status_code = 429
+    error_type = "TooManyRequestsException"
+
+    def __init__(self, message: str = "Too Many Requests") -> None:
+        super().__init__(message)
+
+
+class ResourceNotFoundException(EngineError):
+    status_code = 404
+    error_type = "ResourceNotFoundException"
+
+
+class InvalidParameterException(EngineError):
+    status_code = 400
+    error_type = "InvalidParameterException"
+
+
+class UnrecognizedClientException(EngineError):
+    status_code = 403
+    error_type = "UnrecognizedClientException"

@@ -1,0 +1,206 @@
+"""Run a pod's containers as local processes.
+
+Init containers run one after another, then the containers run side by side, as kubelet does. Each
+container's argv is ``command + args`` (the engine has no images, so there is no image entrypoint to fall
+back on: a container with neither fails at once with a clear reason). Output lines go to the
+``on_output`` callback; the memory limit is enforced by watching the process tree's resident memory and
+killing it (``OOMKilled``, exit code 137) when it goes over, as the kernel's cgroup OOM killer would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Awaitable, Callable
+
+__all__ = ["ContainerSpec", "ContainerResult", "PodRun", "ProcessRuntime"]
+
+OOM_EXIT_CODE = 137
+NO_COMMAND_EXIT_CODE = 128
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+@dataclass
+class ContainerSpec:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    memory_limit_mib: int | None = None
+
+
+@dataclass
+class ContainerResult:
+    name: str
+    container_id: str
+    exit_code: int | None
+    reason: str  # Completed | Error | OOMKilled | ContainerCannotRun | Killed
+
+
+@dataclass
+class PodRun:
+    """One pod's processes while it runs."""
+
+    pod_name: str
+    init_containers: list[ContainerSpec]
+    containers: list[ContainerSpec]
+    work_dir: Path
+    processes: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
+    oom_killed: set[str] = field(default_factory=set)
+    stop_reason: str | None = None  # set when the engine stops the pod (terminate, timeout, reclaim)
+    task: asyncio.Task | None = None
+
+
+OutputCallback = Callable[[str, str, str], None]  # (pod_name, container_name, line)
+ExitCallback = Callable[[str, list[ContainerResult], list[ContainerResult], str | None], Awaitable[None] | None]
+
+
+class ProcessRuntime:
+    """Starts, watches and stops pod processes on the engine's event loop."""
+
+    def __init__(
+        self,
+        work_root: Path,
+        on_output: OutputCallback,
+        on_exit: ExitCallback,
+        grace_seconds: float = 2.0,
+        memory_poll_seconds: float = 0.25,
+    ) -> None:
+        self.work_root = work_root
+        self.on_output = on_output
+        self.on_exit = on_exit
+        self.grace_seconds = grace_seconds
+        self.memory_poll_seconds = memory_poll_seconds
+        self.runs: dict[str, PodRun] = {}
+        self._container_seq = 0
+
+    def start(self, run: PodRun) -> None:
+        self.runs[run.pod_name] = run
+        run.task = asyncio.get_running_loop().create_task(self._run_pod(run), name=f"pod {run.pod_name}")
+
+    def stop(self, pod_name: str, reason: str, *, force: bool = False) -> None:
+        """Stop a pod: SIGTERM, then SIGKILL after the grace period (at once when ``force``)."""
+        run = self.runs.get(pod_name)
+        if run is None:
+            return
+        run.stop_reason = run.stop_reason or reason
+        for proc in run.processes.values():
+            _signal_group(proc, signal.SIGKILL if force else signal.SIGTERM)
+        if not force:
+            asyncio.get_running_loop().call_later(self.grace_seconds, self._kill_all, pod_name)
+
+    def _kill_all(self, pod_name: str) -> None:
+        run = self.runs.get(pod_name)
+        if run is not None:
+            for proc in run.processes.values():
+                _signal_group(proc, signal.SIGKILL)
+
+    async def shutdown(self) -> None:
+        for name in list(self.runs):
+            self.stop(name, "engine shutting down", force=True)
+        tasks = [r.task for r in self.runs.values() if r.task is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
+
+    def _next_container_id(self) -> str:
+        self._container_seq += 1
+        return f"local://{os.getpid()}-{self._container_seq}"
+
+    async def _run_pod(self, run: PodRun) -> None:
+        init_results: list[ContainerResult] = []
+        results: list[ContainerResult] = []
+        try:
+            run.work_dir.mkdir(parents=True, exist_ok=True)
+            for spec in run.init_containers:
+                result = await self._run_container(run, spec)
+                init_results.append(result)
+                if result.exit_code != 0 or run.stop_reason:
+                    break
+            else:
+                results = list(await asyncio.gather(*(self._run_container(run, s) for s in run.containers)))
+        finally:
+            self.runs.pop(run.pod_name, None)
+        outcome = self.on_exit(run.pod_name, init_results, results, run.stop_reason)
+        if asyncio.iscoroutine(outcome):
+            await outcome
+
+    async def _run_container(self, run: PodRun, spec: ContainerSpec) -> ContainerResult:
+        container_id = self._next_container_id()
+        if run.stop_reason:
+            return ContainerResult(spec.name, container_id, None, "Killed")
+        if not spec.argv:
+            self.on_output(
+                run.pod_name,
+                spec.name,
+                f"container {spec.name!r} has no command or args: the local engine runs commands, not image "
+                "entrypoints; set command in the job definition or in eksPropertiesOverride.",
+            )
+            return ContainerResult(spec.name, container_id, NO_COMMAND_EXIT_CODE, "ContainerCannotRun")
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *spec.argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                env=spec.env,
+                cwd=str(run.work_dir),
+                start_new_session=True,
+            )
+        except OSError as e:
+            self.on_output(run.pod_name, spec.name, f"failed to start {spec.argv[0]!r}: {e}")
+            return ContainerResult(spec.name, container_id, NO_COMMAND_EXIT_CODE, "ContainerCannotRun")
+        run.processes[spec.name] = proc
+        watcher = None
+        if spec.memory_limit_mib:
+            watcher = asyncio.get_running_loop().create_task(self._watch_memory(run, spec, proc))
+        try:
+            assert proc.stdout is not None
+            async for raw in proc.stdout:
+                self.on_output(run.pod_name, spec.name, raw.decode("utf-8", "replace").rstrip("\n"))
+            code = await proc.wait()
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+            run.processes.pop(spec.name, None)
+        if spec.name in run.oom_killed:
+            return ContainerResult(spec.name, container_id, OOM_EXIT_CODE, "OOMKilled")
+        exit_code = code if code >= 0 else 128 - code
+        return ContainerResult(spec.name, container_id, exit_code, "Completed" if exit_code == 0 else "Error")
+
+    async def _watch_memory(self, run: PodRun, spec: ContainerSpec, proc: asyncio.subprocess.Process) -> None:
+        limit_bytes = (spec.memory_limit_mib or 0) * 1024 * 1024
+        while proc.returncode is None:
+            if _tree_rss_bytes(proc.pid) > limit_bytes:
+                run.oom_killed.add(spec.name)
+                self.on_output(run.pod_name, spec.name, f"memory limit of {spec.memory_limit_mib}Mi exceeded: OOMKilled")
+                _signal_group(proc, signal.SIGKILL)
+                return
+            await asyncio.sleep(self.memory_poll_seconds)
+
+
+def _signal_group(proc: asyncio.subprocess.Process, sig: int) -> None:
+    if proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
+
+
+def _tree_rss_bytes(pid: int) -> int:
+    """Resident memory of a process and all its descendants, read from /proc."""
+    total, stack, seen = 0, [pid], set()
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            with open(f"/proc/{current}/statm") as f:
+                total += int(f.read().split()[1]) * _PAGE_SIZE
+            with open(f"/proc/{current}/task/{current}/children") as f:
+                stack.extend(int(c) for c in f.read().split())
+        except (FileNotFoundError, ProcessLookupError, ValueError, PermissionError):
+            continue
+    return total

@@ -1,0 +1,197 @@
+"""Create/Update/Delete/DescribeComputeEnvironments for managed EKS compute environments."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from typing import Any
+
+from ..errors import ClientException
+from ..instance_types import resolve_instance_types
+from ..models import ComputeEnvironment
+from ..state import EngineState
+from .pagination import paginate
+from .validation import NAMESPACE_RE, check_name, check_tags, require
+
+__all__ = ["create", "update", "delete", "describe", "to_wire", "MAX_CES_PER_CLUSTER"]
+
+MAX_CES_PER_CLUSTER = 5
+_ALLOCATION_STRATEGIES = ("BEST_FIT_PROGRESSIVE", "SPOT_CAPACITY_OPTIMIZED")
+_IMAGE_TYPES = ("EKS_AL2023", "EKS_AL2023_NVIDIA", "EKS_AL2", "EKS_AL2_NVIDIA")
+
+
+def _check_compute_resources(resources: dict[str, Any]) -> dict[str, Any]:
+    resources = copy.deepcopy(resources)
+    require(resources, "type", "maxvCpus")
+    if resources["type"] not in ("EC2", "SPOT"):
+        raise ClientException(
+            f"Invalid computeResources.type {resources['type']!r}: EKS compute environments support EC2 and SPOT."
+        )
+    strategy = resources.get("allocationStrategy")
+    if strategy not in _ALLOCATION_STRATEGIES:
+        raise ClientException(
+            f"Invalid computeResources.allocationStrategy {strategy!r}: EKS compute environments require "
+            "BEST_FIT_PROGRESSIVE or SPOT_CAPACITY_OPTIMIZED."
+        )
+    resources.setdefault("minvCpus", 0)
+    resources.setdefault("instanceTypes", ["optimal"])
+    _check_vcpus(resources["minvCpus"], resources.get("desiredvCpus"), resources["maxvCpus"])
+    try:
+        resolve_instance_types(resources["instanceTypes"])
+    except KeyError as e:
+        raise ClientException(
+            f"Invalid computeResources.instanceTypes: instance type {e.args[0]!r} is not supported."
+        ) from None
+    for config in resources.get("ec2Configuration") or []:
+        if config.get("imageType") not in _IMAGE_TYPES:
+            raise ClientException(
+                f"Invalid ec2Configuration imageType {config.get('imageType')!r}: EKS compute environments "
+                f"support {', '.join(_IMAGE_TYPES)}."
+            )
+    resources.setdefault("ec2Configuration", [{"imageType": "EKS_AL2023"}])
+    resources.setdefault("desiredvCpus", resources["minvCpus"])
+    return resources
+
+
+def _check_vcpus(min_vcpus: Any, desired: Any, max_vcpus: Any) -> None:
+    if int(min_vcpus) < 0 or int(max_vcpus) < 0:
+        raise ClientException("minvCpus and maxvCpus must not be negative.")
+    if int(min_vcpus) > int(max_vcpus):
+        raise ClientException(f"minvCpus ({min_vcpus}) must not be greater than maxvCpus ({max_vcpus}).")
+    if desired is not None and not (int(min_vcpus) <= int(desired) <= int(max_vcpus)):
+        raise ClientException(
+            f"desiredvCpus ({desired}) must be between minvCpus ({min_vcpus}) and maxvCpus ({max_vcpus})."
+        )
+
+
+def create(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
+    require(params, "computeEnvironmentName", "type")
+    name = check_name("computeEnvironmentName", params["computeEnvironmentName"])
+    if name in state.compute_environments:
+        raise ClientException(f"Object already exists: compute environment {name!r}.")
+    if params["type"] != "MANAGED":
+        raise ClientException(
+            f"Invalid type {params['type']!r}: the local engine supports MANAGED EKS compute environments."
+        )
+    eks = params.get("eksConfiguration")
+    if not eks:
+        raise ClientException("eksConfiguration is required: the local engine supports EKS compute environments.")
+    require(eks, "eksClusterArn", "kubernetesNamespace")
+    namespace = eks["kubernetesNamespace"]
+    if (
+        not NAMESPACE_RE.match(namespace)
+        or len(namespace) >= 64
+        or namespace == "default"
+        or namespace.startswith("kube-")
+    ):
+        raise ClientException(
+            f"Invalid eksConfiguration.kubernetesNamespace {namespace!r}: must match "
+            "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$, be under 64 characters, and not be 'default' or start with 'kube-'."
+        )
+    if not str(eks["eksClusterArn"]).startswith("arn:aws") or ":cluster/" not in eks["eksClusterArn"]:
+        raise ClientException(f"Invalid eksConfiguration.eksClusterArn {eks['eksClusterArn']!r}: not an EKS cluster ARN.")
+    same_cluster = [ce for ce in state.compute_environments.values() if ce.cluster_arn == eks["eksClusterArn"]]
+    if len(same_cluster) >= MAX_CES_PER_CLUSTER:
+        raise ClientException(
+            f"EKS cluster {eks['eksClusterArn']} already has {MAX_CES_PER_CLUSTER} compute environments, the maximum."
+        )
+    if "computeResources" not in params:
+        raise ClientException("computeResources is required for a MANAGED compute environment.")
+    check_tags(params.get("tags"))
+    spec = {
+        "type": "MANAGED",
+        "computeResources": _check_compute_resources(params["computeResources"]),
+        "eksConfiguration": dict(eks),
+        "tags": params.get("tags") or {},
+    }
+    if params.get("serviceRole"):
+        spec["serviceRole"] = params["serviceRole"]
+    arn = state.config.arn(f"compute-environment/{name}")
+    ce = ComputeEnvironment(
+        name=name,
+        arn=arn,
+        uuid=str(uuid.uuid4()),
+        spec=spec,
+        state=params.get("state") or "ENABLED",
+        status="CREATING",
+        created_at=state.clock.now(),
+    )
+    state.add(ce)
+    state.tags[arn] = dict(spec["tags"])
+    return {"computeEnvironmentName": name, "computeEnvironmentArn": arn}
+
+
+def _find(state: EngineState, ref: str) -> ComputeEnvironment:
+    ce = state.find_compute_environment(ref)
+    if ce is None:
+        raise ClientException(f"Compute environment {ref!r} does not exist.")
+    return ce
+
+
+def update(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
+    require(params, "computeEnvironment")
+    ce = _find(state, params["computeEnvironment"])
+    if params.get("state"):
+        if params["state"] not in ("ENABLED", "DISABLED"):
+            raise ClientException(f"Invalid state {params['state']!r}: must be ENABLED or DISABLED.")
+        ce.state = params["state"]
+    changes = params.get("computeResources") or {}
+    if changes:
+        resources = ce.spec["computeResources"]
+        merged = {**resources, **{k: v for k, v in changes.items() if v is not None}}
+        if "desiredvCpus" not in changes:
+            merged["desiredvCpus"] = min(max(resources.get("desiredvCpus", 0), int(merged["minvCpus"])), int(merged["maxvCpus"]))
+        _check_vcpus(merged["minvCpus"], merged.get("desiredvCpus"), merged["maxvCpus"])
+        if "instanceTypes" in changes:
+            try:
+                resolve_instance_types(merged["instanceTypes"])
+            except KeyError as e:
+                raise ClientException(f"Invalid computeResources.instanceTypes: {e.args[0]!r} is not supported.") from None
+        ce.spec["computeResources"] = merged
+        ce.status = "UPDATING"
+    state.touch(ce)
+    return {"computeEnvironmentName": ce.name, "computeEnvironmentArn": ce.arn}
+
+
+def delete(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
+    require(params, "computeEnvironment")
+    ce = _find(state, params["computeEnvironment"])
+    if ce.state != "DISABLED":
+        raise ClientException(f"Cannot delete compute environment {ce.name!r}: it must be DISABLED first.")
+    users = [q.name for q in state.job_queues.values() if ce.arn in q.compute_environment_arns]
+    if users:
+        raise ClientException(
+            f"Cannot delete compute environment {ce.name!r}: it is still used by job queue(s) {', '.join(users)}."
+        )
+    ce.status = "DELETING"
+    state.touch(ce)
+    return {}
+
+
+def to_wire(ce: ComputeEnvironment, tags: dict[str, str] | None = None) -> dict[str, Any]:
+    wire: dict[str, Any] = {
+        "computeEnvironmentName": ce.name,
+        "computeEnvironmentArn": ce.arn,
+        "state": ce.state,
+        "status": ce.status,
+        "containerOrchestrationType": "EKS",
+        "uuid": ce.uuid,
+        **copy.deepcopy(ce.spec),
+    }
+    if ce.status_reason:
+        wire["statusReason"] = ce.status_reason
+    if tags is not None:
+        wire["tags"] = dict(tags)
+    return wire
+
+
+def describe(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
+    ces = sorted(state.compute_environments.values(), key=lambda ce: ce.created_at)
+    refs = params.get("computeEnvironments") or []
+    if refs:
+        ces = [ce for ce in (state.find_compute_environment(r) for r in refs) if ce is not None]
+    page, token = paginate(ces, params)
+    body: dict[str, Any] = {"computeEnvironments": [to_wire(ce, state.tags.get(ce.arn)) for ce in page]}
+    if token:
+        body["nextToken"] = token
+    return body

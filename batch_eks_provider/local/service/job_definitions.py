@@ -1,0 +1,133 @@
+"""RegisterJobDefinition, DescribeJobDefinitions, DeregisterJobDefinition (EKS job definitions)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from ..errors import ClientException
+from ..models import JobDefinition
+from ..state import EngineState
+from .pagination import paginate
+from .validation import (
+    check_env,
+    check_name,
+    check_retry_strategy,
+    check_tags,
+    check_timeout,
+    normalize_container_resources,
+    require,
+)
+
+__all__ = ["register", "describe", "deregister", "normalize_pod_properties", "to_wire"]
+
+_NOT_FOR_EKS = ("platformCapabilities", "propagateTags", "containerProperties", "ecsProperties", "nodeProperties")
+
+
+def normalize_pod_properties(pod: dict[str, Any], where: str) -> dict[str, Any]:
+    """Validate EKS ``podProperties`` and fill in Batch's defaults (container names, resources, network)."""
+    pod = copy.deepcopy(pod)
+    containers = pod.get("containers") or []
+    if not containers:
+        raise ClientException(f"{where}.containers must list at least one container.")
+    if len(containers) > 10:
+        raise ClientException(f"{where}.containers has {len(containers)} containers; at most 10 are allowed.")
+    seen: set[str] = set()
+    for section in ("initContainers", "containers"):
+        for i, container in enumerate(pod.get(section) or []):
+            cwhere = f"{where}.{section}[{i}]"
+            if not container.get("image"):
+                raise ClientException(f"{cwhere}.image is required.")
+            container.setdefault("name", "Default" if section == "containers" and i == 0 else f"{section[:-1].lower()}-{i}")
+            if container["name"] in seen:
+                raise ClientException(f"{cwhere}.name {container['name']!r} is used by another container.")
+            seen.add(container["name"])
+            check_env(container.get("env"), cwhere)
+            container["resources"] = normalize_container_resources(container.get("resources"), cwhere)
+    pod.setdefault("hostNetwork", True)
+    pod.setdefault("dnsPolicy", "ClusterFirstWithHostNet" if pod["hostNetwork"] else "ClusterFirst")
+    return pod
+
+
+def register(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
+    require(params, "jobDefinitionName", "type")
+    name = check_name("jobDefinitionName", params["jobDefinitionName"])
+    if params["type"] != "container":
+        raise ClientException(
+            f"Invalid type {params['type']!r}: the local engine runs EKS job definitions of type 'container'."
+        )
+    for key in _NOT_FOR_EKS:
+        if params.get(key) is not None:
+            raise ClientException(f"{key} is not supported for job definitions that use eksProperties.")
+    eks = params.get("eksProperties") or {}
+    if "podProperties" not in eks:
+        raise ClientException("eksProperties.podProperties is required: the local engine runs EKS jobs only.")
+    pod = normalize_pod_properties(eks["podProperties"], "eksProperties.podProperties")
+    check_retry_strategy(params.get("retryStrategy"))
+    check_timeout(params.get("timeout"))
+    check_tags(params.get("tags"))
+    revision = 1 + max((d.revision for d in state.job_definitions.values() if d.name == name), default=0)
+    arn = state.config.arn(f"job-definition/{name}:{revision}")
+    spec: dict[str, Any] = {
+        "type": "container",
+        "parameters": params.get("parameters") or {},
+        "eksProperties": {"podProperties": pod},
+        "containerOrchestrationType": "EKS",
+        "tags": params.get("tags") or {},
+    }
+    for key in ("retryStrategy", "timeout", "schedulingPriority"):
+        if params.get(key) is not None:
+            spec[key] = params[key]
+    state.add(JobDefinition(arn=arn, name=name, revision=revision, status="ACTIVE", spec=spec))
+    state.tags[arn] = dict(spec["tags"])
+    return {"jobDefinitionName": name, "jobDefinitionArn": arn, "revision": revision}
+
+
+def to_wire(definition: JobDefinition, tags: dict[str, str] | None = None) -> dict[str, Any]:
+    wire = {
+        "jobDefinitionName": definition.name,
+        "jobDefinitionArn": definition.arn,
+        "revision": definition.revision,
+        "status": definition.status,
+        **copy.deepcopy(definition.spec),
+    }
+    if tags is not None:
+        wire["tags"] = dict(tags)
+    return wire
+
+
+def describe(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
+    definitions = sorted(state.job_definitions.values(), key=lambda d: (d.name, d.revision))
+    refs = params.get("jobDefinitions") or []
+    if refs:
+        wanted = []
+        for ref in refs:
+            if ref.startswith("arn:"):
+                found = state.job_definitions.get(ref)
+                wanted += [found] if found else []
+            elif ":" in ref:
+                found = state.find_job_definition(ref)
+                wanted += [found] if found else []
+            else:
+                wanted += [d for d in definitions if d.name == ref]
+        definitions = wanted
+    if params.get("jobDefinitionName"):
+        definitions = [d for d in definitions if d.name == params["jobDefinitionName"]]
+    if params.get("status"):
+        definitions = [d for d in definitions if d.status == params["status"]]
+    page, token = paginate(definitions, params)
+    body: dict[str, Any] = {"jobDefinitions": [to_wire(d, state.tags.get(d.arn)) for d in page]}
+    if token:
+        body["nextToken"] = token
+    return body
+
+
+def deregister(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
+    require(params, "jobDefinition")
+    ref = params["jobDefinition"]
+    definition = state.find_job_definition(ref) if ":" in ref.rsplit("/", 1)[-1] else None
+    if definition is None:
+        raise ClientException(f"Job definition {ref!r} does not exist; give name:revision or its ARN.")
+    definition.status = "INACTIVE"
+    state.touch(definition)
+    return {}
