@@ -1,4 +1,8 @@
-"""Wire helpers shared by the AWS protocol routes: JSON bodies, AWS-style errors, fault injection."""
+"""Wire helpers shared by the AWS protocol routes: bodies, JSON, AWS-style errors, fault injection.
+
+Every AWS route answers through :func:`aws_call`, so a bad body (too large, not JSON, not an object)
+or a bug in a handler always becomes an AWS-style error response and the engine keeps serving.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +11,48 @@ import uuid
 from typing import Any, Awaitable, Callable
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from ..errors import ClientException, EngineError, ServerException
 
-__all__ = ["read_json", "error_response", "json_response", "aws_call"]
+__all__ = ["read_body", "read_json", "error_response", "json_response", "aws_call", "MAX_BODY_BYTES"]
 
 MAX_BODY_BYTES = 1024 * 1024
 
 
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The request body, read at most ``limit`` bytes far: a larger body is refused without buffering it."""
+    cached = getattr(request, "_body", None)
+    if cached is not None:
+        return cached
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise ClientException(f"Request body of {declared} bytes is larger than the {limit} bytes allowed.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ClientException(f"Request body is larger than the {limit} bytes allowed.")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    request._body = body  # lets request.body() and later readers see it
+    return body
+
+
 async def read_json(request: Request) -> dict[str, Any]:
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise ClientException(f"Request body of {len(body)} bytes is larger than the {MAX_BODY_BYTES} bytes allowed.")
+    """The body as a JSON object; an empty body is ``{}``."""
+    body = await read_body(request)
     if not body.strip():
         return {}
     try:
         data = json.loads(body)
+    except UnicodeDecodeError:
+        raise ClientException("Request body is not valid JSON: it is not UTF-8 text.") from None
     except ValueError as e:
         raise ClientException(f"Request body is not valid JSON: {e}.") from None
     if not isinstance(data, dict):
-        raise ClientException("Request body must be a JSON object.")
+        raise ClientException(f"Request body must be a JSON object, not {type(data).__name__}.")
     return data
 
 
@@ -72,6 +97,7 @@ async def aws_call(
         engine.metrics.api_request(service, operation, e.error_type)
         return error_response(e, content_type)
     except (KeyError, TypeError, ValueError, AttributeError) as e:
+        engine.state.flush()
         engine.metrics.api_request(service, operation, "ClientException")
         return error_response(ClientException(f"Malformed {operation} request: {type(e).__name__}: {e}"), content_type)
     except Exception as e:  # noqa: BLE001 - a bug must answer 500, not drop the connection

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import uuid
 from typing import Any
 
@@ -11,11 +12,13 @@ from ..instance_types import resolve_instance_types
 from ..models import ComputeEnvironment
 from ..state import EngineState
 from .pagination import paginate
-from .validation import NAMESPACE_RE, check_name, check_tags, require
+from .validation import check_name, check_namespace, check_tags, require
 
 __all__ = ["create", "update", "delete", "describe", "to_wire", "MAX_CES_PER_CLUSTER"]
 
 MAX_CES_PER_CLUSTER = 5
+MAX_DESCRIBE = 100
+_EKS_CLUSTER_ARN_RE = re.compile(r"^arn:aws[a-z-]*:eks:[a-z0-9-]+:\d{12}:cluster/[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 _ALLOCATION_STRATEGIES = ("BEST_FIT_PROGRESSIVE", "SPOT_CAPACITY_OPTIMIZED")
 _IMAGE_TYPES = ("EKS_AL2023", "EKS_AL2023_NVIDIA", "EKS_AL2", "EKS_AL2_NVIDIA")
 
@@ -32,6 +35,11 @@ def _check_compute_resources(resources: dict[str, Any]) -> dict[str, Any]:
         raise ClientException(
             f"Invalid computeResources.allocationStrategy {strategy!r}: EKS compute environments require "
             "BEST_FIT_PROGRESSIVE or SPOT_CAPACITY_OPTIMIZED."
+        )
+    if strategy == "SPOT_CAPACITY_OPTIMIZED" and resources["type"] != "SPOT":
+        raise ClientException(
+            f"Invalid computeResources.allocationStrategy {strategy!r}: SPOT_CAPACITY_OPTIMIZED applies to SPOT "
+            f"compute resources only, and computeResources.type is {resources['type']!r}."
         )
     resources.setdefault("minvCpus", 0)
     resources.setdefault("instanceTypes", ["optimal"])
@@ -55,7 +63,9 @@ def _check_compute_resources(resources: dict[str, Any]) -> dict[str, Any]:
 
 def _check_vcpus(min_vcpus: Any, desired: Any, max_vcpus: Any) -> None:
     if int(min_vcpus) < 0 or int(max_vcpus) < 0:
-        raise ClientException("minvCpus and maxvCpus must not be negative.")
+        raise ClientException(
+            f"Invalid computeResources: minvCpus ({min_vcpus}) and maxvCpus ({max_vcpus}) must not be negative."
+        )
     if int(min_vcpus) > int(max_vcpus):
         raise ClientException(f"minvCpus ({min_vcpus}) must not be greater than maxvCpus ({max_vcpus}).")
     if desired is not None and not (int(min_vcpus) <= int(desired) <= int(max_vcpus)):
@@ -77,26 +87,29 @@ def create(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
     if not eks:
         raise ClientException("eksConfiguration is required: the local engine supports EKS compute environments.")
     require(eks, "eksClusterArn", "kubernetesNamespace")
-    namespace = eks["kubernetesNamespace"]
-    if (
-        not NAMESPACE_RE.match(namespace)
-        or len(namespace) >= 64
-        or namespace == "default"
-        or namespace.startswith("kube-")
-    ):
+    check_namespace(eks["kubernetesNamespace"], "eksConfiguration.kubernetesNamespace")
+    if not _EKS_CLUSTER_ARN_RE.match(str(eks["eksClusterArn"])):
         raise ClientException(
-            f"Invalid eksConfiguration.kubernetesNamespace {namespace!r}: must match "
-            "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$, be under 64 characters, and not be 'default' or start with 'kube-'."
+            f"Invalid eksConfiguration.eksClusterArn {eks['eksClusterArn']!r}: not an EKS cluster ARN "
+            "(arn:aws:eks:<region>:<account>:cluster/<name>)."
         )
-    if not str(eks["eksClusterArn"]).startswith("arn:aws") or ":cluster/" not in eks["eksClusterArn"]:
-        raise ClientException(f"Invalid eksConfiguration.eksClusterArn {eks['eksClusterArn']!r}: not an EKS cluster ARN.")
-    same_cluster = [ce for ce in state.compute_environments.values() if ce.cluster_arn == eks["eksClusterArn"]]
+    same_cluster = [
+        ce.name
+        for ce in state.compute_environments.values()
+        if ce.cluster_arn == eks["eksClusterArn"] and ce.status != "DELETING"
+    ]
     if len(same_cluster) >= MAX_CES_PER_CLUSTER:
         raise ClientException(
-            f"EKS cluster {eks['eksClusterArn']} already has {MAX_CES_PER_CLUSTER} compute environments, the maximum."
+            f"Cannot create compute environment {name!r}: EKS cluster {eks['eksClusterArn']} already has "
+            f"{len(same_cluster)} compute environments ({', '.join(sorted(same_cluster))}); at most "
+            f"{MAX_CES_PER_CLUSTER} are allowed per cluster."
         )
     if "computeResources" not in params:
         raise ClientException("computeResources is required for a MANAGED compute environment.")
+    if params.get("unmanagedvCpus") is not None:
+        raise ClientException("unmanagedvCpus applies to UNMANAGED compute environments only; this one is MANAGED.")
+    if params.get("state") not in (None, "ENABLED", "DISABLED"):
+        raise ClientException(f"Invalid state {params['state']!r}: must be ENABLED or DISABLED.")
     check_tags(params.get("tags"))
     spec = {
         "type": "MANAGED",
@@ -188,10 +201,12 @@ def to_wire(ce: ComputeEnvironment, tags: dict[str, str] | None = None) -> dict[
 def describe(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
     ces = sorted(state.compute_environments.values(), key=lambda ce: ce.created_at)
     refs = params.get("computeEnvironments") or []
+    if len(refs) > MAX_DESCRIBE:
+        raise ClientException(f"computeEnvironments lists {len(refs)} entries; at most {MAX_DESCRIBE} are allowed.")
     if refs:
         ces = [ce for ce in (state.find_compute_environment(r) for r in refs) if ce is not None]
-    page, token = paginate(ces, params)
-    body: dict[str, Any] = {"computeEnvironments": [to_wire(ce, state.tags.get(ce.arn)) for ce in page]}
+    page, token = paginate(ces, params, default_max=100, limit=100)
+    body: dict[str, Any] = {"computeEnvironments": [to_wire(ce) for ce in page]}
     if token:
         body["nextToken"] = token
     return body

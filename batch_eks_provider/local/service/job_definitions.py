@@ -12,6 +12,7 @@ from .pagination import paginate
 from .validation import (
     check_env,
     check_name,
+    check_namespace,
     check_retry_strategy,
     check_tags,
     check_timeout,
@@ -22,6 +23,9 @@ from .validation import (
 __all__ = ["register", "describe", "deregister", "normalize_pod_properties", "to_wire"]
 
 _NOT_FOR_EKS = ("platformCapabilities", "propagateTags", "containerProperties", "ecsProperties", "nodeProperties")
+_DNS_POLICIES = ("Default", "ClusterFirst", "ClusterFirstWithHostNet")
+MAX_CONTAINERS = 10
+MAX_DESCRIBE = 100
 
 
 def normalize_pod_properties(pod: dict[str, Any], where: str) -> dict[str, Any]:
@@ -30,8 +34,16 @@ def normalize_pod_properties(pod: dict[str, Any], where: str) -> dict[str, Any]:
     containers = pod.get("containers") or []
     if not containers:
         raise ClientException(f"{where}.containers must list at least one container.")
-    if len(containers) > 10:
-        raise ClientException(f"{where}.containers has {len(containers)} containers; at most 10 are allowed.")
+    for section in ("containers", "initContainers"):
+        count = len(pod.get(section) or [])
+        if count > MAX_CONTAINERS:
+            raise ClientException(f"{where}.{section} has {count} containers; at most {MAX_CONTAINERS} are allowed.")
+    dns_policy = pod.get("dnsPolicy")
+    if dns_policy is not None and dns_policy not in _DNS_POLICIES:
+        raise ClientException(f"Invalid {where}.dnsPolicy {dns_policy!r}: must be one of {', '.join(_DNS_POLICIES)}.")
+    namespace = (pod.get("metadata") or {}).get("namespace")
+    if namespace is not None:
+        check_namespace(namespace, f"{where}.metadata.namespace")
     seen: set[str] = set()
     for section in ("initContainers", "containers"):
         for i, container in enumerate(pod.get(section) or []):
@@ -57,8 +69,10 @@ def register(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
             f"Invalid type {params['type']!r}: the local engine runs EKS job definitions of type 'container'."
         )
     for key in _NOT_FOR_EKS:
-        if params.get(key) is not None:
-            raise ClientException(f"{key} is not supported for job definitions that use eksProperties.")
+        if params.get(key) not in (None, [], {}, False):
+            raise ClientException(
+                f"Invalid {key} {params[key]!r}: {key} cannot be set on a job definition that uses eksProperties."
+            )
     eks = params.get("eksProperties") or {}
     if "podProperties" not in eks:
         raise ClientException("eksProperties.podProperties is required: the local engine runs EKS jobs only.")
@@ -99,6 +113,12 @@ def to_wire(definition: JobDefinition, tags: dict[str, str] | None = None) -> di
 def describe(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
     definitions = sorted(state.job_definitions.values(), key=lambda d: (d.name, d.revision))
     refs = params.get("jobDefinitions") or []
+    if len(refs) > MAX_DESCRIBE:
+        raise ClientException(f"jobDefinitions lists {len(refs)} entries; at most {MAX_DESCRIBE} are allowed.")
+    if refs and (params.get("jobDefinitionName") or params.get("status")):
+        raise ClientException("jobDefinitions cannot be combined with jobDefinitionName or status.")
+    if params.get("status") not in (None, "ACTIVE", "INACTIVE"):
+        raise ClientException(f"Invalid status {params['status']!r}: must be ACTIVE or INACTIVE.")
     if refs:
         wanted = []
         for ref in refs:
@@ -115,8 +135,8 @@ def describe(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
         definitions = [d for d in definitions if d.name == params["jobDefinitionName"]]
     if params.get("status"):
         definitions = [d for d in definitions if d.status == params["status"]]
-    page, token = paginate(definitions, params)
-    body: dict[str, Any] = {"jobDefinitions": [to_wire(d, state.tags.get(d.arn)) for d in page]}
+    page, token = paginate(definitions, params, default_max=100, limit=100)
+    body: dict[str, Any] = {"jobDefinitions": [to_wire(d) for d in page]}
     if token:
         body["nextToken"] = token
     return body

@@ -11,23 +11,38 @@ from ..state import EngineState
 from .pagination import paginate
 from .validation import check_name, check_tags, require
 
-__all__ = ["create", "update", "delete", "describe", "to_wire"]
+__all__ = ["create", "update", "delete", "describe", "to_wire", "MAX_CES_PER_QUEUE"]
+
+MAX_CES_PER_QUEUE = 3
+MAX_DESCRIBE = 100
 
 
 def _check_order(state: EngineState, order: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if not order:
         raise ClientException("computeEnvironmentOrder must list at least one compute environment.")
-    if len(order) > 3:
-        raise ClientException(f"computeEnvironmentOrder has {len(order)} entries; at most 3 are allowed.")
+    if len(order) > MAX_CES_PER_QUEUE:
+        raise ClientException(
+            f"computeEnvironmentOrder has {len(order)} entries; a job queue can use at most {MAX_CES_PER_QUEUE} "
+            "compute environments."
+        )
     resolved = []
     for entry in order:
         require(entry, "computeEnvironment")
         ce = state.find_compute_environment(entry["computeEnvironment"])
-        if ce is None:
+        if ce is None or ce.status == "DELETING":
             raise ClientException(f"Compute environment {entry['computeEnvironment']!r} does not exist.")
+        if ce.status == "INVALID":
+            raise ClientException(
+                f"Compute environment {ce.name!r} is INVALID ({ce.status_reason or 'no reason given'}); "
+                "only a valid compute environment can be added to a job queue."
+            )
         resolved.append({"order": int(entry.get("order", 0)), "computeEnvironment": ce.arn})
-    if len({e["order"] for e in resolved}) != len(resolved):
-        raise ClientException("computeEnvironmentOrder has two entries with the same order.")
+    orders = [e["order"] for e in resolved]
+    if len(set(orders)) != len(orders):
+        raise ClientException(f"computeEnvironmentOrder has two entries with the same order ({orders}).")
+    arns = [e["computeEnvironment"] for e in resolved]
+    if len(set(arns)) != len(arns):
+        raise ClientException("computeEnvironmentOrder lists the same compute environment twice.")
     return resolved
 
 
@@ -56,6 +71,14 @@ def create(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
         raise ClientException(f"Object already exists: job queue {name!r}.")
     check_tags(params.get("tags"))
     _check_policy(state, params.get("schedulingPolicyArn"))
+    if params.get("state") not in (None, "ENABLED", "DISABLED"):
+        raise ClientException(f"Invalid state {params['state']!r}: must be ENABLED or DISABLED.")
+    if params.get("jobQueueType") not in (None, "EKS"):
+        raise ClientException(
+            f"Invalid jobQueueType {params['jobQueueType']!r}: a queue of EKS compute environments has type EKS."
+        )
+    if params.get("serviceEnvironmentOrder"):
+        raise ClientException("serviceEnvironmentOrder is not supported by the local engine; use computeEnvironmentOrder.")
     spec: dict[str, Any] = {
         "priority": int(params["priority"]),
         "computeEnvironmentOrder": _check_order(state, params["computeEnvironmentOrder"]),
@@ -90,6 +113,11 @@ def update(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
         queue.spec["computeEnvironmentOrder"] = _check_order(state, params["computeEnvironmentOrder"])
     if params.get("schedulingPolicyArn"):
         _check_policy(state, params["schedulingPolicyArn"])
+        if not queue.scheduling_policy_arn:
+            raise ClientException(
+                f"Cannot add scheduling policy {params['schedulingPolicyArn']!r} to job queue {queue.name!r}: "
+                "it was created without one (FIFO), and a FIFO queue cannot become a fair-share queue."
+            )
         queue.spec["schedulingPolicyArn"] = params["schedulingPolicyArn"]
     if params.get("jobStateTimeLimitActions") is not None:
         queue.spec["jobStateTimeLimitActions"] = _check_time_limit_actions(params["jobStateTimeLimitActions"])
@@ -126,10 +154,12 @@ def to_wire(queue: JobQueue, tags: dict[str, str] | None = None) -> dict[str, An
 def describe(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
     queues = list(state.job_queues.values())
     refs = params.get("jobQueues") or []
+    if len(refs) > MAX_DESCRIBE:
+        raise ClientException(f"jobQueues lists {len(refs)} entries; at most {MAX_DESCRIBE} are allowed.")
     if refs:
         queues = [q for q in (state.find_queue(r) for r in refs) if q is not None]
-    page, token = paginate(queues, params)
-    body: dict[str, Any] = {"jobQueues": [to_wire(q, state.tags.get(q.arn)) for q in page]}
+    page, token = paginate(queues, params, default_max=100, limit=100)
+    body: dict[str, Any] = {"jobQueues": [to_wire(q) for q in page]}
     if token:
         body["nextToken"] = token
     return body

@@ -12,14 +12,26 @@ from ..models import TERMINAL_STATUSES, Job, JobStatus
 from ..state import EngineState
 from .job_definitions import normalize_pod_properties
 from .job_queues import find as find_queue
-from .pagination import paginate
+from .job_views import describe, list_jobs, to_wire
+from .scheduling_policies import check_share_identifier
 from .validation import check_env, check_name, check_retry_strategy, check_tags, check_timeout, require
 
-__all__ = ["submit", "describe", "list_jobs", "terminate", "cancel", "to_wire", "JobStopper"]
+__all__ = [
+    "submit",
+    "describe",
+    "list_jobs",
+    "terminate",
+    "cancel",
+    "terminate_many",
+    "cancel_many",
+    "to_wire",
+    "JobStopper",
+]
 
 MAX_PAYLOAD_BYTES = 30 * 1024
-MAX_DESCRIBE = 100
 MAX_DEPENDENCIES = 20
+MAX_BULK_STOP = 50
+MAX_REASON_LENGTH = 1024
 
 
 class JobStopper(Protocol):
@@ -67,15 +79,25 @@ def _merge_overrides(pod: dict[str, Any], override: dict[str, Any] | None) -> di
         for key in ("labels", "annotations"):
             if metadata.get(key):
                 merged.setdefault(key, {}).update(metadata[key])
+        if metadata.get("namespace") is not None:
+            merged["namespace"] = metadata["namespace"]
     return pod
 
 
 def submit(state: EngineState, stopper: JobStopper, params: dict[str, Any]) -> dict[str, Any]:
-    if len(json.dumps(params)) > MAX_PAYLOAD_BYTES:
-        raise ClientException("The SubmitJob request is larger than 30 KiB, the maximum payload size.")
+    size_bytes = len(json.dumps(params, separators=(",", ":")).encode())
+    if size_bytes > MAX_PAYLOAD_BYTES:
+        raise ClientException(
+            f"The SubmitJob request is {size_bytes} bytes; the maximum payload size is 30 KiB ({MAX_PAYLOAD_BYTES} bytes)."
+        )
     require(params, "jobName", "jobQueue", "jobDefinition")
     name = check_name("jobName", params["jobName"])
     queue = find_queue(state, params["jobQueue"])
+    if queue.state != "ENABLED" or queue.status == "DELETING":
+        raise ClientException(
+            f"Job queue {queue.name!r} is {queue.state if queue.status != 'DELETING' else 'being deleted'}: "
+            "a queue that is not ENABLED accepts no new jobs."
+        )
     definition = state.find_job_definition(params["jobDefinition"])
     if definition is None or definition.status != "ACTIVE":
         raise ClientException(f"Job definition {params['jobDefinition']!r} does not exist or is not ACTIVE.")
@@ -106,6 +128,8 @@ def submit(state: EngineState, stopper: JobStopper, params: dict[str, Any]) -> d
         raise ClientException(
             f"shareIdentifier {share!r} cannot be used: job queue {queue.name!r} has no fair-share scheduling policy."
         )
+    if share:
+        check_share_identifier(share, "shareIdentifier", allow_prefix=True)
     priority = params.get("schedulingPriorityOverride")
     if priority is not None and not (0 <= int(priority) <= 9999):
         raise ClientException(f"Invalid schedulingPriorityOverride {priority!r}: must be between 0 and 9999.")
@@ -189,170 +213,57 @@ def _check_depends_on(state: EngineState, deps: list[dict[str, Any]], array: dic
     return checked
 
 
-def _summary(state: EngineState, job: Job) -> dict[str, int]:
-    summary = {status: 0 for status in JobStatus.ALL}
-    for child_id in state.children.get(job.job_id, []):
-        summary[state.jobs[child_id].status] += 1
-    return summary
+def _check_reason(params: dict[str, Any]) -> str:
+    reason = params.get("reason")
+    if reason is None or reason == "":
+        raise ClientException("reason is required and must not be empty.")
+    if len(reason) > MAX_REASON_LENGTH:
+        raise ClientException(f"Invalid reason: {len(reason)} characters, at most {MAX_REASON_LENGTH} are allowed.")
+    return reason
 
 
-def to_wire(state: EngineState, job: Job) -> dict[str, Any]:
-    wire: dict[str, Any] = {
-        "jobArn": job.job_arn,
-        "jobName": job.job_name,
-        "jobId": job.job_id,
-        "jobQueue": job.job_queue_arn,
-        "status": job.status,
-        "attempts": [],
-        "createdAt": job.created_at,
-        "dependsOn": copy.deepcopy(job.depends_on),
-        "jobDefinition": job.job_definition_arn,
-        "parameters": dict(job.parameters),
-        "tags": dict(state.tags.get(job.job_arn, job.tags)),
-        "platformCapabilities": [],
-        "eksAttempts": copy.deepcopy(job.eks_attempts),
-        "isCancelled": job.is_cancelled,
-        "isTerminated": job.is_terminated,
-    }
-    pod = copy.deepcopy(job.pod_properties)
-    if job.pod_name:
-        pod["podName"] = job.pod_name
-    if job.node_name:
-        pod["nodeName"] = job.node_name
-    if job.eks_attempts:
-        last = {c.get("name"): c for c in job.eks_attempts[-1].get("containers", [])}
-        for container in pod.get("containers", []):
-            result = last.get(container["name"])
-            if result and "exitCode" in result:
-                container["exitCode"] = result["exitCode"]
-            if result and result.get("reason"):
-                container["reason"] = result["reason"]
-    wire["eksProperties"] = {"podProperties": pod}
-    if job.status_reason:
-        wire["statusReason"] = job.status_reason
-    if job.started_at is not None:
-        wire["startedAt"] = job.started_at
-    if job.stopped_at is not None:
-        wire["stoppedAt"] = job.stopped_at
-    if job.retry_strategy:
-        wire["retryStrategy"] = copy.deepcopy(job.retry_strategy)
-    if job.timeout_seconds:
-        wire["timeout"] = {"attemptDurationSeconds": job.timeout_seconds}
-    if job.share_identifier:
-        wire["shareIdentifier"] = job.share_identifier
-    if job.scheduling_priority is not None:
-        wire["schedulingPriority"] = job.scheduling_priority
-    if job.is_array_parent:
-        wire["arrayProperties"] = {
-            "size": job.array_size,
-            "statusSummary": _summary(state, job),
-            "statusSummaryLastUpdatedAt": state.clock.now_ms(),
-        }
-    elif job.array_index is not None:
-        wire["arrayProperties"] = {"index": job.array_index}
-    return wire
-
-
-def describe(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
-    ids = params.get("jobs")
-    if not ids:
-        raise ClientException("jobs is required and must list at least one job id.")
-    if len(ids) > MAX_DESCRIBE:
-        raise ClientException(f"Maximum number of jobs supported is {MAX_DESCRIBE}")
-    return {"jobs": [to_wire(state, state.jobs[i]) for i in ids if i in state.jobs]}
-
-
-_FILTERS = ("JOB_NAME", "JOB_DEFINITION", "BEFORE_CREATED_AT", "AFTER_CREATED_AT", "SHARE_IDENTIFIER")
-
-
-def _matches_filter(job: Job, name: str, value: str) -> bool:
-    if name == "JOB_NAME":
-        if value.endswith("*"):
-            return job.job_name.lower().startswith(value[:-1].lower())
-        return job.job_name.lower() == value.lower()
-    if name == "JOB_DEFINITION":
-        definition = job.job_definition_arn
-        short = definition.rsplit("/", 1)[-1]
-        if value.endswith("*"):
-            return short.startswith(value[:-1]) or definition.startswith(value[:-1])
-        return value in (definition, short, short.split(":")[0])
-    if name == "BEFORE_CREATED_AT":
-        return job.created_at < int(value)
-    if name == "AFTER_CREATED_AT":
-        return job.created_at > int(value)
-    if name == "SHARE_IDENTIFIER":
-        return job.share_identifier == value
-    return False
-
-
-def list_jobs(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
-    scopes = [k for k in ("jobQueue", "arrayJobId", "multiNodeJobId") if params.get(k)]
-    if len(scopes) != 1:
-        raise ClientException("Exactly one of jobQueue, arrayJobId or multiNodeJobId must be given.")
-    filters = params.get("filters") or []
-    if len(filters) > 1:
-        raise ClientException("Only one filter can be given at a time.")
-    for f in filters:
-        if f.get("name") not in _FILTERS:
-            raise ClientException(f"Invalid filter name {f.get('name')!r}: must be one of {', '.join(_FILTERS)}.")
-        if not f.get("values"):
-            raise ClientException(f"Filter {f['name']} must have a value.")
-    status = params.get("jobStatus")
-    if status is not None and status not in JobStatus.ALL:
-        raise ClientException(f"Invalid jobStatus {status!r}: must be one of {', '.join(JobStatus.ALL)}.")
-    if params.get("jobQueue"):
-        queue = find_queue(state, params["jobQueue"])
-        jobs = [j for j in state.jobs.values() if j.job_queue_arn == queue.arn and j.parent_id is None]
-    elif params.get("arrayJobId"):
-        jobs = [state.jobs[c] for c in state.children.get(params["arrayJobId"], [])]
-    else:
-        jobs = []
-    if filters:
-        f = filters[0]
-        jobs = [j for j in jobs if _matches_filter(j, f["name"], f["values"][0])]
-    elif status is not None:
-        jobs = [j for j in jobs if j.status == status]
-    else:
-        jobs = [j for j in jobs if j.status == JobStatus.RUNNING]
-    page, token = paginate(jobs, params)
-    summaries = []
-    for job in page:
-        summary: dict[str, Any] = {
-            "jobArn": job.job_arn,
-            "jobId": job.job_id,
-            "jobName": job.job_name,
-            "createdAt": job.created_at,
-            "status": job.status,
-            "jobDefinition": job.job_definition_arn,
-        }
-        for key, value in (("statusReason", job.status_reason), ("startedAt", job.started_at), ("stoppedAt", job.stopped_at)):
-            if value is not None:
-                summary[key] = value
-        if job.is_array_parent:
-            summary["arrayProperties"] = {"size": job.array_size}
-        elif job.array_index is not None:
-            summary["arrayProperties"] = {"index": job.array_index}
-        summaries.append(summary)
-    body: dict[str, Any] = {"jobSummaryList": summaries}
-    if token:
-        body["nextToken"] = token
-    return body
-
-
-def _stop(state: EngineState, stopper: JobStopper, params: dict[str, Any], terminate: bool) -> dict[str, Any]:
-    require(params, "jobId", "reason")
-    job = state.jobs.get(params["jobId"])
-    if job is None:
-        raise ClientException(f"Job {params['jobId']!r} does not exist.")
+def _stop_one(state: EngineState, stopper: JobStopper, job: Job, reason: str, terminate: bool) -> None:
+    """Cancel (SUBMITTED/PENDING/RUNNABLE) or terminate (any state before terminal) a job and its children."""
     targets = [job] + [state.jobs[c] for c in state.children.get(job.job_id, [])]
     for target in targets:
         if target.status in TERMINAL_STATUSES:
             continue
         if not terminate and target.status in (JobStatus.STARTING, JobStatus.RUNNING):
             continue
-        stopper.stop_job(target, params["reason"], terminate=terminate)
+        stopper.stop_job(target, reason, terminate=terminate)
+
+
+def _stop(state: EngineState, stopper: JobStopper, params: dict[str, Any], terminate: bool) -> dict[str, Any]:
+    require(params, "jobId")
+    reason = _check_reason(params)
+    job = state.jobs.get(params["jobId"])
+    if job is None:
+        raise ClientException(f"Job {params['jobId']!r} does not exist.")
+    _stop_one(state, stopper, job, reason, terminate)
     stopper.wake()
     return {}
+
+
+def _stop_many(state: EngineState, stopper: JobStopper, params: dict[str, Any], terminate: bool) -> dict[str, Any]:
+    """TerminateJobs / CancelJobs: up to 50 ids; unknown ids count as done, as AWS documents."""
+    ids = params.get("jobs")
+    if not ids:
+        raise ClientException("jobs is required and must list at least one job id.")
+    if len(ids) > MAX_BULK_STOP:
+        raise ClientException(f"jobs lists {len(ids)} job ids; at most {MAX_BULK_STOP} are allowed per request.")
+    reason = _check_reason(params)
+    successful: list[str] = []
+    errors: list[dict[str, str]] = []
+    for job_id in dict.fromkeys(ids):
+        if not job_id:
+            errors.append({"job": job_id, "code": "ValidationException", "message": "A job id must not be empty."})
+            continue
+        job = state.jobs.get(job_id)
+        if job is not None:
+            _stop_one(state, stopper, job, reason, terminate)
+        successful.append(job_id)
+    stopper.wake()
+    return {"successful": successful, "errors": errors}
 
 
 def terminate(state: EngineState, stopper: JobStopper, params: dict[str, Any]) -> dict[str, Any]:
@@ -361,3 +272,11 @@ def terminate(state: EngineState, stopper: JobStopper, params: dict[str, Any]) -
 
 def cancel(state: EngineState, stopper: JobStopper, params: dict[str, Any]) -> dict[str, Any]:
     return _stop(state, stopper, params, terminate=False)
+
+
+def terminate_many(state: EngineState, stopper: JobStopper, params: dict[str, Any]) -> dict[str, Any]:
+    return _stop_many(state, stopper, params, terminate=True)
+
+
+def cancel_many(state: EngineState, stopper: JobStopper, params: dict[str, Any]) -> dict[str, Any]:
+    return _stop_many(state, stopper, params, terminate=False)

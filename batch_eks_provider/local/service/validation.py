@@ -22,8 +22,14 @@ __all__ = [
     "check_tags",
     "check_retry_strategy",
     "check_timeout",
+    "check_namespace",
     "NAMESPACE_RE",
+    "MAX_TAGS",
 ]
+
+MAX_TAGS = 50
+MAX_TAG_KEY_LENGTH = 128
+MAX_TAG_VALUE_LENGTH = 256
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -163,14 +169,44 @@ def check_env(env: list[dict[str, Any]] | None, where: str) -> None:
 
 
 def check_tags(tags: dict[str, Any] | None) -> None:
-    if tags and len(tags) > 50:
-        raise ClientException(f"Too many tags: {len(tags)} given, at most 50 are allowed.")
+    """At most 50 tags; keys 1..128 characters not starting with ``aws:``; values up to 256 characters."""
+    if not tags:
+        return
+    if len(tags) > MAX_TAGS:
+        raise ClientException(f"Too many tags: {len(tags)} given, at most {MAX_TAGS} are allowed per resource.")
+    for key, value in tags.items():
+        if not 1 <= len(key) <= MAX_TAG_KEY_LENGTH:
+            raise ClientException(f"Invalid tag key {key!r}: must be 1 to {MAX_TAG_KEY_LENGTH} characters.")
+        if key.lower().startswith("aws:"):
+            raise ClientException(f"Invalid tag key {key!r}: the 'aws:' prefix is reserved for AWS use.")
+        if len(str(value)) > MAX_TAG_VALUE_LENGTH:
+            raise ClientException(
+                f"Invalid value for tag {key!r}: {len(str(value))} characters, at most {MAX_TAG_VALUE_LENGTH} are allowed."
+            )
+
+
+def check_namespace(value: Any, where: str) -> str:
+    """A Kubernetes namespace Batch can use: DNS label, under 64 characters, not ``default`` nor ``kube-*``."""
+    if (
+        not isinstance(value, str)
+        or not NAMESPACE_RE.match(value)
+        or len(value) >= 64
+        or value == "default"
+        or value.startswith("kube-")
+    ):
+        raise ClientException(
+            f"Invalid {where} {value!r}: a namespace must match ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$, be 1 to 63 "
+            "characters, and must not be 'default' or start with 'kube-'."
+        )
+    return value
 
 
 def check_retry_strategy(strategy: dict[str, Any] | None) -> None:
     if not strategy:
         return
     attempts = strategy.get("attempts")
+    if strategy.get("evaluateOnExit") and attempts is None:
+        raise ClientException("retryStrategy.attempts is required when retryStrategy.evaluateOnExit is given.")
     if attempts is not None and not (1 <= int(attempts) <= 10):
         raise ClientException(f"Invalid retryStrategy.attempts {attempts!r}: must be between 1 and 10.")
     rules = strategy.get("evaluateOnExit") or []

@@ -1,0 +1,141 @@
+"""Validate a request's parameters against botocore's input shape for its operation, as AWS does.
+
+boto3 validates on the client side, so these checks matter for every other client (raw HTTP, other
+SDKs, the AWS CLI with ``--cli-input-json``): a wrong type or a missing required member is answered
+with a 400 that names the member, its value and the type expected, instead of failing deeper down.
+Members the model does not know are ignored, as AWS ignores them; JSON ``null`` means "absent".
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import botocore.session
+from botocore.model import ServiceModel, Shape
+from botocore.validate import ParamValidator
+
+from ..errors import ClientException, EngineError
+
+__all__ = ["service_model", "validate_input", "drop_nulls"]
+
+_JSON_TYPE_NAMES = {
+    "string": "a string",
+    "integer": "an integer",
+    "long": "an integer",
+    "float": "a number",
+    "double": "a number",
+    "boolean": "a boolean (true or false)",
+    "list": "a list",
+    "map": "an object (map)",
+    "structure": "an object",
+    "timestamp": "a timestamp",
+    "blob": "base64 text",
+}
+
+
+@functools.lru_cache(maxsize=None)
+def service_model(service: str) -> ServiceModel:
+    """botocore's model of ``service`` (``batch``, ``eks``, ``logs``), loaded once."""
+    return botocore.session.get_session().get_service_model(service)
+
+
+def drop_nulls(value: Any) -> Any:
+    """Remove ``null`` members from objects (recursively): AWS reads them as absent."""
+    if isinstance(value, dict):
+        return {k: drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [drop_nulls(v) for v in value]
+    return value
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _member_shape(root: Shape, path: str) -> Shape | None:
+    """The shape at a ParamValidator path such as ``.arrayProperties.size`` or ``.dependsOn[0].jobId``."""
+    shape: Shape | None = root
+    for part in path.replace("[", ".[").split("."):
+        if not part or shape is None:
+            continue
+        if part.startswith("["):
+            shape = getattr(shape, "member", None)
+        elif shape.type_name == "map":
+            shape = shape.value
+        else:
+            shape = shape.members.get(part) if shape.type_name == "structure" else None
+    return shape
+
+
+def _describe(root: Shape, kind: str, path: str, info: dict[str, Any]) -> str | None:
+    where = path.lstrip(".") or "the request"
+    if kind == "missing required field":
+        parent = f" in {where}" if path else ""
+        return f"Missing required parameter {info['required_name']!r}{parent}."
+    if kind == "invalid type":
+        shape = _member_shape(root, path)
+        expected = _JSON_TYPE_NAMES.get(shape.type_name, shape.type_name) if shape is not None else "another type"
+        shape_name = f" ({shape.name})" if shape is not None else ""
+        return f"Invalid type for parameter {where}: {info['param']!r} is {_json_type(info['param'])}, expected {expected}{shape_name}."
+    if kind == "invalid range":
+        return f"Invalid value for parameter {where}: {info['param']!r} is below the minimum of {info['min_allowed']}."
+    if kind == "invalid length":
+        return f"Invalid length for parameter {where}: {info['param']!r} is shorter than the minimum length {info['min_allowed']}."
+    if kind == "unknown field":
+        return None  # AWS ignores members it does not know
+    return f"Invalid parameter {where}: {kind}."
+
+
+def _bools_as_numbers(value: Any, shape: Shape, path: str) -> list[str]:
+    """JSON ``true`` where a number is expected (Python's bool is an int, so ParamValidator lets it pass)."""
+    kind = shape.type_name
+    if kind in ("integer", "long", "float", "double"):
+        if isinstance(value, bool):
+            return [f"Invalid type for parameter {path}: {value!r} is a boolean, expected a number ({shape.name})."]
+        return []
+    problems: list[str] = []
+    if kind == "structure" and isinstance(value, dict):
+        for key, item in value.items():
+            if key in shape.members:
+                problems += _bools_as_numbers(item, shape.members[key], f"{path}.{key}".lstrip("."))
+    elif kind == "list" and isinstance(value, list):
+        for i, item in enumerate(value):
+            problems += _bools_as_numbers(item, shape.member, f"{path}[{i}]")
+    elif kind == "map" and isinstance(value, dict):
+        for key, item in value.items():
+            problems += _bools_as_numbers(item, shape.value, f"{path}.{key}")
+    return problems
+
+
+def validate_input(
+    service: str,
+    operation: str,
+    params: dict[str, Any],
+    error: type[EngineError] = ClientException,
+) -> dict[str, Any]:
+    """Check ``params`` against ``operation``'s input shape; return them without ``null`` members.
+
+    :raises EngineError: ``error`` (``ClientException`` by default) naming every offending member.
+    """
+    params = drop_nulls(params)
+    shape = service_model(service).operation_model(operation).input_shape
+    if shape is None:
+        return params
+    report = ParamValidator().validate(params, shape)
+    messages = [m for kind, path, info in report._errors if (m := _describe(shape, kind, path, info))]
+    if not messages:
+        messages = _bools_as_numbers(params, shape, "")
+    if messages:
+        raise error(" ".join(messages))
+    return params
