@@ -170,6 +170,8 @@ def list_jobs(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
             raise ClientException(f"Invalid filter name {f.get('name')!r}: must be one of {', '.join(FILTERS)}.")
         if not f.get("values"):
             raise ClientException(f"Filter {f['name']} must have a value.")
+        if f["name"] in ("BEFORE_CREATED_AT", "AFTER_CREATED_AT"):
+            _created_at_filter_value(f["name"], f["values"][0])
     status = params.get("jobStatus")
     if status is not None and status not in JobStatus.ALL:
         raise ClientException(f"Invalid jobStatus {status!r}: must be one of {', '.join(JobStatus.ALL)}.")
