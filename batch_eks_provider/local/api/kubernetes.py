@@ -391,9 +391,9 @@ def kubernetes_routes() -> list[Route]:
     ns_pods = "/api/v1/namespaces/{namespace}/pods"
     return [
         Route("/version", _version, methods=["GET"]),
-        Route("/api", _api, methods=["GET"]),
-        Route("/api/v1", _api_v1, methods=["GET"]),
-        Route("/apis", _apis, methods=["GET"]),
+        *(Route(path, _api, methods=["GET"]) for path in ("/api", "/api/")),
+        *(Route(path, _api_v1, methods=["GET"]) for path in ("/api/v1", "/api/v1/")),
+        *(Route(path, _apis, methods=["GET"]) for path in ("/apis", "/apis/")),
         Route("/api/v1/namespaces", _list_namespaces, methods=["GET"]),
         Route("/api/v1/namespaces/{name}", _read_namespace, methods=["GET"]),
         Route("/api/v1/nodes", _list_nodes, methods=["GET"]),
