@@ -85,5 +85,33 @@ class Store:
             (*params, limit),
         ).fetchall()
 
+    # -- CloudWatch Logs views (read by the CloudWatch Logs API and the web page) -------------------------
+    def log_groups(self) -> list[tuple[str, int, int]]:
+        """Every log group holding events: ``(group, first ingestion ms, stored bytes)``."""
+        return self._db.execute(
+            "SELECT log_group, MIN(ingestion_time), SUM(LENGTH(message)) FROM log_events GROUP BY log_group"
+        ).fetchall()
+
+    def log_streams(self, group: str) -> list[tuple[str, int, int, int, int, int]]:
+        """The streams of a group: ``(stream, first ingestion ms, first event ms, last event ms,
+        last ingestion ms, stored bytes)``."""
+        return self._db.execute(
+            "SELECT log_stream, MIN(ingestion_time), MIN(timestamp), MAX(timestamp), MAX(ingestion_time), "
+            "SUM(LENGTH(message)) FROM log_events WHERE log_group = ? GROUP BY log_stream",
+            (group,),
+        ).fetchall()
+
+    def select_log_events(
+        self, sql_where: str, params: tuple[Any, ...], limit: int, *, descending: bool = False
+    ) -> list[tuple[int, str, int, int, str]]:
+        """Events as ``(rowid, stream, timestamp, ingestion_time, message)`` in (timestamp, rowid) order
+        (newest first when ``descending``); ``rowid`` makes a stable pagination cursor."""
+        order = "DESC" if descending else "ASC"
+        return self._db.execute(
+            "SELECT rowid, log_stream, timestamp, ingestion_time, message FROM log_events "
+            f"WHERE {sql_where} ORDER BY timestamp {order}, rowid {order} LIMIT ?",
+            (*params, limit),
+        ).fetchall()
+
     def close(self) -> None:
         self._db.close()

@@ -1,4 +1,15 @@
-"""The engine's Starlette application: every protocol on one port."""
+"""The engine's Starlette application: every protocol on one port.
+
+============================================  ==================================================
+``POST /v1/<operation>``                      AWS Batch (rest-json), :mod:`.batch`
+``GET /clusters``, ``GET /clusters/{name}``   Amazon EKS ListClusters / DescribeCluster, :mod:`.eks`
+``POST /`` + ``X-Amz-Target: Logs_20140328.*`` CloudWatch Logs (awsJson1_1), :mod:`.cloudwatch_logs`
+``/version``, ``/api``, ``/api/v1/...``       Kubernetes core/v1 subset, :mod:`.kubernetes`
+``GET /metrics``                              Prometheus metrics
+``GET /``, ``/_local/ui/...``                 the read-only web page, :mod:`.web`
+``/_local/...``                               admin: fault injection, test clock, :mod:`.admin`
+============================================  ==================================================
+"""
 
 from __future__ import annotations
 
@@ -6,30 +17,23 @@ import contextlib
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from ..engine import Engine
 from .admin import admin_routes
 from .batch import batch_routes
+from .cloudwatch_logs import cloudwatch_logs_routes
+from .eks import eks_routes
+from .kubernetes import kubernetes_routes
+from .web import web_routes
 
 __all__ = ["build_app"]
-
-KUBERNETES_VERSION = {
-    "major": "1",
-    "minor": "30",
-    "gitVersion": "v1.30.0-batch-eks-local",
-    "platform": "linux/amd64",
-}
-
-
-async def _version(request: Request) -> Response:
-    return JSONResponse(KUBERNETES_VERSION)
 
 
 async def _metrics(request: Request) -> Response:
     engine: Engine = request.app.state.engine
-    return Response(engine.metrics.render(), media_type="text/plain; version=0.0.4")
+    return Response(engine.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 def _lifespan(engine: Engine):
@@ -48,8 +52,11 @@ def build_app(engine: Engine) -> Starlette:
     app = Starlette(
         routes=[
             *batch_routes(),
+            *eks_routes(),
+            *cloudwatch_logs_routes(),  # POST /
+            *web_routes(),  # GET /
+            *kubernetes_routes(),
             *admin_routes(),
-            Route("/version", _version, methods=["GET"]),
             Route("/metrics", _metrics, methods=["GET"]),
         ],
         lifespan=_lifespan(engine),

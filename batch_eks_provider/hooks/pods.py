@@ -1,0 +1,442 @@
+"""The hook that reaches the pods of AWS Batch jobs on Amazon EKS: pod logs while they run, CloudWatch
+Logs once the pods are gone.
+
+No extra set-up on AWS: the job's queue names its compute environments, whose ``eksConfiguration`` names the
+EKS cluster; ``DescribeCluster`` gives the API server endpoint and CA, and the bearer token is made as
+``aws eks get-token`` makes it (a presigned STS ``GetCallerIdentity`` URL). A ``kubernetes_conn_id``
+(cncf.kubernetes connection) may replace all that.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+from ..exceptions import BatchEksError
+from ..retries import aws_api_retry
+from .batch import BatchEksHook
+
+__all__ = [
+    "BatchEksPodHook",
+    "BatchEksPodError",
+    "AttemptLogs",
+    "PodRef",
+    "eks_bearer_token",
+    "container_insights_log_group",
+]
+
+TOKEN_PREFIX = "k8s-aws-v1."
+TOKEN_PRESIGN_SECONDS = 60
+TOKEN_REFRESH_SECONDS = 600  # EKS accepts a token for 15 minutes; make a new one well before that
+_CLUSTER_HEADER = "x-k8s-aws-id"
+_CONTEXT_KEY = "batch_eks_cluster_name"
+_ACTIVE_STATUSES = ("STARTING", "RUNNING")
+
+
+class BatchEksPodError(BatchEksError):
+    """A job's pod or its logs cannot be reached (no attempt yet, unknown cluster, missing provider...)."""
+
+
+@dataclass(frozen=True)
+class PodRef:
+    """Where one attempt's pod lives."""
+
+    pod_name: str
+    namespace: str
+    cluster_name: str | None
+    node_name: str | None = None
+    containers: tuple[str, ...] = ()
+
+
+@dataclass
+class AttemptLogs:
+    """The output of one attempt's containers and where it was read from.
+
+    :ivar source: ``"pod"`` (the Kubernetes API, the pod still exists), ``"cloudwatch"`` (CloudWatch Logs,
+        the pod is gone) or ``"none"`` (neither has it).
+    :ivar containers: container name -> its lines, in order.
+    """
+
+    pod_name: str
+    namespace: str
+    source: str
+    containers: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def lines(self) -> list[str]:
+        """Every line; prefixed with ``[container]`` when the pod had more than one container."""
+        if len(self.containers) <= 1:
+            return [line for lines in self.containers.values() for line in lines]
+        return [f"[{name}] {line}" for name, lines in self.containers.items() for line in lines]
+
+
+def container_insights_log_group(cluster_name: str) -> str:
+    """The log group Fluent Bit (Container Insights) writes container output to."""
+    return f"/aws/containerinsights/{cluster_name}/application"
+
+
+def _cluster_name(arn_or_name: str) -> str:
+    return arn_or_name.rsplit("/", 1)[-1]
+
+
+def _take_cluster_param(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    if "ClusterName" in params:
+        context[_CONTEXT_KEY] = params.pop("ClusterName")
+
+
+def _add_cluster_header(request: Any, **_: Any) -> None:
+    name = request.context.get(_CONTEXT_KEY)
+    if name:
+        request.headers[_CLUSTER_HEADER] = name
+
+
+def eks_bearer_token(sts_client: Any, cluster_name: str) -> str:
+    """A Kubernetes bearer token for an EKS cluster, made as ``aws eks get-token`` makes it: a presigned STS
+    ``GetCallerIdentity`` URL signed with the header ``x-k8s-aws-id: <cluster>``, base64url without padding,
+    prefixed ``k8s-aws-v1.``."""
+    events = sts_client.meta.events
+    events.register("provide-client-params.sts.GetCallerIdentity", _take_cluster_param, unique_id="batch-eks-cluster-param")
+    events.register("before-sign.sts.GetCallerIdentity", _add_cluster_header, unique_id="batch-eks-cluster-header")
+    url = sts_client.generate_presigned_url(
+        "get_caller_identity", Params={"ClusterName": cluster_name}, ExpiresIn=TOKEN_PRESIGN_SECONDS, HttpMethod="GET"
+    )
+    return TOKEN_PREFIX + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
+
+
+def _fluent_bit_message(message: str) -> str:
+    """Fluent Bit ships ``{"log": "...", "stream": ...}`` records; the engine ships plain lines. Take either."""
+    if message.startswith("{"):
+        try:
+            record = json.loads(message)
+        except ValueError:
+            return message
+        if isinstance(record, dict) and isinstance(record.get("log"), str):
+            return record["log"].rstrip("\n")
+    return message
+
+
+class BatchEksPodHook(AwsBaseHook):
+    """Read the pods of AWS Batch jobs on EKS: their logs (followed while they run) and, once the pods are gone,
+    the same output from CloudWatch Logs.
+
+    The AWS clients (batch, eks, logs, sts) come from the Airflow AWS connection, so its ``endpoint_url``
+    (e.g. the local engine) is honoured; the Kubernetes client is built from ``DescribeCluster``.
+
+    :param aws_conn_id: The Airflow AWS connection.
+    :param region_name: AWS region; defaults to the connection's.
+    :param kubernetes_conn_id: A ``cncf.kubernetes`` connection to use instead of DescribeCluster and an EKS
+        token (needs ``apache-airflow-providers-cncf-kubernetes``).
+    :param cluster_name: The EKS cluster, when known; otherwise found from the job (queue -> CE).
+    :param clock: Monotonic seconds, for token refresh (tests pass their own).
+
+    .. seealso:: https://docs.aws.amazon.com/batch/latest/userguide/eks.html
+    """
+
+    conn_name_attr = "aws_conn_id"
+    default_conn_name = "aws_default"
+    hook_name = "AWS Batch on EKS pods"
+
+    def __init__(
+        self,
+        *args: Any,
+        kubernetes_conn_id: str | None = None,
+        cluster_name: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        **kwargs: Any,
+    ) -> None:
+        kwargs["client_type"] = "batch"
+        super().__init__(*args, **kwargs)
+        self.kubernetes_conn_id = kubernetes_conn_id
+        self.cluster_name = cluster_name
+        self._clock = clock
+        self._clients: dict[str, Any] = {}
+        self._api_clients: dict[str, Any] = {}
+        self._clusters: dict[str, dict[str, Any]] = {}
+        self._ca_dir: tempfile.TemporaryDirectory | None = None
+
+    # -- AWS clients ----------------------------------------------------------------------------------------------
+    def aws_client(self, service: str) -> Any:
+        """A boto3 client for ``service`` from the hook's connection (endpoint_url and region honoured)."""
+        if service not in self._clients:
+            session = self.get_session(region_name=self.region_name)
+            self._clients[service] = session.client(
+                service,
+                endpoint_url=self.conn_config.get_service_endpoint_url(service_name=service),
+                config=self.config,
+                verify=self.verify,
+            )
+        return self._clients[service]
+
+    @property
+    def batch_hook(self) -> BatchEksHook:
+        if "batch_hook" not in self._clients:
+            self._clients["batch_hook"] = BatchEksHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+        return self._clients["batch_hook"]
+
+    @aws_api_retry()
+    def describe_cluster(self, cluster_name: str) -> dict[str, Any]:
+        """EKS DescribeCluster (cached per hook): endpoint, certificateAuthority, version..."""
+        if cluster_name not in self._clusters:
+            self._clusters[cluster_name] = self.aws_client("eks").describe_cluster(name=cluster_name)["cluster"]
+        return self._clusters[cluster_name]
+
+    def get_token(self, cluster_name: str) -> str:
+        """A bearer token for the cluster, as ``aws eks get-token`` makes it."""
+        return eks_bearer_token(self.aws_client("sts"), cluster_name)
+
+    # -- the Kubernetes client ---------------------------------------------------------------------------------------
+    def get_api_client(self, cluster_name: str | None = None) -> Any:
+        """A ``kubernetes.client.ApiClient`` for the cluster (or for ``kubernetes_conn_id`` when set)."""
+        key = self.kubernetes_conn_id or cluster_name or self.cluster_name
+        if not key:
+            raise BatchEksPodError("No EKS cluster given: pass cluster_name, or a job whose queue names one.")
+        if key not in self._api_clients:
+            if self.kubernetes_conn_id:
+                self._api_clients[key] = self._api_client_from_connection(self.kubernetes_conn_id)
+            else:
+                self._api_clients[key] = self._api_client_for_cluster(key)
+        return self._api_clients[key]
+
+    def core_v1(self, cluster_name: str | None = None) -> Any:
+        from kubernetes import client
+
+        return client.CoreV1Api(self.get_api_client(cluster_name))
+
+    @staticmethod
+    def _api_client_from_connection(conn_id: str) -> Any:
+        try:
+            from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
+        except ImportError as e:
+            raise BatchEksPodError(
+                f"kubernetes_conn_id={conn_id!r} needs the cncf.kubernetes provider: "
+                "pip install apache-airflow-providers-cncf-kubernetes (or leave kubernetes_conn_id unset to reach "
+                "the cluster through EKS DescribeCluster and an EKS token)."
+            ) from e
+        return KubernetesHook(conn_id=conn_id).get_conn()
+
+    def _api_client_for_cluster(self, cluster_name: str) -> Any:
+        from kubernetes import client
+
+        cluster = self.describe_cluster(cluster_name)
+        endpoint = cluster.get("endpoint")
+        if not endpoint:
+            raise BatchEksPodError(f"EKS cluster {cluster_name!r} has no endpoint (status {cluster.get('status')!r}).")
+        configuration = client.Configuration()
+        configuration.host = endpoint
+        if endpoint.startswith("https://"):
+            configuration.ssl_ca_cert = self._write_ca(cluster_name, cluster.get("certificateAuthority", {}).get("data"))
+        issued: dict[str, float] = {}
+
+        def refresh(config: Any) -> None:
+            if self._clock() - issued.get("at", float("-inf")) >= TOKEN_REFRESH_SECONDS:
+                config.api_key["authorization"] = self.get_token(cluster_name)
+                config.api_key_prefix["authorization"] = "Bearer"
+                issued["at"] = self._clock()
+
+        configuration.refresh_api_key_hook = refresh
+        refresh(configuration)
+        return client.ApiClient(configuration)
+
+    def _write_ca(self, cluster_name: str, data: str | None) -> str:
+        if not data:
+            raise BatchEksPodError(f"EKS cluster {cluster_name!r} has an https endpoint but no certificateAuthority data.")
+        if self._ca_dir is None:
+            self._ca_dir = tempfile.TemporaryDirectory(prefix="batch-eks-ca-")
+        path = Path(self._ca_dir.name) / f"{cluster_name}.crt"
+        path.write_bytes(base64.b64decode(data))
+        return str(path)
+
+    # -- from a job to its pods ------------------------------------------------------------------------------------------
+    def _job(self, job: dict[str, Any] | str) -> dict[str, Any]:
+        if isinstance(job, dict):
+            return job
+        found = self.batch_hook.describe_job(job)
+        if found is None:
+            raise BatchEksPodError(f"AWS Batch job ({job}) does not exist.")
+        return found
+
+    def _queue_targets(self, job: dict[str, Any]) -> list[tuple[str, str]]:
+        """(cluster name, namespace) of each EKS compute environment of the job's queue, in queue order."""
+        queue = self.batch_hook.describe_job_queue(job["jobQueue"])
+        if queue is None:
+            raise BatchEksPodError(f"Job queue {job['jobQueue']!r} of AWS Batch job ({job['jobId']}) does not exist.")
+        order = [o["computeEnvironment"] for o in sorted(queue.get("computeEnvironmentOrder", []), key=lambda o: o["order"])]
+        targets: list[tuple[str, str]] = []
+        for ce in self.batch_hook.describe_compute_environments(order):
+            eks = ce.get("eksConfiguration") or {}
+            if eks.get("eksClusterArn"):
+                target = (_cluster_name(eks["eksClusterArn"]), eks.get("kubernetesNamespace", ""))
+                if target not in targets:
+                    targets.append(target)
+        if not targets:
+            raise BatchEksPodError(f"Job queue {job['jobQueue']!r} has no EKS compute environment (no eksConfiguration).")
+        return targets
+
+    def attempt_pod(self, job: dict[str, Any] | str, attempt_index: int = -1) -> PodRef:
+        """The pod of a finished attempt (``eksAttempts[attempt_index]``)."""
+        job = self._job(job)
+        attempts = job.get("eksAttempts") or []
+        try:
+            attempt = attempts[attempt_index]
+        except IndexError:
+            raise BatchEksPodError(
+                f"AWS Batch job ({job['jobId']}) has {len(attempts)} finished attempt(s); no attempt {attempt_index}."
+            ) from None
+        return self._ref_from_attempt(job, attempt)
+
+    def _ref_from_attempt(self, job: dict[str, Any] | None, attempt: dict[str, Any]) -> PodRef:
+        cluster = _cluster_name(attempt["eksClusterArn"]) if attempt.get("eksClusterArn") else None
+        namespace = attempt.get("podNamespace") or ""
+        if (cluster is None or not namespace) and job is not None:
+            cluster_q, namespace_q = self._queue_targets(job)[0]
+            cluster, namespace = cluster or cluster_q, namespace or namespace_q
+        containers = tuple(c["name"] for c in attempt.get("containers", []) if c.get("name"))
+        return PodRef(attempt["podName"], namespace, cluster or self.cluster_name, attempt.get("nodeName"), containers)
+
+    def current_pod(self, job: dict[str, Any] | str) -> PodRef:
+        """The pod of the attempt running now, or else of the last attempt."""
+        job = self._job(job)
+        props = (job.get("eksProperties") or {}).get("podProperties") or {}
+        if job.get("status") in _ACTIVE_STATUSES and props.get("podName"):
+            for cluster, namespace in self._queue_targets(job):
+                return PodRef(props["podName"], namespace, cluster, props.get("nodeName"))
+        if job.get("eksAttempts"):
+            return self.attempt_pod(job, -1)
+        raise BatchEksPodError(f"AWS Batch job ({job['jobId']}) is {job.get('status')} and has no pod yet.")
+
+    # -- logs ---------------------------------------------------------------------------------------------------------------
+    def read_pod_log(
+        self,
+        pod_name: str,
+        namespace: str,
+        container: str | None = None,
+        *,
+        cluster_name: str | None = None,
+        since_seconds: int | None = None,
+        tail_lines: int | None = None,
+        timestamps: bool = False,
+    ) -> str:
+        """The pod's log (one container) through the Kubernetes API, as ``kubectl logs`` shows it.
+
+        :raises kubernetes.client.ApiException: e.g. status 404 once the pod is gone.
+        """
+        kwargs: dict[str, Any] = {"timestamps": timestamps}
+        if container:
+            kwargs["container"] = container
+        if since_seconds is not None:
+            kwargs["since_seconds"] = since_seconds
+        if tail_lines is not None:
+            kwargs["tail_lines"] = tail_lines
+        return self.core_v1(cluster_name).read_namespaced_pod_log(pod_name, namespace, **kwargs)
+
+    def stream_pod_logs(
+        self,
+        job_or_attempt: dict[str, Any] | str,
+        *,
+        container: str | None = None,
+        since_seconds: int | None = None,
+        timestamps: bool = False,
+    ) -> Iterator[str]:
+        """Yield a pod's log lines as they are printed (``follow=true``); ends when the pod ends.
+
+        :param job_or_attempt: A DescribeJobs entry or job id (its running pod, else its last attempt's), or an
+            ``eksAttempts`` entry.
+        :param container: Defaults to the pod's first container (as ``kubectl logs`` does).
+        """
+        ref = self._ref(job_or_attempt)
+        core = self.core_v1(ref.cluster_name)
+        if container is None:
+            pod = core.read_namespaced_pod(ref.pod_name, ref.namespace)
+            container = pod.spec.containers[0].name
+        kwargs: dict[str, Any] = {"container": container, "follow": True, "timestamps": timestamps, "_preload_content": False}
+        if since_seconds is not None:
+            kwargs["since_seconds"] = since_seconds
+        response = core.read_namespaced_pod_log(ref.pod_name, ref.namespace, **kwargs)
+        try:
+            pending = b""
+            for chunk in response.stream(amt=65536, decode_content=True):
+                pending += chunk
+                *complete, pending = pending.split(b"\n")
+                for line in complete:
+                    yield line.decode("utf-8", "replace")
+            if pending:
+                yield pending.decode("utf-8", "replace")
+        finally:
+            response.release_conn()
+
+    def _ref(self, job_or_attempt: dict[str, Any] | str) -> PodRef:
+        if isinstance(job_or_attempt, dict) and "podName" in job_or_attempt and "jobId" not in job_or_attempt:
+            return self._ref_from_attempt(None, job_or_attempt)
+        return self.current_pod(job_or_attempt)
+
+    def fetch_attempt_logs(
+        self, job: dict[str, Any] | str, attempt_index: int = -1, *, container: str | None = None
+    ) -> AttemptLogs:
+        """All output of one finished attempt: from the pod while it exists, else from CloudWatch Logs
+        (``/aws/containerinsights/<cluster>/application``, the streams of the pod's containers)."""
+        from kubernetes.client import ApiException
+
+        ref = self.attempt_pod(job, attempt_index)
+        containers = [container] if container else list(ref.containers) or [None]
+        try:
+            core = self.core_v1(ref.cluster_name)
+            found: dict[str, list[str]] = {}
+            for name in containers:
+                kwargs = {"container": name} if name else {}
+                text = core.read_namespaced_pod_log(ref.pod_name, ref.namespace, **kwargs)
+                found[name or ""] = text.splitlines()
+            return AttemptLogs(ref.pod_name, ref.namespace, "pod", found)
+        except ApiException as e:
+            if e.status != 404:
+                raise
+        return self._cloudwatch_logs(ref, [c for c in containers if c])
+
+    def _cloudwatch_logs(self, ref: PodRef, containers: list[str]) -> AttemptLogs:
+        logs = self.aws_client("logs")
+        if not ref.cluster_name:
+            return AttemptLogs(ref.pod_name, ref.namespace, "none")
+        group = container_insights_log_group(ref.cluster_name)
+        prefixes = self._stream_prefixes(logs, group, ref, containers)
+        result: dict[str, list[str]] = {}
+        try:
+            for name, prefix in prefixes:
+                lines: list[str] = []
+                for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group, logStreamNamePrefix=prefix):
+                    lines.extend(
+                        _fluent_bit_message(event["message"])
+                        for event in page["events"]
+                        # container "app" must not take the stream of container "application"
+                        if not name or event["logStreamName"][len(prefix) : len(prefix) + 1] in (".", "-", "")
+                    )
+                result[name] = lines
+        except logs.exceptions.ResourceNotFoundException:
+            return AttemptLogs(ref.pod_name, ref.namespace, "none")
+        source = "cloudwatch" if any(result.values()) else "none"
+        return AttemptLogs(ref.pod_name, ref.namespace, source, result)
+
+    @staticmethod
+    def _stream_prefixes(logs: Any, group: str, ref: PodRef, containers: list[str]) -> list[tuple[str, str]]:
+        """(container, stream name prefix) pairs; without the node name, found by listing the group's streams."""
+        marker = f"{ref.pod_name}_{ref.namespace}_"
+        if ref.node_name:
+            base = f"{ref.node_name}-application.var.log.containers.{marker}"
+            return [(name, base + name) for name in containers] if containers else [("", base)]
+        pairs: list[tuple[str, str]] = []
+        try:
+            for page in logs.get_paginator("describe_log_streams").paginate(logGroupName=group):
+                for stream in page["logStreams"]:
+                    name = stream["logStreamName"]
+                    if marker in name:
+                        container = name.split(marker, 1)[1].rsplit(".log", 1)[0]
+                        if not containers or container in containers:
+                            pairs.append((container, name))
+        except logs.exceptions.ResourceNotFoundException:
+            return []
+        return pairs

@@ -1,0 +1,408 @@
+"""The Kubernetes core/v1 subset the official ``kubernetes`` client uses against the engine.
+
+- ``GET /version``, ``GET /api``, ``GET /api/v1``, ``GET /apis``
+- ``GET /api/v1/namespaces``, ``GET /api/v1/namespaces/{name}``: the CE namespaces and the system ones
+- ``GET /api/v1/nodes``, ``GET /api/v1/nodes/{name}``: the simulated nodes (labels, Batch taints, capacity)
+- ``GET /api/v1/pods``, ``GET /api/v1/namespaces/{ns}/pods`` (``labelSelector``, ``fieldSelector``, ``limit``,
+  ``continue``), ``GET|DELETE /api/v1/namespaces/{ns}/pods/{name}``
+- ``GET /api/v1/namespaces/{ns}/pods/{name}/log`` with ``container``, ``follow``, ``sinceSeconds``,
+  ``sinceTime``, ``tailLines``, ``timestamps``, ``limitBytes``: ``follow=true`` streams lines while the pod
+  runs and ends when it ends.
+
+Any bearer token is accepted (the engine serves loopback). Errors are ``Status`` objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import uuid
+from datetime import datetime
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from ..logs import LogLine
+from ..models import Pod
+from .kubernetes_objects import (
+    KUBERNETES_VERSION,
+    SYSTEM_NAMESPACES,
+    FieldSelector,
+    KubernetesError,
+    LabelSelector,
+    list_object,
+    namespace_object,
+    node_object,
+    pod_object,
+    rfc3339_nano,
+    select,
+    status_object,
+)
+
+__all__ = ["kubernetes_routes", "visible_pods", "DELETED_POD_REASON"]
+
+DELETED_POD_REASON = "Pod {name} was deleted through the Kubernetes API."
+_FOLLOW_POLL_SECONDS = 1.0
+
+_POD_FIELDS: dict[str, Callable[[Pod], str]] = {
+    "metadata.name": lambda p: p.name,
+    "metadata.namespace": lambda p: p.namespace,
+    "spec.nodeName": lambda p: p.node_name,
+    "status.phase": lambda p: p.phase,
+    "spec.restartPolicy": lambda p: p.spec.get("restartPolicy", "Never"),
+    "spec.schedulerName": lambda p: p.spec.get("schedulerName", "default-scheduler"),
+    "spec.serviceAccountName": lambda p: p.spec.get("serviceAccountName", "default"),
+}
+_NODE_FIELDS: dict[str, Callable[[Any], str]] = {"metadata.name": lambda n: n.name, "spec.unschedulable": lambda n: "false"}
+_NAMESPACE_FIELDS: dict[str, Callable[[Any], str]] = {"metadata.name": lambda n: n, "status.phase": lambda n: "Active"}
+
+
+# -- plumbing ----------------------------------------------------------------------------------------------------
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body, separators=(",", ":")), status_code=status, media_type="application/json")
+
+
+def _k8s(operation: str) -> Callable[[Callable[[Request], Awaitable[Response]]], Callable[[Request], Awaitable[Response]]]:
+    """Wrap a handler: ``Status`` errors and the API request metric (service ``kubernetes``)."""
+
+    def decorate(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        async def wrapped(request: Request) -> Response:
+            metrics = request.app.state.engine.metrics
+            try:
+                response = await handler(request)
+                metrics.api_request("kubernetes", operation, "ok")
+                return response
+            except KubernetesError as e:
+                metrics.api_request("kubernetes", operation, e.reason)
+                return _json(status_object(e), e.code)
+            except Exception as e:  # noqa: BLE001 - a bug must answer a Status, not drop the connection
+                metrics.api_request("kubernetes", operation, "InternalError")
+                error = KubernetesError(500, "InternalError", f"Internal error in {operation}: {type(e).__name__}: {e}")
+                return _json(status_object(error), 500)
+
+        return wrapped
+
+    return decorate
+
+
+def _resource_version(engine: Any) -> str:
+    return str(engine.clock.now_ms())
+
+
+def _int_param(request: Request, name: str, minimum: int = 0) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise KubernetesError.bad_request(f"invalid {name} {raw!r}: must be an integer") from None
+    if value < minimum:
+        raise KubernetesError.bad_request(f"invalid {name} {raw!r}: must be greater than or equal to {minimum}")
+    return value
+
+
+def _bool_param(request: Request, name: str) -> bool:
+    return request.query_params.get(name, "false").lower() in ("true", "1", "yes")
+
+
+def _reject_watch(request: Request) -> None:
+    if _bool_param(request, "watch"):
+        raise KubernetesError(405, "MethodNotAllowed", "watch is not supported by the batch-eks local engine; list and poll instead")
+
+
+def _paginate(request: Request, items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str | None, int | None]:
+    limit = _int_param(request, "limit", minimum=0) or 0
+    token = request.query_params.get("continue")
+    start = 0
+    if token:
+        try:
+            start = int(json.loads(base64.urlsafe_b64decode(token.encode()))["start"])
+        except (ValueError, KeyError, TypeError):
+            raise KubernetesError(410, "Expired", f"the continue token {token!r} is not valid") from None
+    if not limit:
+        return items[start:], None, None
+    page = items[start : start + limit]
+    if start + limit >= len(items):
+        return page, None, None
+    token = base64.urlsafe_b64encode(json.dumps({"start": start + limit}).encode()).decode()
+    return page, token, len(items) - start - limit
+
+
+def visible_pods(engine: Any) -> list[Pod]:
+    """Pods that exist for the Kubernetes API: not yet removed, and not deleted through the API and ended."""
+    return [p for p in engine.state.pods.values() if not (p.deleted and p.finished_at is not None)]
+
+
+def _find_pod(engine: Any, namespace: str, name: str) -> Pod:
+    pod = engine.state.pods.get(name)
+    if pod is None or pod.namespace != namespace or (pod.deleted and pod.finished_at is not None):
+        raise KubernetesError.not_found("pods", name)
+    return pod
+
+
+def namespaces(engine: Any) -> dict[str, float]:
+    """Namespace name -> creation time: the system namespaces (as old as the oldest CE) and every CE's namespace."""
+    ces = list(engine.state.compute_environments.values())
+    oldest = min((ce.created_at for ce in ces), default=engine.clock.now())
+    found = {name: oldest for name in SYSTEM_NAMESPACES}
+    for ce in ces:
+        if ce.namespace:
+            found[ce.namespace] = min(found.get(ce.namespace, ce.created_at), ce.created_at)
+    return found
+
+
+def _namespace_uid(name: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"batch-eks-local/namespaces/{name}"))
+
+
+# -- discovery -----------------------------------------------------------------------------------------------------
+@_k8s("get_version")
+async def _version(request: Request) -> Response:
+    return JSONResponse(KUBERNETES_VERSION)
+
+
+@_k8s("get_api_versions")
+async def _api(request: Request) -> Response:
+    return _json({
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": request.url.netloc}],
+    })
+
+
+@_k8s("get_api_groups")
+async def _apis(request: Request) -> Response:
+    return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
+
+
+def _resource(name: str, kind: str, namespaced: bool, verbs: list[str], singular: str = "") -> dict[str, Any]:
+    return {"name": name, "singularName": singular, "namespaced": namespaced, "kind": kind, "verbs": verbs}
+
+
+@_k8s("get_api_resources")
+async def _api_v1(request: Request) -> Response:
+    return _json({
+        "kind": "APIResourceList",
+        "groupVersion": "v1",
+        "resources": [
+            _resource("namespaces", "Namespace", False, ["get", "list"], "namespace"),
+            _resource("nodes", "Node", False, ["get", "list"], "node"),
+            _resource("pods", "Pod", True, ["delete", "get", "list"], "pod"),
+            _resource("pods/log", "Pod", True, ["get"]),
+        ],
+    })
+
+
+@_k8s("not_found")
+async def _unknown(request: Request) -> Response:
+    raise KubernetesError(404, "NotFound", "the server could not find the requested resource")
+
+
+# -- namespaces and nodes ---------------------------------------------------------------------------------------
+@_k8s("list_namespace")
+async def _list_namespaces(request: Request) -> Response:
+    engine = request.app.state.engine
+    _reject_watch(request)
+    label_selector = LabelSelector(request.query_params.get("labelSelector"))
+    field_selector = FieldSelector(request.query_params.get("fieldSelector"), _NAMESPACE_FIELDS)
+    version = _resource_version(engine)
+    found = namespaces(engine)
+    names = select(sorted(found), lambda n: {"kubernetes.io/metadata.name": n}, label_selector, field_selector)
+    items = [namespace_object(n, _namespace_uid(n), found[n], version) for n in names]
+    page, token, remaining = _paginate(request, items)
+    return _json(list_object("NamespaceList", page, version, token, remaining))
+
+
+@_k8s("read_namespace")
+async def _read_namespace(request: Request) -> Response:
+    engine = request.app.state.engine
+    name = request.path_params["name"]
+    found = namespaces(engine)
+    if name not in found:
+        raise KubernetesError.not_found("namespaces", name)
+    return _json(namespace_object(name, _namespace_uid(name), found[name], _resource_version(engine)))
+
+
+def _node_json(engine: Any, node: Any, version: str) -> dict[str, Any]:
+    return node_object(node, engine.state.compute_environments.get(node.ce_name), engine.state.config.region, version)
+
+
+@_k8s("list_node")
+async def _list_nodes(request: Request) -> Response:
+    engine = request.app.state.engine
+    _reject_watch(request)
+    label_selector = LabelSelector(request.query_params.get("labelSelector"))
+    field_selector = FieldSelector(request.query_params.get("fieldSelector"), _NODE_FIELDS)
+    version = _resource_version(engine)
+    nodes = sorted((n for n in engine.state.nodes.values() if n.status != "Terminating"), key=lambda n: n.name)
+    items = [_node_json(engine, n, version) for n in nodes if field_selector.matches(n)]
+    items = [i for i in items if label_selector.matches(i["metadata"]["labels"])]
+    page, token, remaining = _paginate(request, items)
+    return _json(list_object("NodeList", page, version, token, remaining))
+
+
+@_k8s("read_node")
+async def _read_node(request: Request) -> Response:
+    engine = request.app.state.engine
+    name = request.path_params["name"]
+    node = engine.state.nodes.get(name)
+    if node is None or node.status == "Terminating":
+        raise KubernetesError.not_found("nodes", name)
+    return _json(_node_json(engine, node, _resource_version(engine)))
+
+
+# -- pods -----------------------------------------------------------------------------------------------------------
+async def _list_pods(request: Request, namespace: str | None) -> Response:
+    engine = request.app.state.engine
+    _reject_watch(request)
+    label_selector = LabelSelector(request.query_params.get("labelSelector"))
+    field_selector = FieldSelector(request.query_params.get("fieldSelector"), _POD_FIELDS)
+    pods = [p for p in visible_pods(engine) if namespace is None or p.namespace == namespace]
+    pods = select(sorted(pods, key=lambda p: (p.namespace, p.created_at, p.name)), lambda p: p.labels,
+                  label_selector, field_selector)
+    version = _resource_version(engine)
+    page, token, remaining = _paginate(request, [pod_object(p, version) for p in pods])
+    return _json(list_object("PodList", page, version, token, remaining))
+
+
+@_k8s("list_pod_for_all_namespaces")
+async def _list_all_pods(request: Request) -> Response:
+    return await _list_pods(request, None)
+
+
+@_k8s("list_namespaced_pod")
+async def _list_namespaced_pods(request: Request) -> Response:
+    return await _list_pods(request, request.path_params["namespace"])
+
+
+@_k8s("read_namespaced_pod")
+async def _read_pod(request: Request) -> Response:
+    engine = request.app.state.engine
+    pod = _find_pod(engine, request.path_params["namespace"], request.path_params["name"])
+    return _json(pod_object(pod, _resource_version(engine)))
+
+
+@_k8s("delete_namespaced_pod")
+async def _delete_pod(request: Request) -> Response:
+    """Delete a pod: a running pod is stopped (its attempt fails, as when a pod of a Batch job is deleted on
+    EKS) and disappears once its processes are gone; an ended pod disappears at once."""
+    engine = request.app.state.engine
+    pod = _find_pod(engine, request.path_params["namespace"], request.path_params["name"])
+    pod.deleted = True
+    body = pod_object(pod, _resource_version(engine))
+    if pod.finished_at is None:
+        engine.scheduler.runtime.stop(pod.name, DELETED_POD_REASON.format(name=pod.name))
+    else:
+        engine.state.remove(pod)
+        engine.logs.forget_pod(pod.name)
+    engine.scheduler.wake()
+    return _json(body)
+
+
+# -- pod logs ---------------------------------------------------------------------------------------------------------
+def _log_container(pod: Pod, requested: str | None) -> str:
+    containers = [c["name"] for c in pod.spec.get("containers", [])]
+    init_containers = [c["name"] for c in pod.spec.get("initContainers", [])]
+    if requested:
+        if requested not in containers and requested not in init_containers:
+            raise KubernetesError.bad_request(f"container {requested} is not valid for pod {pod.name}")
+        return requested
+    if len(containers) == 1:
+        return containers[0]
+    message = f"a container name must be specified for pod {pod.name}, choose one of: [{' '.join(containers)}]"
+    if init_containers:
+        message += f" or one of the init containers: [{' '.join(init_containers)}]"
+    raise KubernetesError.bad_request(message)
+
+
+def _since(request: Request, now: float) -> float | None:
+    seconds = _int_param(request, "sinceSeconds", minimum=1)
+    if seconds is not None:
+        return now - seconds
+    raw = request.query_params.get("sinceTime")
+    if raw:
+        try:
+            return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            raise KubernetesError.bad_request(f"invalid sinceTime {raw!r}: must be RFC 3339") from None
+    return None
+
+
+def _format(line: LogLine, timestamps: bool) -> bytes:
+    text = f"{rfc3339_nano(line.timestamp)} {line.message}" if timestamps else line.message
+    return (text + "\n").encode()
+
+
+@_k8s("read_namespaced_pod_log")
+async def _pod_log(request: Request) -> Response:
+    engine = request.app.state.engine
+    pod = _find_pod(engine, request.path_params["namespace"], request.path_params["name"])
+    container = _log_container(pod, request.query_params.get("container"))
+    if _bool_param(request, "previous"):
+        raise KubernetesError.bad_request(f'previous terminated container "{container}" in pod "{pod.name}" not found')
+    since = _since(request, engine.clock.now())
+    tail = _int_param(request, "tailLines")
+    limit_bytes = _int_param(request, "limitBytes", minimum=1)
+    timestamps = _bool_param(request, "timestamps")
+    key = (pod.name, container)
+    lines = list(engine.logs.lines.get(key, []))
+    start = 0
+    if since is not None:
+        start = next((i for i, line in enumerate(lines) if line.timestamp >= since), len(lines))
+    if tail is not None:
+        start = max(start, len(lines) - tail)
+    if not _bool_param(request, "follow"):
+        data = b"".join(_format(line, timestamps) for line in lines[start:])
+        return Response(data[:limit_bytes] if limit_bytes else data, media_type="text/plain")
+    return StreamingResponse(_follow(engine, pod, key, start, timestamps, limit_bytes), media_type="text/plain")
+
+
+async def _follow(engine: Any, pod: Pod, key: tuple[str, str], start: int, timestamps: bool,
+                  limit_bytes: int | None) -> AsyncIterator[bytes]:
+    """Yield the container's lines from ``start`` as they come; end once the pod has ended (or is gone)."""
+    index, sent = start, 0
+    while True:
+        lines = engine.logs.lines.get(key, [])
+        while index < len(lines):
+            chunk = _format(lines[index], timestamps)
+            index += 1
+            if limit_bytes is not None and sent + len(chunk) > limit_bytes:
+                yield chunk[: limit_bytes - sent]
+                return
+            sent += len(chunk)
+            yield chunk
+        if pod.finished_at is not None or engine.state.pods.get(pod.name) is not pod:
+            return
+        event = engine.logs.waiter(*key)
+        event.clear()
+        if len(engine.logs.lines.get(key, [])) > index or pod.finished_at is not None:
+            continue
+        try:
+            await asyncio.wait_for(event.wait(), timeout=_FOLLOW_POLL_SECONDS)
+        except asyncio.TimeoutError:
+            pass
+
+
+def kubernetes_routes() -> list[Route]:
+    ns_pods = "/api/v1/namespaces/{namespace}/pods"
+    return [
+        Route("/version", _version, methods=["GET"]),
+        *(Route(path, _api, methods=["GET"]) for path in ("/api", "/api/")),
+        *(Route(path, _api_v1, methods=["GET"]) for path in ("/api/v1", "/api/v1/")),
+        *(Route(path, _apis, methods=["GET"]) for path in ("/apis", "/apis/")),
+        Route("/api/v1/namespaces", _list_namespaces, methods=["GET"]),
+        Route("/api/v1/namespaces/{name}", _read_namespace, methods=["GET"]),
+        Route("/api/v1/nodes", _list_nodes, methods=["GET"]),
+        Route("/api/v1/nodes/{name}", _read_node, methods=["GET"]),
+        Route("/api/v1/pods", _list_all_pods, methods=["GET"]),
+        Route(ns_pods, _list_namespaced_pods, methods=["GET"]),
+        Route(ns_pods + "/{name}", _read_pod, methods=["GET"]),
+        Route(ns_pods + "/{name}", _delete_pod, methods=["DELETE"]),
+        Route(ns_pods + "/{name}/log", _pod_log, methods=["GET"]),
+        Route("/api/{path:path}", _unknown),
+        Route("/apis/{path:path}", _unknown),
+    ]

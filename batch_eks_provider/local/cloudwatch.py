@@ -1,0 +1,297 @@
+"""CloudWatch Logs, as Fluent Bit fills it on EKS: the query side of the engine's container output.
+
+Container output is written by :class:`~batch_eks_provider.local.logs.LogStore` into SQLite (one row per
+line, group ``/aws/containerinsights/<cluster>/application``, a stream per pod container). This module
+answers DescribeLogGroups, DescribeLogStreams, GetLogEvents and FilterLogEvents over those rows with the
+service's rules: which groups exist, stream ordering, ``f/``/``b/`` tokens of GetLogEvents and opaque
+``nextToken`` pagination.
+
+Every function takes the engine and the request's parameters (wire names) and returns the wire response.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from typing import Any
+
+from .errors import InvalidParameterException, ResourceNotFoundException
+from .logs import log_group_for_cluster
+
+__all__ = [
+    "describe_log_groups",
+    "describe_log_streams",
+    "get_log_events",
+    "filter_log_events",
+    "known_log_groups",
+    "parse_filter_pattern",
+]
+
+DESCRIBE_LIMIT = 50
+EVENTS_LIMIT = 10000
+_CURSOR_DIGITS = 20
+
+
+# -- helpers ---------------------------------------------------------------------------------------------
+def _limit(params: dict[str, Any], default: int, maximum: int) -> int:
+    value = params.get("limit")
+    if value is None:
+        return default
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= maximum:
+        raise InvalidParameterException(
+            f"1 validation error detected: Value '{value}' at 'limit' failed to satisfy constraint: "
+            f"Member must have value between 1 and {maximum}."
+        )
+    return value
+
+
+def _encode_token(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode()
+
+
+def _decode_token(token: str) -> dict[str, Any]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        if isinstance(data, dict):
+            return data
+    except ValueError:
+        pass
+    raise InvalidParameterException(f"The specified nextToken is invalid: {token!r}.")
+
+
+def known_log_groups(engine: Any) -> dict[str, int]:
+    """Log group name -> creation time (ms): the groups of every cluster a CE names, and any with events."""
+    groups: dict[str, int] = {}
+    for ce in engine.state.compute_environments.values():
+        if ce.cluster_arn:
+            name = log_group_for_cluster(ce.cluster_arn)
+            created = int(ce.created_at * 1000)
+            groups[name] = min(groups.get(name, created), created)
+    for name, first_ingestion, _ in engine.store.log_groups():
+        groups.setdefault(name, first_ingestion)
+    return groups
+
+
+def _group_name(engine: Any, params: dict[str, Any]) -> str:
+    """The group a request names (``logGroupName`` or ``logGroupIdentifier``, a name or an ARN); it must exist."""
+    name, identifier = params.get("logGroupName"), params.get("logGroupIdentifier")
+    if name and identifier:
+        raise InvalidParameterException("LogGroup name and LogGroup ARN are mutually exclusive parameters.")
+    if not name and not identifier:
+        raise InvalidParameterException("Either logGroupName or logGroupIdentifier must be specified.")
+    if identifier:
+        name = identifier.split(":log-group:", 1)[1] if ":log-group:" in identifier else identifier
+        name = name[:-2] if name.endswith(":*") else name
+    engine.logs.flush()  # lines printed since the last scheduler pass are visible at once
+    if name not in known_log_groups(engine):
+        raise ResourceNotFoundException("The specified log group does not exist.")
+    return name
+
+
+def _arn(engine: Any, group: str, stream: str | None = None) -> str:
+    cfg = engine.state.config
+    base = f"arn:aws:logs:{cfg.region}:{cfg.account_id}:log-group:{group}"
+    return f"{base}:log-stream:{stream}" if stream is not None else f"{base}:*"
+
+
+# -- DescribeLogGroups ---------------------------------------------------------------------------------------
+def describe_log_groups(engine: Any, params: dict[str, Any]) -> dict[str, Any]:
+    limit = _limit(params, DESCRIBE_LIMIT, DESCRIBE_LIMIT)
+    prefix, pattern = params.get("logGroupNamePrefix"), params.get("logGroupNamePattern")
+    if prefix and pattern:
+        raise InvalidParameterException("logGroupNamePrefix and logGroupNamePattern are mutually exclusive parameters.")
+    engine.logs.flush()
+    sizes = {name: stored for name, _, stored in engine.store.log_groups()}
+    names = sorted(known_log_groups(engine).items())
+    if prefix:
+        names = [(n, c) for n, c in names if n.startswith(prefix)]
+    if pattern:
+        names = [(n, c) for n, c in names if pattern.lower() in n.lower()]
+    start = int(_decode_token(params["nextToken"]).get("offset", 0)) if params.get("nextToken") else 0
+    page = names[start : start + limit]
+    groups = [
+        {
+            "logGroupName": name,
+            "creationTime": created,
+            "metricFilterCount": 0,
+            "arn": _arn(engine, name),
+            "storedBytes": int(sizes.get(name) or 0),
+            "logGroupClass": "STANDARD",
+            "logGroupArn": _arn(engine, name)[:-2],
+        }
+        for name, created in page
+    ]
+    body: dict[str, Any] = {"logGroups": groups}
+    if start + limit < len(names):
+        body["nextToken"] = _encode_token({"offset": start + limit})
+    return body
+
+
+# -- DescribeLogStreams --------------------------------------------------------------------------------------
+def describe_log_streams(engine: Any, params: dict[str, Any]) -> dict[str, Any]:
+    group = _group_name(engine, params)
+    limit = _limit(params, DESCRIBE_LIMIT, DESCRIBE_LIMIT)
+    order_by = params.get("orderBy", "LogStreamName")
+    if order_by not in ("LogStreamName", "LastEventTime"):
+        raise InvalidParameterException(
+            f"1 validation error detected: Value '{order_by}' at 'orderBy' failed to satisfy constraint: "
+            "Member must satisfy enum value set: [LogStreamName, LastEventTime]"
+        )
+    prefix = params.get("logStreamNamePrefix")
+    if prefix and order_by == "LastEventTime":
+        raise InvalidParameterException("Cannot order by LastEventTime with a logStreamNamePrefix.")
+    rows = engine.store.log_streams(group)
+    if prefix:
+        rows = [r for r in rows if r[0].startswith(prefix)]
+    descending = bool(params.get("descending", False))
+    if order_by == "LogStreamName":
+        rows.sort(key=lambda r: r[0], reverse=descending)
+    else:
+        rows.sort(key=lambda r: (r[3], r[0]), reverse=descending)
+    start = int(_decode_token(params["nextToken"]).get("offset", 0)) if params.get("nextToken") else 0
+    page = rows[start : start + limit]
+    streams = [
+        {
+            "logStreamName": stream,
+            "creationTime": created,
+            "firstEventTimestamp": first,
+            "lastEventTimestamp": last,
+            "lastIngestionTime": ingested,
+            "arn": _arn(engine, group, stream),
+            "storedBytes": 0,  # deprecated by CloudWatch Logs: always 0
+        }
+        for stream, created, first, last, ingested, _ in page
+    ]
+    body: dict[str, Any] = {"logStreams": streams}
+    if start + limit < len(rows):
+        body["nextToken"] = _encode_token({"offset": start + limit})
+    return body
+
+
+# -- GetLogEvents ---------------------------------------------------------------------------------------------
+def _cursor_token(direction: str, timestamp: int, rowid: int) -> str:
+    return f"{direction}/{timestamp:0{_CURSOR_DIGITS}d}{rowid:0{_CURSOR_DIGITS}d}"
+
+
+def _parse_cursor_token(token: str) -> tuple[str, int, int]:
+    match = re.fullmatch(rf"([fb])/(\d{{{_CURSOR_DIGITS}}})(\d{{{_CURSOR_DIGITS}}})", token)
+    if match is None:
+        raise InvalidParameterException(f"The specified nextToken is invalid: {token!r}.")
+    return match.group(1), int(match.group(2)), int(match.group(3))
+
+
+def _time_clause(params: dict[str, Any]) -> tuple[list[str], list[Any]]:
+    clauses: list[str] = []
+    values: list[Any] = []
+    if params.get("startTime") is not None:
+        clauses.append("timestamp >= ?")
+        values.append(int(params["startTime"]))
+    if params.get("endTime") is not None:
+        clauses.append("timestamp <= ?")
+        values.append(int(params["endTime"]))
+    return clauses, values
+
+
+def get_log_events(engine: Any, params: dict[str, Any]) -> dict[str, Any]:
+    group = _group_name(engine, params)
+    stream = params.get("logStreamName")
+    if not stream:
+        raise InvalidParameterException("1 validation error detected: Value null at 'logStreamName' failed to satisfy constraint: Member must not be null")
+    if not any(row[0] == stream for row in engine.store.log_streams(group)):
+        raise ResourceNotFoundException("The specified log stream does not exist.")
+    limit = _limit(params, EVENTS_LIMIT, EVENTS_LIMIT)
+    clauses, values = _time_clause(params)
+    clauses[:0] = ["log_group = ?", "log_stream = ?"]
+    values[:0] = [group, stream]
+    token = params.get("nextToken")
+    if token:
+        direction, ts, rowid = _parse_cursor_token(token)
+    else:
+        direction, ts, rowid = ("f", -1, -1) if params.get("startFromHead") else ("b", 2**62, 2**62)
+    if direction == "f":
+        where = " AND ".join([*clauses, "(timestamp > ? OR (timestamp = ? AND rowid > ?))"])
+        rows = engine.store.select_log_events(where, (*values, ts, ts, rowid), limit)
+    else:
+        where = " AND ".join([*clauses, "(timestamp < ? OR (timestamp = ? AND rowid < ?))"])
+        rows = engine.store.select_log_events(where, (*values, ts, ts, rowid), limit, descending=True)[::-1]
+    events = [{"timestamp": r[2], "message": r[4], "ingestionTime": r[3]} for r in rows]
+    if rows:
+        forward = _cursor_token("f", rows[-1][2], rows[-1][0])
+        backward = _cursor_token("b", rows[0][2], rows[0][0])
+    else:
+        # nothing there: hand back the position asked for, so a reader sees the same token and stops
+        position = (max(ts, 0), max(rowid, 0)) if ts < 2**62 else (0, 0)
+        forward = token if token and direction == "f" else _cursor_token("f", *position)
+        backward = token if token and direction == "b" else _cursor_token("b", *position)
+    return {"events": events, "nextForwardToken": forward, "nextBackwardToken": backward}
+
+
+# -- FilterLogEvents ------------------------------------------------------------------------------------------
+def parse_filter_pattern(pattern: str | None) -> tuple[list[str], list[str], list[str]]:
+    """Split a term filter pattern into (terms that must all appear, ``?terms`` of which one must appear,
+    ``-terms`` that must not appear). Quoted phrases are one term. Matching is case-sensitive, as in
+    CloudWatch Logs. JSON (``{...}``) and space-delimited (``[...]``) patterns are not supported."""
+    required: list[str] = []
+    any_of: list[str] = []
+    excluded: list[str] = []
+    text = (pattern or "").strip()
+    if not text:
+        return required, any_of, excluded
+    if text.startswith("{") or text.startswith("["):
+        raise InvalidParameterException(
+            f"Invalid filter pattern {pattern!r}: the local engine supports term patterns only "
+            '(words, "quoted phrases", ?optional and -excluded terms), not JSON or space-delimited patterns.'
+        )
+    for match in re.finditer(r'([?-]?)(?:"((?:[^"\\]|\\.)*)"|(\S+))', text):
+        sign, quoted, bare = match.group(1), match.group(2), match.group(3)
+        term = quoted.replace('\\"', '"') if quoted is not None else bare
+        if not term:
+            continue
+        {"": required, "?": any_of, "-": excluded}[sign].append(term)
+    return required, any_of, excluded
+
+
+def filter_log_events(engine: Any, params: dict[str, Any]) -> dict[str, Any]:
+    group = _group_name(engine, params)
+    names, prefix = params.get("logStreamNames"), params.get("logStreamNamePrefix")
+    if names and prefix:
+        raise InvalidParameterException("logStreamNames and logStreamNamePrefix are mutually exclusive parameters.")
+    limit = _limit(params, EVENTS_LIMIT, EVENTS_LIMIT)
+    clauses, values = _time_clause(params)
+    clauses.insert(0, "log_group = ?")
+    values.insert(0, group)
+    if names:
+        clauses.append(f"log_stream IN ({', '.join('?' for _ in names)})")
+        values.extend(names)
+    if prefix:
+        clauses.append("substr(log_stream, 1, ?) = ?")
+        values.extend([len(prefix), prefix])
+    required, any_of, excluded = parse_filter_pattern(params.get("filterPattern"))
+    for term in required:
+        clauses.append("instr(message, ?) > 0")
+        values.append(term)
+    if any_of:
+        clauses.append("(" + " OR ".join("instr(message, ?) > 0" for _ in any_of) + ")")
+        values.extend(any_of)
+    for term in excluded:
+        clauses.append("instr(message, ?) = 0")
+        values.append(term)
+    if params.get("nextToken"):
+        cursor = _decode_token(params["nextToken"])
+        try:
+            ts, rowid = int(cursor["timestamp"]), int(cursor["rowid"])
+        except (KeyError, TypeError, ValueError):
+            raise InvalidParameterException(f"The specified nextToken is invalid: {params['nextToken']!r}.") from None
+        clauses.append("(timestamp > ? OR (timestamp = ? AND rowid > ?))")
+        values.extend([ts, ts, rowid])
+    rows = engine.store.select_log_events(" AND ".join(clauses), tuple(values), limit + 1)
+    more, rows = len(rows) > limit, rows[:limit]
+    events = [
+        {"logStreamName": r[1], "timestamp": r[2], "message": r[4], "ingestionTime": r[3], "eventId": f"{r[0]:056d}"}
+        for r in rows
+    ]
+    body: dict[str, Any] = {"events": events, "searchedLogStreams": []}
+    if more:
+        body["nextToken"] = _encode_token({"timestamp": rows[-1][2], "rowid": rows[-1][0]})
+    return body

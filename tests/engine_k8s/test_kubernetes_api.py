@@ -1,0 +1,158 @@
+"""The engine's Kubernetes API through the official ``kubernetes`` client: discovery, namespaces, nodes, pods."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from kubernetes import client
+from kubernetes.client import ApiException
+
+from tests.engine_k8s.support import NAMESPACE, running_pod, submit_command, submit_gated_job
+from tests.helpers import wait_for, wait_for_job
+
+
+def test_discovery_answers_like_an_api_server(engine, core):
+    api_client = core.api_client
+    version = client.VersionApi(api_client).get_code()
+    assert (version.major, version.minor) == ("1", "30")
+    assert version.git_version.startswith("v1.30.")
+    assert client.CoreApi(api_client).get_api_versions().versions == ["v1"]
+    resources = {r.name: r for r in core.get_api_resources().resources}
+    assert set(resources) == {"namespaces", "nodes", "pods", "pods/log"}
+    assert resources["pods"].namespaced and not resources["nodes"].namespaced
+
+
+def test_namespaces_are_the_compute_environment_ones_and_the_system_ones(core):
+    names = [ns.metadata.name for ns in core.list_namespace().items]
+    assert names == sorted(["default", "kube-node-lease", "kube-public", "kube-system", NAMESPACE])
+    assert core.read_namespace(NAMESPACE).status.phase == "Active"
+    with pytest.raises(ApiException) as raised:
+        core.read_namespace("does-not-exist")
+    assert raised.value.status == 404
+    status = json.loads(raised.value.body)
+    assert (status["kind"], status["reason"], status["message"]) == ("Status", "NotFound", 'namespaces "does-not-exist" not found')
+
+
+def test_a_running_job_shows_its_node_and_pod_as_batch_sets_them(engine, batch, core, tmp_path):
+    gate = tmp_path / "gate"
+    job_id = submit_gated_job(batch, gate)
+    pod = running_pod(core, job_id)
+    job = batch.describe_jobs(jobs=[job_id])["jobs"][0]
+    ce = batch.describe_compute_environments(computeEnvironments=["doeks-CE1_OD"])["computeEnvironments"][0]
+
+    assert pod.metadata.name == job["eksProperties"]["podProperties"]["podName"]
+    assert pod.metadata.namespace == NAMESPACE
+    assert pod.metadata.labels["batch.amazonaws.com/job-id"] == job_id
+    assert pod.metadata.labels["batch.amazonaws.com/compute-environment-uuid"] == ce["uuid"]
+    assert pod.spec.node_name == job["eksProperties"]["podProperties"]["nodeName"]
+    assert pod.spec.restart_policy == "Never" and pod.spec.host_network is True
+    env = {e.name: e.value for e in pod.spec.containers[0].env}
+    assert env["AWS_BATCH_JOB_ID"] == job_id and env["AWS_BATCH_JOB_ATTEMPT"] == "1"
+    assert pod.status.container_statuses[0].state.running is not None
+    assert pod.status.host_ip and pod.status.start_time is not None
+
+    node = core.read_node(pod.spec.node_name)
+    assert node.metadata.labels["batch.amazonaws.com/compute-environment-uuid"] == ce["uuid"]
+    assert node.metadata.labels["node.kubernetes.io/instance-type"].split(".")[0] in ("m5", "c5", "r5")
+    assert sorted((t.key, t.effect) for t in node.spec.taints) == [
+        ("batch.amazonaws.com/batch-node", "NoExecute"),
+        ("batch.amazonaws.com/batch-node", "NoSchedule"),
+    ]
+    assert int(node.status.capacity["cpu"]) >= 1
+    assert node.status.allocatable["memory"].endswith("Ki")
+    assert int(node.status.allocatable["memory"][:-2]) < int(node.status.capacity["memory"][:-2])
+    ready = [c for c in node.status.conditions if c.type == "Ready"][0]
+    assert ready.status == "True"
+    by_ce = core.list_node(label_selector=f"batch.amazonaws.com/compute-environment-uuid={ce['uuid']}").items
+    assert [n.metadata.name for n in by_ce] == [node.metadata.name]
+
+    gate.touch()
+    finished = wait_for_job(batch, job_id)
+    assert finished["status"] == "SUCCEEDED"
+    pod = core.read_namespaced_pod(pod.metadata.name, NAMESPACE)
+    assert pod.status.phase == "Succeeded"
+    terminated = pod.status.container_statuses[0].state.terminated
+    assert (terminated.exit_code, terminated.reason) == (0, "Completed")
+    assert terminated.container_id == finished["eksAttempts"][0]["containers"][0]["containerID"]
+
+
+def test_failed_container_reports_exit_code_and_reason(batch, core):
+    job_id = submit_command(batch, "echo bad; exit 7")
+    wait_for_job(batch, job_id)
+    (pod,) = core.list_namespaced_pod(NAMESPACE, label_selector=f"batch.amazonaws.com/job-id={job_id}").items
+    assert pod.status.phase == "Failed"
+    terminated = pod.status.container_statuses[0].state.terminated
+    assert (terminated.exit_code, terminated.reason) == (7, "Error")
+
+
+def test_pod_lists_filter_by_label_and_field_selectors(batch, core):
+    first, second = submit_command(batch, "echo a"), submit_command(batch, "exit 1")
+    wait_for_job(batch, first), wait_for_job(batch, second)
+    everything = core.list_pod_for_all_namespaces().items
+    assert {p.metadata.labels["batch.amazonaws.com/job-id"] for p in everything} == {first, second}
+    assert core.list_namespaced_pod("default").items == []
+
+    only_first = core.list_namespaced_pod(NAMESPACE, label_selector=f"batch.amazonaws.com/job-id={first}").items
+    assert [p.metadata.labels["batch.amazonaws.com/job-id"] for p in only_first] == [first]
+    not_first = core.list_namespaced_pod(NAMESPACE, label_selector=f"batch.amazonaws.com/job-id notin ({first})").items
+    assert [p.metadata.labels["batch.amazonaws.com/job-id"] for p in not_first] == [second]
+    with_label = core.list_namespaced_pod(NAMESPACE, label_selector="batch.amazonaws.com/node-uid,!missing-label").items
+    assert len(with_label) == 2
+
+    failed = core.list_namespaced_pod(NAMESPACE, field_selector="status.phase=Failed").items
+    assert [p.metadata.labels["batch.amazonaws.com/job-id"] for p in failed] == [second]
+    name = failed[0].metadata.name
+    assert [p.metadata.name for p in core.list_pod_for_all_namespaces(field_selector=f"metadata.name={name}").items] == [name]
+    on_node = core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={failed[0].spec.node_name}").items
+    assert name in [p.metadata.name for p in on_node]
+
+    page = core.list_namespaced_pod(NAMESPACE, limit=1)
+    assert len(page.items) == 1 and page.metadata._continue
+    rest = core.list_namespaced_pod(NAMESPACE, limit=1, _continue=page.metadata._continue)
+    assert len(rest.items) == 1 and rest.items[0].metadata.name != page.items[0].metadata.name
+    assert not rest.metadata._continue
+
+    with pytest.raises(ApiException) as raised:
+        core.list_namespaced_pod(NAMESPACE, field_selector="spec.hostname=x")
+    assert raised.value.status == 400
+    assert json.loads(raised.value.body)["message"] == "field label not supported: spec.hostname"
+    with pytest.raises(ApiException) as raised:
+        core.list_namespaced_pod(NAMESPACE, label_selector="a in (b")
+    assert raised.value.status == 400
+
+
+def test_unknown_pods_and_resources_answer_404_status_objects(core):
+    for call in (
+        lambda: core.read_namespaced_pod("aws-batch.nope", NAMESPACE),
+        lambda: core.read_namespaced_pod_log("aws-batch.nope", NAMESPACE),
+        lambda: core.delete_namespaced_pod("aws-batch.nope", NAMESPACE),
+        lambda: core.read_node("ip-10-9-9-9.ec2.internal"),
+        lambda: core.list_namespaced_service(NAMESPACE),
+    ):
+        with pytest.raises(ApiException) as raised:
+            call()
+        assert raised.value.status == 404
+        assert json.loads(raised.value.body)["reason"] == "NotFound"
+
+
+def test_deleting_a_running_pod_stops_its_attempt(batch, core, tmp_path):
+    job_id = submit_gated_job(batch, tmp_path / "never")
+    pod = running_pod(core, job_id)
+    deleted = core.delete_namespaced_pod(pod.metadata.name, NAMESPACE)
+    assert deleted.metadata.deletion_timestamp is not None
+    job = wait_for_job(batch, job_id)
+    assert job["status"] == "FAILED"
+    assert "deleted" in job["statusReason"]
+    wait_for(lambda: not core.list_namespaced_pod(NAMESPACE, field_selector=f"metadata.name={pod.metadata.name}").items,
+             what="the deleted pod to disappear")
+
+
+def test_deleting_a_finished_pod_removes_it_at_once(batch, core):
+    job_id = submit_command(batch, "echo done")
+    wait_for_job(batch, job_id)
+    (pod,) = core.list_namespaced_pod(NAMESPACE, label_selector=f"batch.amazonaws.com/job-id={job_id}").items
+    core.delete_namespaced_pod(pod.metadata.name, NAMESPACE)
+    with pytest.raises(ApiException) as raised:
+        core.read_namespaced_pod(pod.metadata.name, NAMESPACE)
+    assert raised.value.status == 404
