@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 __all__ = [
     "BatchEksError",
@@ -52,7 +52,14 @@ class BatchEksInvalidInputError(BatchEksError, AirflowFailException):
 
 
 class BatchEksQueueUnavailableError(BatchEksError):
-    """No job queue of those given can take the job now."""
+    """No job queue of those given can take the job now.
+
+    ``reasons`` maps each queue name to why it cannot (missing, DISABLED/INVALID, no usable compute environment).
+    """
+
+    def __init__(self, message: str, *, reasons: dict[str, str] | None = None) -> None:
+        self.reasons = dict(reasons or {})
+        super().__init__(message)
 
 
 class BatchEksComputeEnvironmentError(BatchEksError):

@@ -2,24 +2,31 @@
 
 botocore already retries some of these; this decorator is the bounded, jittered layer on top that the
 hooks use for every call, so a throttled engine or account slows tasks down instead of failing them.
+Errors that are not transient (``ClientException``: bad input, unknown job queue...) are raised at once.
+
+The bounds and the sleep are read from :data:`policy` on every call, so tests (and a deployment that wants
+other bounds) change them in one place::
+
+    from batch_eks_provider import retries
+    with retries.overridden(initial_wait=0.001, max_wait=0.01):
+        hook.describe_jobs(ids)
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
 
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
-from tenacity import (
-    before_sleep_log,
-    retry,
-    retry_if_exception,
-    stop_after_attempt,
-    stop_after_delay,
-    wait_random_exponential,
-)
+from tenacity import RetryCallState, before_sleep_log, retry, retry_if_exception
+from tenacity.wait import wait_random_exponential
 from urllib3.exceptions import ProtocolError
 
-__all__ = ["is_transient", "aws_api_retry", "TRANSIENT_ERROR_CODES"]
+__all__ = ["is_transient", "aws_api_retry", "TRANSIENT_ERROR_CODES", "RetryPolicy", "policy", "overridden"]
 
 log = logging.getLogger(__name__)
 
@@ -38,20 +45,74 @@ TRANSIENT_ERROR_CODES = frozenset(
 )
 
 
+@dataclass
+class RetryPolicy:
+    """Bounds of :func:`aws_api_retry`: attempts, total time, and full-jitter exponential waits.
+
+    :param max_attempts: Calls in total, the first included.
+    :param max_delay: Seconds after the first call past which no retry starts.
+    :param initial_wait: Scale of the first wait (``random(0, initial_wait * 2**n)``).
+    :param max_wait: Cap of one wait.
+    :param sleep: How to wait (``time.sleep``; tests may pass a recorder).
+    """
+
+    max_attempts: int = 8
+    max_delay: float = 120.0
+    initial_wait: float = 0.5
+    max_wait: float = 20.0
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+
+
+policy = RetryPolicy()
+"""The process-wide policy every hook call reads."""
+
+
+@contextlib.contextmanager
+def overridden(**changes: Any) -> Iterator[RetryPolicy]:
+    """Change :data:`policy` fields inside a ``with`` block (tests: short waits, recorded sleeps)."""
+    saved = dataclasses.replace(policy)
+    for name, value in changes.items():
+        if not hasattr(policy, name):
+            raise TypeError(f"RetryPolicy has no field {name!r}")
+        setattr(policy, name, value)
+    try:
+        yield policy
+    finally:
+        for f in dataclasses.fields(RetryPolicy):
+            setattr(policy, f.name, getattr(saved, f.name))
+
+
 def is_transient(error: BaseException) -> bool:
+    """True for throttling, 5xx answers and dropped or refused connections: worth another try."""
     if isinstance(error, ClientError):
         code = error.response.get("Error", {}).get("Code", "")
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return code in TRANSIENT_ERROR_CODES or status == 429 or status >= 500
-    return isinstance(error, (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError, ProtocolError, ConnectionError))
+    return isinstance(
+        error, (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError, ProtocolError, ConnectionError)
+    )
 
 
-def aws_api_retry(max_attempts: int = 8, max_delay: float = 120.0):
-    """Retry a call on transient errors with full-jitter exponential backoff, bounded in tries and time."""
+def aws_api_retry(max_attempts: int | None = None, max_delay: float | None = None):
+    """Retry a call on transient errors with full-jitter exponential backoff, bounded in tries and time.
+
+    :param max_attempts: Overrides :attr:`RetryPolicy.max_attempts` for this call site.
+    :param max_delay: Overrides :attr:`RetryPolicy.max_delay` for this call site.
+    """
+
+    def stop(state: RetryCallState) -> bool:
+        attempts = max_attempts if max_attempts is not None else policy.max_attempts
+        delay = max_delay if max_delay is not None else policy.max_delay
+        return state.attempt_number >= attempts or (state.seconds_since_start or 0.0) >= delay
+
+    def wait(state: RetryCallState) -> float:
+        return wait_random_exponential(multiplier=policy.initial_wait, max=policy.max_wait)(state)
+
     return retry(
         retry=retry_if_exception(is_transient),
-        wait=wait_random_exponential(multiplier=0.5, max=20),
-        stop=stop_after_attempt(max_attempts) | stop_after_delay(max_delay),
+        wait=wait,
+        stop=stop,
+        sleep=lambda seconds: policy.sleep(seconds),
         before_sleep=before_sleep_log(log, logging.WARNING),
         reraise=True,
     )

@@ -1,27 +1,44 @@
-"""The hook that talks to AWS Batch for EKS jobs."""
+"""The hook that talks to AWS Batch for EKS jobs: jobs, job queues and compute environments."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping, Sequence
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
+from ..outcome import ACTIVE_STATUSES
+from ..queue_check import (
+    QueueReport,
+    ResourceRequirement,
+    compute_environment_index,
+    missing_queue_report,
+    pick_queue,
+    queue_report,
+)
 from ..retries import aws_api_retry
 
-__all__ = ["BatchEksHook", "DESCRIBE_JOBS_LIMIT"]
+__all__ = ["BatchEksHook", "DESCRIBE_JOBS_LIMIT", "DESCRIBE_RESOURCES_LIMIT", "REATTACH_STATUSES"]
 
 DESCRIBE_JOBS_LIMIT = 100
+DESCRIBE_RESOURCES_LIMIT = 100
+REATTACH_STATUSES = (*ACTIVE_STATUSES, "SUCCEEDED")
+"""Statuses of an earlier try's job worth re-attaching to instead of submitting again."""
 
 
-def chunked(items: list[str], size: int) -> Iterable[list[str]]:
+def chunked(items: Sequence[Any], size: int) -> Iterable[list[Any]]:
     for start in range(0, len(items), size):
-        yield items[start : start + size]
+        yield list(items[start : start + size])
+
+
+def _short_name(ref: str) -> str:
+    return ref.rsplit("/", 1)[-1]
 
 
 class BatchEksHook(AwsBaseHook):
     """Submit, describe and stop AWS Batch jobs that run on Amazon EKS; inspect queues and compute environments.
 
-    Every call is retried on throttling, 5xx and dropped connections (:func:`~batch_eks_provider.retries.aws_api_retry`).
+    Every call is retried on throttling, 5xx and dropped connections (:func:`~batch_eks_provider.retries.aws_api_retry`);
+    other errors (``ClientException``) are raised at once.
 
     :param aws_conn_id: The Airflow AWS connection (its extra ``endpoint_url`` may point at the local engine).
     :param region_name: AWS region; defaults to the connection's.
@@ -37,6 +54,7 @@ class BatchEksHook(AwsBaseHook):
         kwargs["client_type"] = "batch"
         super().__init__(*args, **kwargs)
 
+    # -- jobs ----------------------------------------------------------------------------------------------
     @aws_api_retry()
     def submit_job(self, **request: Any) -> dict[str, Any]:
         """Send one SubmitJob request (wire parameter names) and return ``{jobId, jobName, jobArn}``."""
@@ -58,30 +76,81 @@ class BatchEksHook(AwsBaseHook):
         return found
 
     def describe_job(self, job_id: str) -> dict[str, Any] | None:
+        """One job's DescribeJobs entry, or ``None`` if Batch does not know it."""
         return self.describe_jobs([job_id]).get(job_id)
 
     @aws_api_retry()
     def terminate_job(self, job_id: str, reason: str) -> None:
+        """Stop a job in any state (STARTING/RUNNING jobs are terminated, earlier ones cancelled)."""
         self.conn.terminate_job(jobId=job_id, reason=reason)
 
     @aws_api_retry()
+    def cancel_job(self, job_id: str, reason: str) -> None:
+        """Cancel a job that has not started (SUBMITTED, PENDING, RUNNABLE); a started job is left running."""
+        self.conn.cancel_job(jobId=job_id, reason=reason)
+
+    @aws_api_retry()
     def list_jobs(self, **request: Any) -> list[dict[str, Any]]:
-        """ListJobs across every page."""
+        """ListJobs across every page (``jobQueue``/``arrayJobId``, ``jobStatus``, ``filters`` as in the API)."""
         summaries: list[dict[str, Any]] = []
         for page in self.conn.get_paginator("list_jobs").paginate(**request):
             summaries.extend(page["jobSummaryList"])
         return summaries
 
+    def find_job_by_tags(
+        self,
+        job_queue: str | Sequence[str],
+        tags: Mapping[str, str],
+        *,
+        job_name: str | None = None,
+        statuses: Sequence[str] = REATTACH_STATUSES,
+    ) -> dict[str, Any] | None:
+        """Find the newest job on ``job_queue`` (a name, ARN or list of them) carrying every one of ``tags``.
+
+        The operator uses it to re-attach to the job an earlier try submitted instead of submitting twice.
+        With ``job_name``, one ListJobs per queue with a ``JOB_NAME`` filter (the API then returns every status);
+        without it, one ListJobs per queue and status. Candidates are described 100 at a time to read their tags.
+
+        :param statuses: Only jobs in these statuses count (default: active or SUCCEEDED).
+        :return: The matching job's DescribeJobs entry, or ``None``.
+        """
+        queues = [job_queue] if isinstance(job_queue, str) else list(job_queue)
+        wanted = {str(k): str(v) for k, v in tags.items()}
+        candidates: dict[str, dict[str, Any]] = {}
+        for queue in queues:
+            if job_name:
+                summaries = self.list_jobs(jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [job_name]}])
+            else:
+                summaries = [s for status in statuses for s in self.list_jobs(jobQueue=queue, jobStatus=status)]
+            candidates.update({s["jobId"]: s for s in summaries if s["status"] in statuses})
+        matches = [
+            job
+            for job in self.describe_jobs(candidates).values()
+            if job["status"] in statuses and all((job.get("tags") or {}).get(k) == v for k, v in wanted.items())
+        ]
+        return max(matches, key=lambda j: j.get("createdAt", 0)) if matches else None
+
+    # -- queues and compute environments -------------------------------------------------------------------
     @aws_api_retry()
+    def describe_job_queues(self, names_or_arns: Sequence[str]) -> list[dict[str, Any]]:
+        """DescribeJobQueues for the given queues (unknown ones are absent), 100 per call."""
+        found: list[dict[str, Any]] = []
+        for chunk in chunked(list(dict.fromkeys(names_or_arns)), DESCRIBE_RESOURCES_LIMIT):
+            found.extend(self.conn.describe_job_queues(jobQueues=chunk)["jobQueues"])
+        return found
+
     def describe_job_queue(self, name_or_arn: str) -> dict[str, Any] | None:
-        queues = self.conn.describe_job_queues(jobQueues=[name_or_arn])["jobQueues"]
+        """One queue's DescribeJobQueues entry, or ``None`` if it does not exist."""
+        queues = self.describe_job_queues([name_or_arn])
         return queues[0] if queues else None
 
     @aws_api_retry()
-    def describe_compute_environments(self, names_or_arns: list[str]) -> list[dict[str, Any]]:
-        if not names_or_arns:
-            return []
-        return self.conn.describe_compute_environments(computeEnvironments=names_or_arns)["computeEnvironments"]
+    def describe_compute_environments(self, names_or_arns: Sequence[str]) -> list[dict[str, Any]]:
+        """DescribeComputeEnvironments for the given environments (unknown ones are absent), 100 per call."""
+        found: list[dict[str, Any]] = []
+        for chunk in chunked(list(dict.fromkeys(names_or_arns)), DESCRIBE_RESOURCES_LIMIT):
+            found.extend(self.conn.describe_compute_environments(computeEnvironments=chunk)["computeEnvironments"])
+        return found
 
     @aws_api_retry()
     def describe_job_definition(self, ref: str) -> dict[str, Any] | None:
@@ -91,3 +160,40 @@ class BatchEksHook(AwsBaseHook):
         else:
             found = self.conn.describe_job_definitions(jobDefinitionName=ref, status="ACTIVE")["jobDefinitions"]
         return max(found, key=lambda d: d["revision"]) if found else None
+
+    def inspect_queues(
+        self, job_queues: Sequence[str], requirement: ResourceRequirement | None = None
+    ) -> list[QueueReport]:
+        """Report on each queue, in order, with two calls in all: one DescribeJobQueues, one
+        DescribeComputeEnvironments for every compute environment of every queue. Never raises for a
+        queue that cannot take the job: the report says why."""
+        described = self.describe_job_queues(job_queues)
+        by_ref = {q["jobQueueName"]: q for q in described} | {q["jobQueueArn"]: q for q in described}
+        ce_refs = [e["computeEnvironment"] for q in described for e in q.get("computeEnvironmentOrder") or []]
+        ces = compute_environment_index(self.describe_compute_environments(ce_refs) if ce_refs else [])
+        return [
+            queue_report(by_ref[ref], ces, requirement) if ref in by_ref else missing_queue_report(_short_name(ref))
+            for ref in job_queues
+        ]
+
+    def check_queue(self, job_queue: str, requirement: ResourceRequirement | None = None) -> QueueReport:
+        """Check that ``job_queue`` can take a job now and that the job can ever fit it.
+
+        :raises BatchEksQueueUnavailableError: the queue is missing, DISABLED/INVALID, or none of its
+            compute environments is ENABLED and VALID.
+        :raises BatchEksInvalidInputError: the job asks for more cpu, memory or gpus than any instance type
+            or ``maxvCpus`` of the queue's compute environments allows (field, value and limit named).
+        """
+        return self.choose_queue([job_queue], requirement)
+
+    def choose_queue(self, job_queues: Sequence[str], requirement: ResourceRequirement | None = None) -> QueueReport:
+        """The first of ``job_queues`` that can take the job, falling back past missing, DISABLED or INVALID
+        queues and queues whose compute environments are all unusable. Raises as :meth:`check_queue`."""
+        return pick_queue(self.inspect_queues(list(job_queues), requirement))
+
+    def resource_requirement(self, request: Mapping[str, Any]) -> ResourceRequirement:
+        """What the pod of a SubmitJob ``request`` asks of a node: its job definition merged with
+        ``eksPropertiesOverride`` (one DescribeJobDefinitions call). An unknown definition asks nothing here;
+        SubmitJob will say it does not exist."""
+        definition = self.describe_job_definition(request["jobDefinition"]) or {}
+        return ResourceRequirement.for_submit_request(request, definition)

@@ -1,0 +1,144 @@
+"""BatchEksHook against the engine: queue checks and fallback, jobs that can never fit, re-attach by tags."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from batch_eks_provider.exceptions import BatchEksInvalidInputError, BatchEksQueueUnavailableError
+from batch_eks_provider.queue_check import ResourceRequirement
+from tests.helpers import wait_for, wait_for_job
+from tests.provider_hooks.helpers import api_calls
+
+OD, SPOT = "doeks-JQ1_OD", "doeks-JQ1_SPOT"
+SMALL = ResourceRequirement.of(cpu="1", memory="1024Mi")
+
+
+def test_check_queue_reports_the_queue_and_its_compute_environments_in_two_calls(batch_hook, engine):
+    report = batch_hook.check_queue(OD, SMALL)
+    assert (report.name, report.state, report.status, report.accepts, report.fair_share) == (OD, "ENABLED", "VALID", True, False)
+    (ce,) = report.compute_environments
+    assert (ce.name, ce.max_vcpus, ce.instance_types, ce.usable) == ("doeks-CE1_OD", 128, ("m5", "c5", "r5"), True)
+    assert ce.eks_cluster_arn.endswith(":cluster/doeks-batch") and ce.kubernetes_namespace == "doeks-aws-batch"
+    assert api_calls(engine.url, "DescribeJobQueues") == 1
+    assert api_calls(engine.url, "DescribeComputeEnvironments") == 1
+
+
+def test_choose_queue_falls_back_past_a_missing_and_a_disabled_queue(batch_hook, batch, engine):
+    batch.update_job_queue(jobQueue=OD, state="DISABLED")
+    report = batch_hook.choose_queue(["no-such-queue", OD, SPOT], SMALL)
+    assert report.name == SPOT
+    # one DescribeJobQueues and one DescribeComputeEnvironments for all three queues
+    assert api_calls(engine.url, "DescribeJobQueues") == 1
+    assert api_calls(engine.url, "DescribeComputeEnvironments") == 1
+
+
+def test_a_queue_whose_compute_environments_are_all_disabled_is_unavailable(batch_hook, batch):
+    batch.update_compute_environment(computeEnvironment="doeks-CE1_OD", state="DISABLED")
+    with pytest.raises(BatchEksQueueUnavailableError) as caught:
+        batch_hook.check_queue(OD, SMALL)
+    assert "compute environment doeks-CE1_OD is DISABLED" in str(caught.value)
+    assert batch_hook.choose_queue([OD, SPOT], SMALL).name == SPOT
+
+
+def test_no_usable_queue_names_each_queue_and_why(batch_hook, batch):
+    batch.update_job_queue(jobQueue=OD, state="DISABLED")
+    batch.update_compute_environment(computeEnvironment="doeks-CE1_SPOT", state="DISABLED")
+    with pytest.raises(BatchEksQueueUnavailableError) as caught:
+        batch_hook.choose_queue([OD, SPOT, "nightly"], SMALL)
+    message = str(caught.value)
+    assert f"job queue {OD} is DISABLED" in message
+    assert "compute environment doeks-CE1_SPOT is DISABLED" in message
+    assert "job queue nightly does not exist" in message
+    assert list(caught.value.reasons) == [OD, SPOT, "nightly"]
+
+
+@pytest.mark.parametrize(
+    "requirement, field, value, limit",
+    [
+        (ResourceRequirement.of(cpu="200", memory="1024Mi"), "cpu", "'200'", "maxvCpus 128"),
+        (ResourceRequirement.of(cpu="2", memory="900000Mi"), "memory", "'900000Mi'", "785758Mi"),
+        (ResourceRequirement.of(cpu="2", memory="1024Mi", gpus=1), "gpus", "1", "0 GPU(s)"),
+    ],
+)
+def test_a_job_that_can_never_fit_is_bad_input_naming_field_value_and_limit(batch_hook, engine, requirement, field, value, limit):
+    with pytest.raises(BatchEksInvalidInputError) as caught:
+        batch_hook.choose_queue([OD, SPOT], requirement)
+    message = str(caught.value)
+    assert caught.value.field == field
+    assert f"Invalid {field} {value}" in message
+    assert limit in message and "doeks-CE1_OD" in message
+    assert api_calls(engine.url, "SubmitJob") == 0
+
+
+def test_a_gpu_job_fits_a_gpu_compute_environment_up_to_its_largest_instance(batch_hook, batch):
+    ce = batch.describe_compute_environments(computeEnvironments=["doeks-CE1_OD"])["computeEnvironments"][0]
+    resources = {k: v for k, v in ce["computeResources"].items() if k not in ("desiredvCpus",)}
+    batch.create_compute_environment(
+        computeEnvironmentName="gpu-ce",
+        type="MANAGED",
+        eksConfiguration=ce["eksConfiguration"],
+        computeResources={**resources, "instanceTypes": ["g4dn"], "maxvCpus": 96},
+    )
+    batch.create_job_queue(jobQueueName="gpu", priority=1, computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "gpu-ce"}])
+    assert batch_hook.check_queue("gpu", ResourceRequirement.of(cpu="4", memory="8192Mi", gpus=4)).name == "gpu"
+    with pytest.raises(BatchEksInvalidInputError, match=r"Invalid gpus 8: is more than the 4 GPU\(s\)"):
+        batch_hook.check_queue("gpu", ResourceRequirement.of(cpu="4", memory="8192Mi", gpus=8))
+
+
+def test_resource_requirement_reads_the_definition_and_the_override(batch_hook):
+    request = {"jobName": "x", "jobQueue": OD, "jobDefinition": "doeks-hello-world"}
+    assert batch_hook.resource_requirement(request) == ResourceRequirement.of(cpu="1", memory="1024Mi")
+    request["eksPropertiesOverride"] = {"podProperties": {"containers": [{"resources": {"limits": {"cpu": "4", "memory": "8192Mi"}}}]}}
+    assert batch_hook.resource_requirement(request) == ResourceRequirement.of(cpu="4", memory="8192Mi")
+
+
+def _submit(batch_hook, name: str, tags: dict[str, str], command: str = "true") -> str:
+    return batch_hook.submit_job(
+        jobName=name,
+        jobQueue=OD,
+        jobDefinition="doeks-hello-world",
+        tags=tags,
+        eksPropertiesOverride={"podProperties": {"containers": [{"command": ["sh", "-c", command], "args": []}]}},
+    )["jobId"]
+
+
+def test_find_job_by_tags_finds_the_job_an_earlier_try_submitted(batch_hook, batch):
+    run = str(uuid.uuid4())
+    first = _submit(batch_hook, "etl", {"airflow-run": run, "airflow-try": "1"}, command="exit 1")
+    second = _submit(batch_hook, "etl", {"airflow-run": run, "airflow-try": "2"}, command="sleep 30")
+    _submit(batch_hook, "other", {"airflow-run": "another-run", "airflow-try": "2"})
+    wait_for_job(batch, first)
+    wait_for(lambda: batch_hook.describe_job(second)["status"] == "RUNNING", what="second job RUNNING")
+
+    found = batch_hook.find_job_by_tags(OD, {"airflow-run": run, "airflow-try": "2"}, job_name="etl")
+    assert found["jobId"] == second and found["status"] == "RUNNING"
+    # the failed first try is not worth re-attaching to; with every status it is found
+    assert batch_hook.find_job_by_tags(OD, {"airflow-run": run, "airflow-try": "1"}, job_name="etl") is None
+    failed = batch_hook.find_job_by_tags([SPOT, OD], {"airflow-run": run, "airflow-try": "1"}, job_name="etl", statuses=("FAILED",))
+    assert failed["jobId"] == first
+    # without a name: ListJobs per status
+    assert batch_hook.find_job_by_tags(OD, {"airflow-run": run, "airflow-try": "2"})["jobId"] == second
+    assert batch_hook.find_job_by_tags(OD, {"airflow-run": "another-run"}, job_name="etl") is None
+    assert batch_hook.find_job_by_tags(OD, {"airflow-run": "another-run"}, job_name="other")["jobName"] == "other"
+    batch_hook.terminate_job(second, "test over")
+    assert wait_for_job(batch, second)["isTerminated"] is True
+
+
+def test_describe_jobs_sends_at_most_100_ids_per_call(batch_hook, engine):
+    real = _submit(batch_hook, "one", {})
+    unknown = [str(uuid.uuid4()) for _ in range(249)]
+    before = api_calls(engine.url, "DescribeJobs")
+    found = batch_hook.describe_jobs(unknown + [real])
+    assert list(found) == [real]
+    assert api_calls(engine.url, "DescribeJobs") - before == 3
+
+
+def test_cancel_job_fails_a_job_that_has_not_started(batch_hook, batch):
+    blocker = _submit(batch_hook, "blocker", {}, command="sleep 30")
+    waiting = batch_hook.submit_job(jobName="waits", jobQueue=OD, jobDefinition="doeks-hello-world", dependsOn=[{"jobId": blocker}])["jobId"]
+    batch_hook.cancel_job(waiting, "not needed")
+    job = wait_for_job(batch, waiting)
+    assert (job["status"], job["statusReason"], job["isCancelled"]) == ("FAILED", "not needed", True)
+    batch_hook.terminate_job(blocker, "test over")
