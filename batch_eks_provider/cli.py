@@ -1,6 +1,7 @@
 """The ``batch-eks`` command.
 
     batch-eks local serve [--host H] [--port P] [--state-dir DIR] [--blueprint data-on-eks] [fault flags]
+                          [--allow-remote --access-key-id KEY --secret-access-key SECRET]
     batch-eks local reclaim JOB_ID [--url URL]
 """
 
@@ -34,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--node-startup-seconds", type=float, default=0.2, help="Time a new node takes to become Ready.")
     serve.add_argument("--pod-retention-seconds", type=float, default=30.0, help="Time a finished pod is kept before deletion.")
     serve.add_argument("--seed", type=int, default=None, help="Random seed for node names and injected faults.")
+    serve.add_argument(
+        "--allow-remote", action="store_true", help="Allow a non-loopback --host; needs credentials, which every request must then sign with."
+    )
+    serve.add_argument("--access-key-id", default=None, help="Access key clients must sign with (or env BATCH_EKS_ACCESS_KEY_ID).")
+    serve.add_argument("--secret-access-key", default=None, help="Its secret (or env BATCH_EKS_SECRET_ACCESS_KEY).")
 
     reclaim = local_sub.add_parser("reclaim", help="Reclaim the node under a running job (a Spot interruption).")
     reclaim.add_argument("job_id")
@@ -44,17 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .local.api.app import build_app
     from .local.blueprints import apply_blueprint
     from .local.engine import Engine
-    from .local.server import is_loopback
+    from .local.server import build_served_app
     from .local.state import EngineConfig
 
-    if not is_loopback(args.host):
-        print(
-            f"error: refusing to bind to {args.host!r}: the engine runs commands on this machine, so it serves loopback only.",
-            file=sys.stderr,
-        )
+    credentials, problem = _serve_credentials(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     config = EngineConfig(
         throttle_rate=args.throttle_rate,
@@ -68,8 +71,36 @@ def _serve(args: argparse.Namespace) -> int:
     if args.blueprint:
         apply_blueprint(engine, args.blueprint)
     print(f"batch-eks local engine on http://{args.host}:{args.port} (state: {args.state_dir or 'in memory'})", flush=True)
-    uvicorn.run(build_app(engine), host=args.host, port=args.port, log_level="warning", access_log=False)
+    app = build_served_app(engine, credentials)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
+
+
+def _serve_credentials(args: argparse.Namespace):
+    """The credentials to verify requests with (None: accept any) or why serving is refused."""
+    from .local.api.auth import MIN_SECRET_LENGTH, EngineCredentials, credentials_from_env
+    from .local.server import is_loopback
+
+    if bool(args.access_key_id) != bool(args.secret_access_key):
+        return None, "--access-key-id and --secret-access-key go together."
+    credentials = (
+        EngineCredentials(args.access_key_id, args.secret_access_key) if args.access_key_id else credentials_from_env()
+    )
+    if is_loopback(args.host):
+        return credentials, None
+    if not args.allow_remote:
+        return None, (
+            f"refusing to bind to {args.host!r}: the engine runs commands on this machine. Pass --allow-remote "
+            "and credentials to serve other machines."
+        )
+    if credentials is None:
+        return None, (
+            f"--allow-remote on {args.host!r} needs credentials that every request must be signed with: "
+            "--access-key-id/--secret-access-key or BATCH_EKS_ACCESS_KEY_ID/BATCH_EKS_SECRET_ACCESS_KEY."
+        )
+    if len(credentials.secret_access_key) < MIN_SECRET_LENGTH:
+        return None, f"the secret access key for a remote engine must be at least {MIN_SECRET_LENGTH} characters."
+    return credentials, None
 
 
 def _reclaim(args: argparse.Namespace) -> int:

@@ -11,11 +11,12 @@ from pathlib import Path
 import uvicorn
 
 from .api.app import build_app
+from .api.auth import EngineCredentials, SigV4Middleware, SigV4Verifier
 from .clock import Clock
 from .engine import Engine
 from .state import EngineConfig
 
-__all__ = ["LocalEngine", "is_loopback", "EngineStartError"]
+__all__ = ["LocalEngine", "is_loopback", "EngineStartError", "build_served_app"]
 
 
 class EngineStartError(RuntimeError):
@@ -37,6 +38,18 @@ def _free_port(host: str) -> int:
         return s.getsockname()[1]
 
 
+def build_served_app(engine: Engine, credentials: EngineCredentials | None = None):
+    """The ASGI app to serve: the engine's app, behind SigV4 verification when ``credentials`` are given."""
+    app = build_app(engine)
+    if credentials is None:
+        return app
+
+    def cluster_names() -> set[str]:
+        return {ce.cluster_arn.rsplit("/", 1)[-1] for ce in engine.state.compute_environments.values()}
+
+    return SigV4Middleware(app, SigV4Verifier(credentials, cluster_names))
+
+
 class LocalEngine:
     """An engine served on loopback from a background thread.
 
@@ -46,7 +59,8 @@ class LocalEngine:
             boto3.client("batch", endpoint_url=engine.url, ...)
 
     ``port=0`` picks a free port. ``clock`` may be a :class:`~batch_eks_provider.local.clock.ManualClock`
-    for tests that move time by hand.
+    for tests that move time by hand. ``credentials`` turns on SigV4 verification (as
+    ``batch-eks local serve --allow-remote`` does) while still binding to loopback.
     """
 
     def __init__(
@@ -58,6 +72,7 @@ class LocalEngine:
         config: EngineConfig | None = None,
         clock: Clock | None = None,
         blueprint: str | None = None,
+        credentials: EngineCredentials | None = None,
     ) -> None:
         if not is_loopback(host):
             raise ValueError(f"LocalEngine binds to loopback only; got host {host!r}. Use `batch-eks local serve` for more.")
@@ -67,6 +82,7 @@ class LocalEngine:
         self.config = config or EngineConfig()
         self.clock = clock
         self.blueprint = blueprint
+        self.credentials = credentials
         self.engine: Engine | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -81,7 +97,7 @@ class LocalEngine:
             from .blueprints import apply_blueprint
 
             apply_blueprint(self.engine, self.blueprint)
-        app = build_app(self.engine)
+        app = build_served_app(self.engine, self.credentials)
         config = uvicorn.Config(app, host=self.host, port=self.port, log_level="warning", access_log=False, lifespan="on")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name=f"batch-eks-local:{self.port}", daemon=True)
