@@ -55,6 +55,7 @@ def test_members_of_the_wrong_type_or_missing_are_named(raw, path, body, fragmen
         (b"[1, 2]", "must be a JSON object, not list"),
         (b'"text"', "must be a JSON object, not str"),
         (b"\xff\xfe{}", "not valid JSON"),
+        (b"[" * 200_000 + b"]" * 200_000, "not valid JSON"),
     ],
 )
 def test_malformed_bodies_get_a_client_exception_and_the_engine_keeps_serving(raw, body, fragment):
@@ -79,8 +80,9 @@ def test_null_members_count_as_absent_and_unknown_members_are_ignored(raw):
     assert set(response.json) == {"jobArn", "jobName", "jobId"}
 
 
-def test_an_unknown_operation_is_a_client_exception(raw):
+def test_an_unknown_operation_or_method_is_a_client_exception(raw):
     assert_client_error(raw("/v1/describeeverything", "{}"), "describeeverything")
+    assert_client_error(raw("/v1/describejobs", method="GET"), "DescribeJobs is called with POST /v1/describejobs, not GET")
 
 
 def test_tags_routes_take_the_url_encoded_arn(raw, engine):

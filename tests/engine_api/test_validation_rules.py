@@ -90,6 +90,8 @@ CASES = [
      r"attemptDurationSeconds 30"),
     ("register_job_definition", {"jobDefinitionName": "d", "type": "container",
                                  "eksProperties": {"podProperties": {**POD, "dnsPolicy": "Sometimes"}}}, r"dnsPolicy 'Sometimes'"),
+    ("register_job_definition", {"jobDefinitionName": "d", "type": "container", "eksProperties": containers(), "schedulingPriority": 10000},
+     r"schedulingPriority 10000: must be between 0 and 9999"),
     ("create_compute_environment", ce_request(namespace="default"), r"kubernetesNamespace 'default'"),
     ("create_compute_environment", ce_request(namespace="kube-batch"), r"kubernetesNamespace 'kube-batch'"),
     ("create_compute_environment", ce_request(namespace="Bad_NS"), r"kubernetesNamespace 'Bad_NS'.*\^\[a-z0-9\]"),

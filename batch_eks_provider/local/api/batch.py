@@ -84,6 +84,8 @@ async def _operation(request: Request) -> Response:
     name, handler = entry
 
     async def call():
+        if request.method != "POST":
+            raise ClientException(f"{name} is called with POST /v1/{path.lower()}, not {request.method}.")
         params = validate_input("batch", name, await read_json(request))
         return handler(engine, params)
 
@@ -107,5 +109,5 @@ async def _tags(request: Request) -> Response:
 def batch_routes() -> list[Route]:
     return [
         Route("/v1/tags/{resourceArn:path}", _tags, methods=["GET", "POST", "DELETE"]),
-        Route("/v1/{operation}", _operation, methods=["POST"]),
+        Route("/v1/{operation}", _operation, methods=["POST", "GET", "PUT", "DELETE", "PATCH"]),
     ]

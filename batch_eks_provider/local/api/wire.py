@@ -49,6 +49,8 @@ async def read_json(request: Request) -> dict[str, Any]:
         data = json.loads(body)
     except UnicodeDecodeError:
         raise ClientException("Request body is not valid JSON: it is not UTF-8 text.") from None
+    except RecursionError:
+        raise ClientException("Request body is not valid JSON for this service: it is nested too deeply.") from None
     except ValueError as e:
         raise ClientException(f"Request body is not valid JSON: {e}.") from None
     if not isinstance(data, dict):

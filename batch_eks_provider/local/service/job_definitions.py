@@ -80,6 +80,9 @@ def register(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
     check_retry_strategy(params.get("retryStrategy"))
     check_timeout(params.get("timeout"))
     check_tags(params.get("tags"))
+    priority = params.get("schedulingPriority")
+    if priority is not None and not 0 <= int(priority) <= 9999:
+        raise ClientException(f"Invalid schedulingPriority {priority!r}: must be between 0 and 9999.")
     revision = 1 + max((d.revision for d in state.job_definitions.values() if d.name == name), default=0)
     arn = state.config.arn(f"job-definition/{name}:{revision}")
     spec: dict[str, Any] = {
