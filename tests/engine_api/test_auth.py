@@ -133,3 +133,28 @@ def test_serve_refuses_remote_hosts_without_the_flag_and_credentials(monkeypatch
     ((app, options),) = served
     assert options["host"] == "0.0.0.0" and isinstance(app, SigV4Middleware)
     assert app.verifier.credentials == EngineCredentials(KEY, SECRET)
+
+
+def test_eks_and_cloudwatch_logs_requests_are_verified_too(guarded):
+    assert client(guarded.url, service="eks").describe_cluster(name="doeks-batch")["cluster"]["name"] == "doeks-batch"
+    assert "logGroups" in client(guarded.url, service="logs").describe_log_groups()
+    for service, call in (("eks", lambda c: c.list_clusters()), ("logs", lambda c: c.describe_log_groups())):
+        with pytest.raises(ClientError) as raised:
+            call(client(guarded.url, secret="wrong-secret-0123456789", service=service))
+        assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_the_kubernetes_client_needs_a_signed_eks_token(guarded):
+    from kubernetes import client as k8s
+    from kubernetes.client.exceptions import ApiException
+
+    def core(token: str):
+        configuration = k8s.Configuration()
+        configuration.host = client(guarded.url, service="eks").describe_cluster(name="doeks-batch")["cluster"]["endpoint"]
+        configuration.api_key = {"authorization": "Bearer " + token}
+        return k8s.CoreV1Api(k8s.ApiClient(configuration))
+
+    assert core(eks_token(guarded.url, "doeks-batch")).list_namespaced_pod("doeks-aws-batch").items is not None
+    with pytest.raises(ApiException) as raised:
+        core("k8s-aws-v1.anything").list_namespaced_pod("doeks-aws-batch")
+    assert raised.value.status == 403
