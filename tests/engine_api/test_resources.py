@@ -131,3 +131,12 @@ def test_delete_rules_for_queues_and_compute_environments(batch):
     batch.update_job_queue(jobQueue="doeks-JQ1_OD", state="DISABLED")
     with pytest.raises(batch.exceptions.ClientException, match="Job queue 'doeks-JQ1_OD' is DISABLED: a queue that is not ENABLED accepts no new jobs"):
         batch.submit_job(jobName="late", jobQueue="doeks-JQ1_OD", jobDefinition="doeks-hello-world")
+
+
+def test_a_job_carries_its_own_tags_not_its_definitions(batch):
+    pod = {"podProperties": {"containers": [{"image": "busybox", "command": ["true"], "resources": {"limits": {"cpu": "1", "memory": "64Mi"}}}]}}
+    definition = batch.register_job_definition(jobDefinitionName="tagged-def", type="container", eksProperties=pod, tags={"def": "1"})
+    job = batch.submit_job(jobName="j", jobQueue="doeks-JQ1_OD", jobDefinition="tagged-def", tags={"job": "1"})
+    assert batch.describe_jobs(jobs=[job["jobId"]])["jobs"][0]["tags"] == {"job": "1"}
+    assert batch.list_tags_for_resource(resourceArn=definition["jobDefinitionArn"])["tags"] == {"def": "1"}
+    assert batch.describe_job_definitions(jobDefinitions=["tagged-def:1"])["jobDefinitions"][0]["tags"] == {"def": "1"}

@@ -116,7 +116,7 @@ def submit(state: EngineState, stopper: JobStopper, params: dict[str, Any]) -> d
     retry = params.get("retryStrategy") or definition.spec.get("retryStrategy")
     check_retry_strategy(retry)
     timeout = check_timeout(params.get("timeout")) or check_timeout(definition.spec.get("timeout"))
-    tags = {**definition.spec.get("tags", {}), **(params.get("tags") or {})}
+    tags = dict(params.get("tags") or {})  # a job's tags are the ones SubmitJob gives, not its definition's
     check_tags(tags)
     policy = queue.scheduling_policy_arn
     share = params.get("shareIdentifier")
