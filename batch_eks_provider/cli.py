@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--seed", type=int, default=None, help="Random seed for node names and injected faults.")
 
     reclaim = local_sub.add_parser("reclaim", help="Reclaim the node under a running job (a Spot interruption).")
-    reclaim.add_argument("job_id")
+    reclaim.add_argument("job_id", help="Id of a STARTING or RUNNING job; its node is reclaimed and every pod on it dies.")
     reclaim.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_PORT}", help="The engine's URL.")
     return parser
 
