@@ -99,7 +99,7 @@ def test_web_page_lists_everything_and_links_each_attempt_to_its_logs(engine, ba
 
 def test_web_page_shows_the_latest_jobs_only(engine, batch, monkeypatch):
     monkeypatch.setattr(web, "JOBS_ON_PAGE", 2)
-    batch.update_job_queue(jobQueue="doeks-JQ1_SPOT", state="DISABLED")
+    batch.update_compute_environment(computeEnvironment="doeks-CE1_SPOT", state="DISABLED")
     ids = [
         batch.submit_job(jobName=f"held-{i}", jobQueue="doeks-JQ1_SPOT", jobDefinition="doeks-hello-world")["jobId"]
         for i in range(3)

@@ -109,7 +109,7 @@ def test_read_pod_log_with_a_known_cluster(pod_engine, pod_batch):
 
 
 def test_a_job_without_a_pod_yet_is_a_clear_error(pod_engine, pod_batch):
-    pod_batch.update_job_queue(jobQueue="doeks-JQ1_SPOT", state="DISABLED")
+    pod_batch.update_compute_environment(computeEnvironment="doeks-CE1_SPOT", state="DISABLED")
     job_id = pod_batch.submit_job(jobName="held", jobQueue="doeks-JQ1_SPOT", jobDefinition="doeks-hello-world")["jobId"]
     with pytest.raises(BatchEksPodError, match=rf"AWS Batch job \({job_id}\) is \w+ and has no pod yet"):
         next(BatchEksPodHook().stream_pod_logs(job_id))
