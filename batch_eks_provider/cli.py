@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--secret-access-key", default=None, help="Its secret (or env BATCH_EKS_SECRET_ACCESS_KEY).")
 
     reclaim = local_sub.add_parser("reclaim", help="Reclaim the node under a running job (a Spot interruption).")
-    reclaim.add_argument("job_id")
+    reclaim.add_argument("job_id", help="Id of a STARTING or RUNNING job; its node is reclaimed and every pod on it dies.")
     reclaim.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_PORT}", help="The engine's URL.")
     return parser
 

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 from starlette.applications import Starlette
@@ -36,13 +37,22 @@ async def _metrics(request: Request) -> Response:
     return Response(engine.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
+def _load_models() -> None:
+    from .input_shapes import service_model
+
+    service_model("batch")
+
+
 def _lifespan(engine: Engine):
     @contextlib.asynccontextmanager
     async def lifespan(app):
         await engine.start()
+        # botocore's models (input validation) load in a thread, so /version answers before they are in
+        warm = asyncio.get_running_loop().run_in_executor(None, _load_models)
         try:
             yield
         finally:
+            await asyncio.wait([warm], timeout=10)
             await engine.stop()
 
     return lifespan

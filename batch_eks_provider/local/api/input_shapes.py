@@ -9,13 +9,12 @@ Members the model does not know are ignored, as AWS ignores them; JSON ``null`` 
 from __future__ import annotations
 
 import functools
-from typing import Any
-
-import botocore.session
-from botocore.model import ServiceModel, Shape
-from botocore.validate import ParamValidator
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ClientException, EngineError
+
+if TYPE_CHECKING:  # botocore is imported on the first request: importing it costs ~1 s of engine start-up
+    from botocore.model import ServiceModel, Shape
 
 __all__ = ["service_model", "validate_input", "drop_nulls"]
 
@@ -37,7 +36,10 @@ _JSON_TYPE_NAMES = {
 @functools.lru_cache(maxsize=None)
 def service_model(service: str) -> ServiceModel:
     """botocore's model of ``service`` (``batch``, ``eks``, ``logs``), loaded once."""
-    return botocore.session.get_session().get_service_model(service)
+    import botocore.loaders
+    from botocore.model import ServiceModel
+
+    return ServiceModel(botocore.loaders.Loader().load_service_model(service, "service-2"), service_name=service)
 
 
 def drop_nulls(value: Any) -> Any:
@@ -132,6 +134,8 @@ def validate_input(
     shape = service_model(service).operation_model(operation).input_shape
     if shape is None:
         return params
+    from botocore.validate import ParamValidator
+
     report = ParamValidator().validate(params, shape)
     messages = [m for kind, path, info in report._errors if (m := _describe(shape, kind, path, info))]
     if not messages:

@@ -130,7 +130,9 @@ def _attempts(job: Any) -> str:
 
 
 def _jobs(engine: Any) -> str:
-    jobs = sorted(engine.state.jobs.values(), key=lambda j: (j.created_at, j.job_id), reverse=True)
+    # newest first; jobs submitted in the same millisecond keep their submission (insertion) order
+    ordered = sorted(enumerate(engine.state.jobs.values()), key=lambda pair: (pair[1].created_at, pair[0]), reverse=True)
+    jobs = [job for _, job in ordered]
     shown = jobs[:JOBS_ON_PAGE]
     rows = [
         [

@@ -1,0 +1,168 @@
+"""CloudWatch Logs on the engine: the container output of finished jobs, read with boto3 and the AWS CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from batch_eks_provider.local import LocalEngine
+from tests.engine_k8s.support import LOG_GROUP, assert_output_shape, aws_client, raw_aws, submit_command
+from tests.helpers import wait_for_job
+
+ALPHA = ["alpha-1", "alpha-2", "ERROR alpha-3", "alpha-4", "alpha-5"]
+BETA = ["beta-1", "ERROR beta-2", "beta-3"]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """One engine, two finished jobs (alpha, then beta); yields (engine, logs client, {name: attempt})."""
+    state_dir = tmp_path_factory.mktemp("logs-engine")
+    with LocalEngine(blueprint="data-on-eks", state_dir=state_dir) as engine:
+        batch = aws_client("batch", engine.url)
+        attempts = {}
+        for name, lines in (("alpha", ALPHA), ("beta", BETA)):
+            script = "; ".join(f"echo '{line}'" for line in lines)
+            attempts[name] = wait_for_job(batch, submit_command(batch, script, name=name))["eksAttempts"][0]
+        yield engine, aws_client("logs", engine.url), attempts, state_dir
+
+
+def _stream(attempt: dict) -> str:
+    return (f"{attempt['nodeName']}-application.var.log.containers.{attempt['podName']}_"
+            f"{attempt['podNamespace']}_application.log")
+
+
+def test_describe_log_groups(finished):
+    engine, logs, _, _ = finished
+    groups = logs.describe_log_groups()["logGroups"]
+    assert [g["logGroupName"] for g in groups] == [LOG_GROUP]
+    assert groups[0]["storedBytes"] == sum(len(line) for line in ALPHA + BETA)
+    assert logs.describe_log_groups(logGroupNamePrefix="/aws/containerinsights/doeks")["logGroups"] == groups
+    assert logs.describe_log_groups(logGroupNamePrefix="/aws/lambda")["logGroups"] == []
+    status, body = raw_aws(engine.url, "POST", "/", target="Logs_20140328.DescribeLogGroups")
+    assert status == 200
+    assert_output_shape("logs", "DescribeLogGroups", body)
+
+
+def test_describe_log_streams_names_order_and_pages(finished):
+    engine, logs, attempts, _ = finished
+    by_name = logs.describe_log_streams(logGroupName=LOG_GROUP)["logStreams"]
+    assert [s["logStreamName"] for s in by_name] == sorted([_stream(attempts["alpha"]), _stream(attempts["beta"])])
+    latest_first = logs.describe_log_streams(logGroupName=LOG_GROUP, orderBy="LastEventTime", descending=True)["logStreams"]
+    assert [s["logStreamName"] for s in latest_first] == [_stream(attempts["beta"]), _stream(attempts["alpha"])]
+    assert latest_first[0]["lastEventTimestamp"] >= latest_first[1]["lastEventTimestamp"]
+    prefix = f"{attempts['alpha']['nodeName']}-application.var.log.containers.{attempts['alpha']['podName']}"
+    assert [s["logStreamName"] for s in logs.describe_log_streams(logGroupName=LOG_GROUP, logStreamNamePrefix=prefix)["logStreams"]] == [
+        _stream(attempts["alpha"])
+    ]
+    pages = list(logs.get_paginator("describe_log_streams").paginate(logGroupName=LOG_GROUP, PaginationConfig={"PageSize": 1}))
+    assert [len(p["logStreams"]) for p in pages] == [1, 1]
+    with pytest.raises(logs.exceptions.InvalidParameterException, match="Cannot order by LastEventTime"):
+        logs.describe_log_streams(logGroupName=LOG_GROUP, logStreamNamePrefix="ip-", orderBy="LastEventTime")
+    with pytest.raises(logs.exceptions.ResourceNotFoundException, match="log group does not exist"):
+        logs.describe_log_streams(logGroupName="/aws/containerinsights/other/application")
+    status, body = raw_aws(engine.url, "POST", "/", target="Logs_20140328.DescribeLogStreams", body={"logGroupName": LOG_GROUP})
+    assert_output_shape("logs", "DescribeLogStreams", body)
+
+
+def test_get_log_events_from_the_head_and_from_the_tail(finished):
+    engine, logs, attempts, _ = finished
+    stream = _stream(attempts["alpha"])
+    everything = logs.get_log_events(logGroupName=LOG_GROUP, logStreamName=stream, startFromHead=True)
+    assert [e["message"] for e in everything["events"]] == ALPHA
+
+    # forward pages of 2 until the same token comes back (how readers know they reached the end)
+    seen, token, previous = [], None, None
+    for _ in range(10):
+        kwargs = {"nextToken": token} if token else {"startFromHead": True}
+        page = logs.get_log_events(logGroupName=LOG_GROUP, logStreamName=stream, limit=2, **kwargs)
+        seen += [e["message"] for e in page["events"]]
+        previous, token = token, page["nextForwardToken"]
+        if token == previous:
+            break
+    assert seen == ALPHA and token == previous
+
+    tail = logs.get_log_events(logGroupName=LOG_GROUP, logStreamName=stream, limit=2)
+    assert [e["message"] for e in tail["events"]] == ALPHA[-2:]
+    before = logs.get_log_events(logGroupName=LOG_GROUP, logStreamName=stream, limit=2, nextToken=tail["nextBackwardToken"])
+    assert [e["message"] for e in before["events"]] == ALPHA[1:3]
+
+    with pytest.raises(logs.exceptions.ResourceNotFoundException, match="log stream does not exist"):
+        logs.get_log_events(logGroupName=LOG_GROUP, logStreamName="nope")
+    status, body = raw_aws(engine.url, "POST", "/", target="Logs_20140328.GetLogEvents",
+                           body={"logGroupName": LOG_GROUP, "logStreamName": stream})
+    assert status == 200
+    assert_output_shape("logs", "GetLogEvents", body)
+
+
+def _messages(response) -> list[str]:
+    return [e["message"] for e in response["events"]]
+
+
+def test_filter_log_events_patterns_streams_and_times(finished):
+    engine, logs, attempts, _ = finished
+    assert _messages(logs.filter_log_events(logGroupName=LOG_GROUP)) == ALPHA + BETA
+    assert _messages(logs.filter_log_events(logGroupName=LOG_GROUP, filterPattern="ERROR")) == ["ERROR alpha-3", "ERROR beta-2"]
+    assert _messages(logs.filter_log_events(logGroupName=LOG_GROUP, filterPattern='"ERROR beta"')) == ["ERROR beta-2"]
+    assert _messages(logs.filter_log_events(logGroupName=LOG_GROUP, filterPattern="beta -ERROR")) == ["beta-1", "beta-3"]
+    assert _messages(logs.filter_log_events(logGroupName=LOG_GROUP, filterPattern="?alpha-1 ?beta-3")) == ["alpha-1", "beta-3"]
+    assert _messages(logs.filter_log_events(logGroupName=LOG_GROUP, filterPattern="error")) == []  # case-sensitive
+    only_beta = logs.filter_log_events(logGroupName=LOG_GROUP, logStreamNames=[_stream(attempts["beta"])])
+    assert _messages(only_beta) == BETA
+    assert {e["logStreamName"] for e in only_beta["events"]} == {_stream(attempts["beta"])}
+    prefix = f"{attempts['alpha']['nodeName']}-application.var.log.containers.{attempts['alpha']['podName']}"
+    assert _messages(logs.filter_log_events(logGroupName=LOG_GROUP, logStreamNamePrefix=prefix)) == ALPHA
+
+    events = logs.filter_log_events(logGroupName=LOG_GROUP)["events"]
+    middle = events[len(events) // 2]["timestamp"]
+    assert _messages(logs.filter_log_events(logGroupName=LOG_GROUP, startTime=middle)) == [
+        e["message"] for e in events if e["timestamp"] >= middle
+    ]
+    assert _messages(logs.filter_log_events(logGroupName=LOG_GROUP, endTime=middle)) == [
+        e["message"] for e in events if e["timestamp"] <= middle
+    ]
+
+    pages = list(logs.get_paginator("filter_log_events").paginate(logGroupName=LOG_GROUP, PaginationConfig={"PageSize": 3}))
+    assert [len(p["events"]) for p in pages] == [3, 3, 2]
+    assert [m for p in pages for m in _messages(p)] == ALPHA + BETA
+
+    with pytest.raises(logs.exceptions.InvalidParameterException, match="mutually exclusive"):
+        logs.filter_log_events(logGroupName=LOG_GROUP, logStreamNames=["a"], logStreamNamePrefix="a")
+    with pytest.raises(logs.exceptions.InvalidParameterException, match="term patterns only"):
+        logs.filter_log_events(logGroupName=LOG_GROUP, filterPattern='{ $.level = "ERROR" }')
+    status, body = raw_aws(engine.url, "POST", "/", target="Logs_20140328.FilterLogEvents",
+                           body={"logGroupName": LOG_GROUP, "limit": 2})
+    assert status == 200 and body["nextToken"]
+    assert_output_shape("logs", "FilterLogEvents", body)
+
+
+def test_unknown_target_and_the_web_page_share_the_root_path(finished):
+    engine, _, _, _ = finished
+    status, body = raw_aws(engine.url, "POST", "/", target="Logs_20140328.PutLogEvents")
+    assert status == 400 and body["__type"] == "UnknownOperationException"
+    import urllib.request
+
+    with urllib.request.urlopen(engine.url + "/", timeout=10) as response:
+        assert response.headers["content-type"].startswith("text/html")
+
+
+def test_aws_cli_filter_log_events(finished):
+    engine, _, _, _ = finished
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    out = subprocess.run(
+        [sys.executable, "-m", "awscli", "logs", "filter-log-events", "--log-group-name", LOG_GROUP,
+         "--filter-pattern", "ERROR", "--endpoint-url", engine.url, "--output", "json"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert [e["message"] for e in json.loads(out.stdout)["events"]] == ["ERROR alpha-3", "ERROR beta-2"]
+
+
+def test_logs_survive_an_engine_restart(finished):
+    _, _, _, state_dir = finished
+    with LocalEngine(state_dir=state_dir) as restarted:
+        logs = aws_client("logs", restarted.url)
+        assert _messages(logs.filter_log_events(logGroupName=LOG_GROUP)) == ALPHA + BETA

@@ -1,0 +1,157 @@
+"""BatchEksPodHook against the local engine: job -> queue -> CE -> EKS DescribeCluster -> Kubernetes; pod logs
+while the pod exists, CloudWatch Logs once it is gone."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from kubernetes.client import ApiException
+
+from batch_eks_provider.hooks.pods import AttemptLogs, BatchEksPodError, BatchEksPodHook
+from tests.engine_k8s.support import NAMESPACE, core_v1, running_pod, submit_command, submit_gated_job
+from tests.helpers import wait_for, wait_for_job
+from tests.pods_hook.conftest import advance_clock
+
+
+def _decode(token: str) -> str:
+    assert token.startswith("k8s-aws-v1.")
+    body = token[len("k8s-aws-v1."):]
+    assert "=" not in body
+    return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
+
+
+def test_token_is_made_as_aws_eks_get_token_makes_it(pod_engine):
+    hook = BatchEksPodHook()
+    url = urlsplit(_decode(hook.get_token("doeks-batch")))
+    query = parse_qs(url.query)
+    assert query["Action"] == ["GetCallerIdentity"] and query["X-Amz-Expires"] == ["60"]
+    assert "x-k8s-aws-id" in query["X-Amz-SignedHeaders"][0].split(";")
+    assert url.netloc == urlsplit(pod_engine.url).netloc  # the connection's endpoint_url is honoured for STS too
+
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    cli = subprocess.run([sys.executable, "-m", "awscli", "eks", "get-token", "--cluster-name", "doeks-batch",
+                          "--output", "text", "--query", "status.token"], capture_output=True, text=True, env=env, timeout=60)
+    assert cli.returncode == 0, cli.stderr
+    reference = parse_qs(urlsplit(_decode(cli.stdout.strip())).query)
+    assert set(reference) == set(query)
+    assert reference["X-Amz-SignedHeaders"] == query["X-Amz-SignedHeaders"]
+
+
+def test_stream_pod_logs_follows_a_running_job(pod_engine, pod_batch, tmp_path):
+    gate = tmp_path / "gate"
+    job_id = submit_gated_job(pod_batch, gate, before="hook-first", after="hook-last")
+    running_pod(core_v1(pod_engine.url), job_id)
+    lines = BatchEksPodHook().stream_pod_logs(job_id)
+    assert next(lines) == "hook-first"
+    assert pod_batch.describe_jobs(jobs=[job_id])["jobs"][0]["status"] == "RUNNING"
+    gate.touch()
+    assert list(lines) == ["hook-last"]  # the generator ends with the pod
+    assert wait_for_job(pod_batch, job_id)["status"] == "SUCCEEDED"
+
+
+def test_fetch_attempt_logs_uses_the_pod_then_cloudwatch_once_it_is_gone(pod_engine, pod_batch):
+    job_id = submit_command(pod_batch, "echo out-1; echo out-2; echo out-3")
+    job = wait_for_job(pod_batch, job_id)
+    hook = BatchEksPodHook()
+
+    from_pod = hook.fetch_attempt_logs(job)
+    assert isinstance(from_pod, AttemptLogs)
+    assert (from_pod.source, from_pod.lines) == ("pod", ["out-1", "out-2", "out-3"])
+    assert from_pod.pod_name == job["eksAttempts"][0]["podName"] and from_pod.namespace == NAMESPACE
+
+    advance_clock(pod_engine, 31)  # past pod_retention_seconds: Batch deletes the pod
+    core = core_v1(pod_engine.url)
+
+    def pod_gone():
+        try:
+            core.read_namespaced_pod(from_pod.pod_name, NAMESPACE)
+        except ApiException as e:
+            return e.status == 404
+        return False
+
+    wait_for(pod_gone, what="the pod to be deleted")
+    from_cloudwatch = hook.fetch_attempt_logs(job_id)
+    assert from_cloudwatch.source == "cloudwatch"
+    assert from_cloudwatch.lines == from_pod.lines
+    assert from_cloudwatch.containers == {"application": ["out-1", "out-2", "out-3"]}
+
+
+def test_each_attempt_has_its_own_logs(pod_engine, pod_batch):
+    job_id = pod_batch.submit_job(
+        jobName="retried", jobQueue="doeks-JQ1_OD", jobDefinition="doeks-hello-world", retryStrategy={"attempts": 2},
+        eksPropertiesOverride={"podProperties": {"containers": [{
+            "command": ["sh", "-c", 'echo "attempt $AWS_BATCH_JOB_ATTEMPT"; [ "$AWS_BATCH_JOB_ATTEMPT" = 2 ]'], "args": []}]}},
+    )["jobId"]
+    job = wait_for_job(pod_batch, job_id)
+    assert job["status"] == "SUCCEEDED" and len(job["eksAttempts"]) == 2
+    hook = BatchEksPodHook()
+    assert hook.fetch_attempt_logs(job, 0).lines == ["attempt 1"]
+    assert hook.fetch_attempt_logs(job, -1).lines == ["attempt 2"]
+    advance_clock(pod_engine, 31)
+    wait_for(lambda: hook.fetch_attempt_logs(job, 0).source == "cloudwatch", what="the first pod to be gone")
+    assert hook.fetch_attempt_logs(job, 0).lines == ["attempt 1"]
+    assert hook.fetch_attempt_logs(job, 1).lines == ["attempt 2"]
+    with pytest.raises(BatchEksPodError, match=r"has 2 finished attempt\(s\); no attempt 5"):
+        hook.fetch_attempt_logs(job, 5)
+
+
+def test_read_pod_log_with_a_known_cluster(pod_engine, pod_batch):
+    job = wait_for_job(pod_batch, submit_command(pod_batch, "echo a; echo b; echo c"))
+    hook = BatchEksPodHook(cluster_name="doeks-batch")
+    pod = job["eksAttempts"][0]["podName"]
+    assert hook.read_pod_log(pod, NAMESPACE) == "a\nb\nc\n"
+    assert hook.read_pod_log(pod, NAMESPACE, container="application", tail_lines=1) == "c\n"
+
+
+def test_a_job_without_a_pod_yet_is_a_clear_error(pod_engine, pod_batch):
+    pod_batch.update_compute_environment(computeEnvironment="doeks-CE1_SPOT", state="DISABLED")
+    job_id = pod_batch.submit_job(jobName="held", jobQueue="doeks-JQ1_SPOT", jobDefinition="doeks-hello-world")["jobId"]
+    with pytest.raises(BatchEksPodError, match=rf"AWS Batch job \({job_id}\) is \w+ and has no pod yet"):
+        next(BatchEksPodHook().stream_pod_logs(job_id))
+    with pytest.raises(BatchEksPodError, match=r"does not exist"):
+        BatchEksPodHook().fetch_attempt_logs("no-such-job")
+
+
+def test_kubernetes_conn_id_needs_the_cncf_provider(pod_engine):
+    try:
+        import airflow.providers.cncf.kubernetes  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("the cncf.kubernetes provider is installed here")
+    hook = BatchEksPodHook(kubernetes_conn_id="kubernetes_default")
+    with pytest.raises(BatchEksPodError, match="needs the cncf.kubernetes provider: pip install apache-airflow-providers-cncf-kubernetes"):
+        hook.get_api_client()
+
+
+def test_token_is_renewed_before_eks_stops_accepting_it(pod_engine, pod_batch):
+    now = [1000.0]
+    hook = BatchEksPodHook(cluster_name="doeks-batch", clock=lambda: now[0])
+    made = []
+    original = hook.get_token
+    hook.get_token = lambda cluster: made.append(cluster) or original(cluster)
+    core = hook.core_v1()
+    core.list_namespace()
+    core.list_namespace()
+    assert made == ["doeks-batch"]
+    now[0] += 601
+    core.list_namespace()
+    assert made == ["doeks-batch", "doeks-batch"]
+
+
+def test_https_endpoints_get_their_certificate_authority_file(pod_engine):
+    hook = BatchEksPodHook(cluster_name="secure")
+    pem = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    hook._clusters["secure"] = {"endpoint": "https://ABC.gr7.us-east-1.eks.amazonaws.com",
+                                "certificateAuthority": {"data": base64.b64encode(pem).decode()}}
+    configuration = hook.get_api_client().configuration
+    assert configuration.host == "https://ABC.gr7.us-east-1.eks.amazonaws.com"
+    with open(configuration.ssl_ca_cert, "rb") as f:
+        assert f.read() == pem
+    assert configuration.api_key["authorization"].startswith("k8s-aws-v1.")
+    assert configuration.get_api_key_with_prefix("authorization").startswith("Bearer k8s-aws-v1.")
