@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Iterable, Mapping, Sequence
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
+from ..exceptions import BatchEksInvalidInputError
 from ..outcome import ACTIVE_STATUSES
 from ..queue_check import (
     QueueReport,
@@ -16,6 +18,7 @@ from ..queue_check import (
     queue_report,
 )
 from ..retries import aws_api_retry
+from ..submit_request import SubmitRequestSpec, build_submit_request, normalize_job_queues
 
 __all__ = ["BatchEksHook", "DESCRIBE_JOBS_LIMIT", "DESCRIBE_RESOURCES_LIMIT", "REATTACH_STATUSES"]
 
@@ -197,3 +200,38 @@ class BatchEksHook(AwsBaseHook):
         SubmitJob will say it does not exist."""
         definition = self.describe_job_definition(request["jobDefinition"]) or {}
         return ResourceRequirement.for_submit_request(request, definition)
+
+    def prepare_submit_request(self, spec: SubmitRequestSpec) -> tuple[dict[str, Any], QueueReport]:
+        """Check everything about a submission and return the SubmitJob request and the queue chosen for it.
+
+        In order: every input rule (:func:`~batch_eks_provider.submit_request.build_submit_request`, no call);
+        the job definition exists (one DescribeJobDefinitions); the first usable queue of ``spec.job_queue``
+        (a name or a list) that the job can fit (two calls, :meth:`choose_queue`); ``share_identifier`` given
+        exactly when that queue has a fair-share policy (after a fallback to a FIFO queue it is dropped).
+        Nothing is submitted: the caller sends ``submit_job(**request)``.
+
+        :raises BatchEksInvalidInputError: bad input, an unknown job definition, a job that can never fit.
+        :raises BatchEksQueueUnavailableError: no queue can take the job now.
+        """
+        queues = normalize_job_queues(spec.job_queue)
+        request = build_submit_request(dataclasses.replace(spec, job_queue=queues[0]))
+        definition = self.describe_job_definition(request["jobDefinition"])
+        if definition is None:
+            raise BatchEksInvalidInputError(
+                "job_definition", spec.job_definition, "no such job definition, or it has no ACTIVE revision."
+            )
+        report = self.choose_queue(queues, ResourceRequirement.for_submit_request(request, definition))
+        request["jobQueue"] = report.name
+        if report.fair_share and "shareIdentifier" not in request:
+            raise BatchEksInvalidInputError(
+                "share_identifier", None, f"is required: job queue {report.name} has a fair-share scheduling policy."
+            )
+        if not report.fair_share and "shareIdentifier" in request:
+            if report.name == queues[0]:
+                raise BatchEksInvalidInputError(
+                    "share_identifier", spec.share_identifier,
+                    f"cannot be used: job queue {report.name} has no fair-share scheduling policy.",
+                )
+            self.log.info("Job queue %s has no fair-share policy: not sending shareIdentifier %r", report.name, spec.share_identifier)
+            del request["shareIdentifier"]
+        return request, report

@@ -142,3 +142,55 @@ def test_cancel_job_fails_a_job_that_has_not_started(batch_hook, batch):
     job = wait_for_job(batch, waiting)
     assert (job["status"], job["statusReason"], job["isCancelled"]) == ("FAILED", "not needed", True)
     batch_hook.terminate_job(blocker, "test over")
+
+
+def _fair_share_queue(batch, name="fair"):
+    policy = batch.create_scheduling_policy(
+        name=f"{name}-policy", fairsharePolicy={"shareDistribution": [{"shareIdentifier": "team*", "weightFactor": 1.0}]}
+    )
+    batch.create_job_queue(
+        jobQueueName=name, priority=1, schedulingPolicyArn=policy["arn"],
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "doeks-CE1_OD"}],
+    )
+
+
+def test_prepare_submit_request_checks_input_definition_queue_and_fit_without_submitting(batch_hook, batch, engine):
+    from batch_eks_provider.submit_request import SubmitRequestSpec
+
+    batch.update_job_queue(jobQueue=OD, state="DISABLED")
+    request, report = batch_hook.prepare_submit_request(
+        SubmitRequestSpec(job_name="etl", job_queue=[OD, SPOT], job_definition="doeks-hello-world", cpu=2, memory="2048Mi")
+    )
+    assert report.name == SPOT and request["jobQueue"] == SPOT
+    assert request["eksPropertiesOverride"]["podProperties"]["containers"][0]["resources"] == {"limits": {"cpu": "2", "memory": "2048Mi"}}
+    bad = [
+        (dict(job_definition="no-such-definition"), "job_definition"),
+        (dict(cpu="100m"), "cpu"),
+        (dict(cpu="256"), "cpu"),
+        (dict(job_queue=[]), "job_queue"),
+    ]
+    for changes, field in bad:
+        spec = SubmitRequestSpec(**{**dict(job_name="etl", job_queue=[OD, SPOT], job_definition="doeks-hello-world"), **changes})
+        with pytest.raises(BatchEksInvalidInputError) as caught:
+            batch_hook.prepare_submit_request(spec)
+        assert caught.value.field == field
+    with pytest.raises(BatchEksQueueUnavailableError, match="job queue nightly does not exist"):
+        batch_hook.prepare_submit_request(SubmitRequestSpec(job_name="etl", job_queue="nightly", job_definition="doeks-hello-world"))
+    assert api_calls(engine.url, "SubmitJob") == 0
+
+
+def test_prepare_submit_request_matches_share_identifier_to_the_queue(batch_hook, batch):
+    from batch_eks_provider.submit_request import SubmitRequestSpec
+
+    _fair_share_queue(batch)
+    base = dict(job_name="etl", job_definition="doeks-hello-world")
+    with pytest.raises(BatchEksInvalidInputError, match="Invalid share_identifier None: is required: job queue fair has a fair-share"):
+        batch_hook.prepare_submit_request(SubmitRequestSpec(**base, job_queue="fair"))
+    with pytest.raises(BatchEksInvalidInputError, match="Invalid share_identifier 'teamA': cannot be used: job queue doeks-JQ1_OD"):
+        batch_hook.prepare_submit_request(SubmitRequestSpec(**base, job_queue=OD, share_identifier="teamA"))
+    request, _ = batch_hook.prepare_submit_request(SubmitRequestSpec(**base, job_queue="fair", share_identifier="teamA"))
+    assert request["shareIdentifier"] == "teamA"
+    batch.update_job_queue(jobQueue="fair", state="DISABLED")
+    request, report = batch_hook.prepare_submit_request(SubmitRequestSpec(**base, job_queue=["fair", OD], share_identifier="teamA"))
+    assert report.name == OD and "shareIdentifier" not in request
+    assert wait_for_job(batch, batch_hook.submit_job(**request)["jobId"])["status"] == "SUCCEEDED"
