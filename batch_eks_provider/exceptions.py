@@ -89,7 +89,9 @@ class BatchEksJobFailedError(BatchEksError):
 class BatchEksExitCodeError(BatchEksJobFailedError):
     """A container of the job's last attempt exited non-zero; ``exit_code`` is the first such code."""
 
-    def __init__(self, message: str, *, job_id: str, exit_code: int, job: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, message: str, *, job_id: str, exit_code: int, job: dict[str, Any] | None = None
+    ) -> None:
         self.exit_code = exit_code
         super().__init__(message, job_id=job_id, job=job)
 

@@ -122,14 +122,19 @@ class BatchEksHook(AwsBaseHook):
         candidates: dict[str, dict[str, Any]] = {}
         for queue in queues:
             if job_name:
-                summaries = self.list_jobs(jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [job_name]}])
+                summaries = self.list_jobs(
+                    jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [job_name]}]
+                )
             else:
-                summaries = [s for status in statuses for s in self.list_jobs(jobQueue=queue, jobStatus=status)]
+                summaries = [
+                    s for status in statuses for s in self.list_jobs(jobQueue=queue, jobStatus=status)
+                ]
             candidates.update({s["jobId"]: s for s in summaries if s["status"] in statuses})
         matches = [
             job
             for job in self.describe_jobs(candidates).values()
-            if job["status"] in statuses and all((job.get("tags") or {}).get(k) == v for k, v in wanted.items())
+            if job["status"] in statuses
+            and all((job.get("tags") or {}).get(k) == v for k, v in wanted.items())
         ]
         return max(matches, key=lambda j: j.get("createdAt", 0)) if matches else None
 
@@ -152,7 +157,9 @@ class BatchEksHook(AwsBaseHook):
         """DescribeComputeEnvironments for the given environments (unknown ones are absent), 100 per call."""
         found: list[dict[str, Any]] = []
         for chunk in chunked(list(dict.fromkeys(names_or_arns)), DESCRIBE_RESOURCES_LIMIT):
-            found.extend(self.conn.describe_compute_environments(computeEnvironments=chunk)["computeEnvironments"])
+            found.extend(
+                self.conn.describe_compute_environments(computeEnvironments=chunk)["computeEnvironments"]
+            )
         return found
 
     @aws_api_retry()
@@ -161,7 +168,9 @@ class BatchEksHook(AwsBaseHook):
         if ref.startswith("arn:") or ":" in ref:
             found = self.conn.describe_job_definitions(jobDefinitions=[ref])["jobDefinitions"]
         else:
-            found = self.conn.describe_job_definitions(jobDefinitionName=ref, status="ACTIVE")["jobDefinitions"]
+            found = self.conn.describe_job_definitions(jobDefinitionName=ref, status="ACTIVE")[
+                "jobDefinitions"
+            ]
         return max(found, key=lambda d: d["revision"]) if found else None
 
     def inspect_queues(
@@ -175,7 +184,9 @@ class BatchEksHook(AwsBaseHook):
         ce_refs = [e["computeEnvironment"] for q in described for e in q.get("computeEnvironmentOrder") or []]
         ces = compute_environment_index(self.describe_compute_environments(ce_refs) if ce_refs else [])
         return [
-            queue_report(by_ref[ref], ces, requirement) if ref in by_ref else missing_queue_report(_short_name(ref))
+            queue_report(by_ref[ref], ces, requirement)
+            if ref in by_ref
+            else missing_queue_report(_short_name(ref))
             for ref in job_queues
         ]
 
@@ -189,7 +200,9 @@ class BatchEksHook(AwsBaseHook):
         """
         return self.choose_queue([job_queue], requirement)
 
-    def choose_queue(self, job_queues: Sequence[str], requirement: ResourceRequirement | None = None) -> QueueReport:
+    def choose_queue(
+        self, job_queues: Sequence[str], requirement: ResourceRequirement | None = None
+    ) -> QueueReport:
         """The first of ``job_queues`` that can take the job, falling back past missing, DISABLED or INVALID
         queues and queues whose compute environments are all unusable. Raises as :meth:`check_queue`."""
         return pick_queue(self.inspect_queues(list(job_queues), requirement))
@@ -224,14 +237,21 @@ class BatchEksHook(AwsBaseHook):
         request["jobQueue"] = report.name
         if report.fair_share and "shareIdentifier" not in request:
             raise BatchEksInvalidInputError(
-                "share_identifier", None, f"is required: job queue {report.name} has a fair-share scheduling policy."
+                "share_identifier",
+                None,
+                f"is required: job queue {report.name} has a fair-share scheduling policy.",
             )
         if not report.fair_share and "shareIdentifier" in request:
             if report.name == queues[0]:
                 raise BatchEksInvalidInputError(
-                    "share_identifier", spec.share_identifier,
+                    "share_identifier",
+                    spec.share_identifier,
                     f"cannot be used: job queue {report.name} has no fair-share scheduling policy.",
                 )
-            self.log.info("Job queue %s has no fair-share policy: not sending shareIdentifier %r", report.name, spec.share_identifier)
+            self.log.info(
+                "Job queue %s has no fair-share policy: not sending shareIdentifier %r",
+                report.name,
+                spec.share_identifier,
+            )
             del request["shareIdentifier"]
         return request, report

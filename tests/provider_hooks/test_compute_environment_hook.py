@@ -20,7 +20,9 @@ CE = "doeks-CE1_OD"
 
 
 def _resources(batch, name=CE) -> dict:
-    return batch.describe_compute_environments(computeEnvironments=[name])["computeEnvironments"][0]["computeResources"]
+    return batch.describe_compute_environments(computeEnvironments=[name])["computeEnvironments"][0][
+        "computeResources"
+    ]
 
 
 def _node_vcpus(engine_url: str, name: str = CE) -> float:
@@ -61,10 +63,15 @@ def test_bad_scaling_input_is_rejected_before_any_call(ce_hook, engine, kwargs, 
 
 
 def test_scaling_is_checked_against_the_current_values_before_updating(ce_hook, engine):
-    with pytest.raises(BatchEksInvalidInputError, match=r"Invalid min_vcpus 200: must not be more than max_vcpus \(128\) \(current values: 0/0/128"):
+    with pytest.raises(
+        BatchEksInvalidInputError,
+        match=r"Invalid min_vcpus 200: must not be more than max_vcpus \(128\) \(current values: 0/0/128",
+    ):
         ce_hook.scale(CE, min_vcpus=200)
     ce_hook.scale(CE, desired_vcpus=8)
-    with pytest.raises(BatchEksInvalidInputError, match=r"Invalid desired_vcpus 4: is below the current desiredvCpus \(8\)"):
+    with pytest.raises(
+        BatchEksInvalidInputError, match=r"Invalid desired_vcpus 4: is below the current desiredvCpus \(8\)"
+    ):
         ce_hook.scale(CE, desired_vcpus=4)
     assert api_calls(engine.url, "UpdateComputeEnvironment") == 1
 
@@ -82,7 +89,10 @@ def test_pre_warm_launches_nodes_and_scale_to_zero_lowers_min_again(ce_hook, bat
 
 
 def test_pre_warm_beyond_max_vcpus_is_bad_input(ce_hook, engine):
-    with pytest.raises(BatchEksInvalidInputError, match=r"Invalid vcpus 512: is more than maxvCpus \(128\) of compute environment doeks-CE1_OD"):
+    with pytest.raises(
+        BatchEksInvalidInputError,
+        match=r"Invalid vcpus 512: is more than maxvCpus \(128\) of compute environment doeks-CE1_OD",
+    ):
         ce_hook.pre_warm(CE, 512)
     assert api_calls(engine.url, "UpdateComputeEnvironment") == 0
 
@@ -95,7 +105,9 @@ def test_disable_and_enable_change_the_state(ce_hook, batch):
 
 
 def test_an_unknown_compute_environment_is_named(ce_hook):
-    with pytest.raises(BatchEksComputeEnvironmentError, match="AWS Batch compute environment nope does not exist"):
+    with pytest.raises(
+        BatchEksComputeEnvironmentError, match="AWS Batch compute environment nope does not exist"
+    ):
         ce_hook.scale("nope", min_vcpus=1)
 
 
@@ -111,7 +123,10 @@ def test_an_invalid_compute_environment_raises_with_its_status_reason(ce_hook, e
     record.status = "INVALID"  # the engine's scheduler leaves INVALID environments alone
     with pytest.raises(BatchEksComputeEnvironmentError) as caught:
         ce_hook.wait_until_valid(CE, timeout=10, poll_interval=0.05)
-    assert str(caught.value) == f"AWS Batch compute environment {CE} (arn:aws:batch:us-east-1:123456789012:compute-environment/{CE}) is INVALID: {reason}"
+    assert (
+        str(caught.value)
+        == f"AWS Batch compute environment {CE} (arn:aws:batch:us-east-1:123456789012:compute-environment/{CE}) is INVALID: {reason}"
+    )
     assert caught.value.status_reason == reason and caught.value.compute_environment == CE
 
 
@@ -127,7 +142,10 @@ def test_wait_until_valid_is_bounded_by_its_clock_and_by_a_call_count(ce_hook, m
         slept.append(seconds)
         now[0] += seconds
 
-    with pytest.raises(BatchEksWaitTimeoutError, match=f"compute environment {CE} \\(arn:{CE}\\) is still UPDATING after waiting 30s"):
+    with pytest.raises(
+        BatchEksWaitTimeoutError,
+        match=f"compute environment {CE} \\(arn:{CE}\\) is still UPDATING after waiting 30s",
+    ):
         ce_hook.wait_until_valid(CE, timeout=30, poll_interval=10, clock=lambda: now[0], sleep=sleep)
     assert slept == [10, 10, 10] and len(calls) == 4
     calls.clear()

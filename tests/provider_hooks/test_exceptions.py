@@ -32,14 +32,31 @@ def test_only_errors_that_a_retry_cannot_fix_skip_airflow_retries(cls, fails_wit
 
 
 def _job(**fields):
-    return {"jobId": "4f1c0c1e-0000-4000-8000-000000000001", "jobName": "nightly-etl", "status": "FAILED", **fields}
+    return {
+        "jobId": "4f1c0c1e-0000-4000-8000-000000000001",
+        "jobName": "nightly-etl",
+        "status": "FAILED",
+        **fields,
+    }
 
 
 @pytest.mark.parametrize(
     "job, cls",
     [
-        (_job(statusReason="Host EC2 (instance i-08784105ffff56b4f) terminated.", eksAttempts=[{"statusReason": "Host EC2 (instance i-08784105ffff56b4f) terminated."}]), e.BatchEksSpotReclaimedError),
-        (_job(statusReason="Essential container in task exited", eksAttempts=[{"containers": [{"name": "main", "exitCode": 3, "reason": "Error"}]}]), e.BatchEksExitCodeError),
+        (
+            _job(
+                statusReason="Host EC2 (instance i-08784105ffff56b4f) terminated.",
+                eksAttempts=[{"statusReason": "Host EC2 (instance i-08784105ffff56b4f) terminated."}],
+            ),
+            e.BatchEksSpotReclaimedError,
+        ),
+        (
+            _job(
+                statusReason="Essential container in task exited",
+                eksAttempts=[{"containers": [{"name": "main", "exitCode": 3, "reason": "Error"}]}],
+            ),
+            e.BatchEksExitCodeError,
+        ),
         (_job(statusReason="Job attempt duration exceeded timeout"), e.BatchEksJobTimeoutError),
         (_job(statusReason="Dependent Job failed"), e.BatchEksDependencyFailedError),
         (_job(statusReason="stopped by on_kill", isTerminated=True), e.BatchEksJobCancelledError),
@@ -53,6 +70,8 @@ def test_job_failures_name_the_job_and_its_id(job, cls):
 
 
 def test_invalid_input_quotes_the_value():
-    error = e.BatchEksInvalidInputError("memory", "2Gi", "must be whole MiB with the 'Mi' suffix, e.g. '2048Mi'.")
+    error = e.BatchEksInvalidInputError(
+        "memory", "2Gi", "must be whole MiB with the 'Mi' suffix, e.g. '2048Mi'."
+    )
     assert str(error) == "Invalid memory '2Gi': must be whole MiB with the 'Mi' suffix, e.g. '2048Mi'."
     assert (error.field, error.value) == ("memory", "2Gi")

@@ -23,8 +23,12 @@ NO_BOTOCORE_RETRIES = {"config_kwargs": {"retries": {"total_max_attempts": 1, "m
 @pytest.fixture
 def seeded_engine(tmp_path, monkeypatch):
     """An engine whose fault injection is repeatable, and ``aws_default`` pointing at it without botocore retries."""
-    with LocalEngine(blueprint="data-on-eks", state_dir=tmp_path / "engine", config=EngineConfig(random_seed=20261122)) as running:
-        monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection_json(running.url, **NO_BOTOCORE_RETRIES))
+    with LocalEngine(
+        blueprint="data-on-eks", state_dir=tmp_path / "engine", config=EngineConfig(random_seed=20261122)
+    ) as running:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_AWS_DEFAULT", aws_connection_json(running.url, **NO_BOTOCORE_RETRIES)
+        )
         yield running
 
 
@@ -45,7 +49,9 @@ def _work(hook) -> int:
     """A DAG's worth of hook calls; returns how many API operations succeeded."""
     hook.check_queue("doeks-JQ1_OD", ResourceRequirement.of(cpu="1", memory="512Mi"))  # 2 calls
     ids = [
-        hook.submit_job(jobName=f"j{i}", jobQueue="doeks-JQ1_OD", jobDefinition="doeks-hello-world", tags={"n": str(i)})["jobId"]
+        hook.submit_job(
+            jobName=f"j{i}", jobQueue="doeks-JQ1_OD", jobDefinition="doeks-hello-world", tags={"n": str(i)}
+        )["jobId"]
         for i in range(6)
     ]
     assert set(hook.describe_jobs(ids)) == set(ids)  # 1 call
@@ -56,11 +62,15 @@ def _work(hook) -> int:
     return 2 + 6 + 1 + 2 + 6
 
 
-@pytest.mark.parametrize("faults", [{"throttle_rate": 0.5}, {"throttle_rate": 0.3}, {"server_error_rate": 0.4}])
+@pytest.mark.parametrize(
+    "faults", [{"throttle_rate": 0.5}, {"throttle_rate": 0.3}, {"server_error_rate": 0.4}]
+)
 def test_hook_calls_succeed_under_injected_faults(seeded_engine, recorded_sleeps, faults):
     post_admin(seeded_engine.url, "/_local/faults", faults)
     expected_ok = _work(_hook())
-    failures = api_calls(seeded_engine.url, outcome="TooManyRequestsException") + api_calls(seeded_engine.url, outcome="ServerException")
+    failures = api_calls(seeded_engine.url, outcome="TooManyRequestsException") + api_calls(
+        seeded_engine.url, outcome="ServerException"
+    )
     assert api_calls(seeded_engine.url, outcome="ok") == expected_ok
     assert failures >= 3, "the engine should have injected faults"
     assert len(recorded_sleeps) == failures  # one backoff wait per failed request, each bounded
@@ -90,7 +100,9 @@ def test_a_refused_connection_is_retried_within_the_bound(monkeypatch, recorded_
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed once the block ends: nothing listens there
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection_json(f"http://127.0.0.1:{port}", **NO_BOTOCORE_RETRIES))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AWS_DEFAULT", aws_connection_json(f"http://127.0.0.1:{port}", **NO_BOTOCORE_RETRIES)
+    )
     with retries.overridden(max_attempts=3):
         with pytest.raises(EndpointConnectionError):
             _hook().describe_job("a")
@@ -119,5 +131,8 @@ def test_overridden_restores_the_policy():
     ],
 )
 def test_transient_errors_are_told_apart(code, status, transient):
-    error = ClientError({"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "DescribeJobs")
+    error = ClientError(
+        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "DescribeJobs",
+    )
     assert retries.is_transient(error) is transient
