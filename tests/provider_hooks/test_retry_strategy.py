@@ -144,3 +144,26 @@ def test_batch_retries_a_listed_exit_code_and_stops_on_others(batch):
     assert [a["containers"][0]["exitCode"] for a in retried["eksAttempts"]] == [3, 3]
     exited = _failing_job(batch, RetryStrategy.on_exit_codes([3], attempts=2), exit_code=4)
     assert [a["containers"][0]["exitCode"] for a in exited["eksAttempts"]] == [4]
+
+
+def test_spot_only_retries_a_reclaimed_attempt_and_the_job_succeeds(batch, engine):
+    from tests.helpers import wait_for
+    from tests.provider_hooks.helpers import post_admin
+
+    submitted = batch.submit_job(
+        jobName="reclaimed",
+        jobQueue="doeks-JQ1_SPOT",
+        jobDefinition="doeks-hello-world",
+        retryStrategy=RetryStrategy.spot_only(2).to_api(),
+        eksPropertiesOverride={
+            "podProperties": {"containers": [{"command": ["sh", "-c", 'test "$AWS_BATCH_JOB_ATTEMPT" = 2 || sleep 30'], "args": []}]}
+        },
+    )
+    job_id = submitted["jobId"]
+    wait_for(lambda: batch.describe_jobs(jobs=[job_id])["jobs"][0]["status"] == "RUNNING", what="first attempt RUNNING")
+    post_admin(engine.url, "/_local/reclaim", {"jobId": job_id})
+    job = wait_for_job(batch, job_id)
+    assert job["status"] == "SUCCEEDED"
+    first, second = job["eksAttempts"]
+    assert first["statusReason"].startswith("Host EC2 (instance i-")
+    assert second["containers"][0]["exitCode"] == 0

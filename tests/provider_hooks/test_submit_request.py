@@ -276,3 +276,15 @@ def test_the_built_request_is_accepted_and_run_by_the_engine(batch):
     assert job["tags"]["owner"] == "data"
     assert job["retryStrategy"]["attempts"] == 2
     assert job["timeout"] == {"attemptDurationSeconds": 120}
+
+
+def test_no_api_call_at_all_is_made_for_any_bad_input(aws_default):
+    from batch_eks_provider.hooks.batch import BatchEksHook
+    from tests.provider_hooks.helpers import api_calls
+
+    hook = BatchEksHook(aws_conn_id="aws_default")
+    for case_id, changes, field, _ in BAD_INPUTS:
+        with pytest.raises(BatchEksInvalidInputError) as caught:
+            hook.prepare_submit_request(SubmitRequestSpec(**{**BASE, **changes}))
+        assert caught.value.field == field, case_id
+    assert api_calls(aws_default.url) == 0
