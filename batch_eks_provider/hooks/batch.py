@@ -20,7 +20,13 @@ from ..queue_check import (
 from ..retries import aws_api_retry
 from ..submit_request import SubmitRequestSpec, build_submit_request, normalize_job_queues
 
-__all__ = ["BatchEksHook", "DESCRIBE_JOBS_LIMIT", "DESCRIBE_RESOURCES_LIMIT", "REATTACH_STATUSES"]
+__all__ = [
+    "BatchEksHook",
+    "DESCRIBE_JOBS_LIMIT",
+    "DESCRIBE_RESOURCES_LIMIT",
+    "REATTACH_STATUSES",
+    "complete_override_resources",
+]
 
 DESCRIBE_JOBS_LIMIT = 100
 DESCRIBE_RESOURCES_LIMIT = 100
@@ -35,6 +41,32 @@ def chunked(items: Sequence[Any], size: int) -> Iterable[list[Any]]:
 
 def _short_name(ref: str) -> str:
     return ref.rsplit("/", 1)[-1]
+
+
+def complete_override_resources(request: dict[str, Any], job_definition: Mapping[str, Any]) -> None:
+    """Fill resources an override leaves out (e.g. ``cpu`` given, ``memory`` not) from the job definition's
+    container, so the override is complete whether Batch replaces or merges ``resources``. Changes ``request``."""
+    override = (request.get("eksPropertiesOverride") or {}).get("podProperties") or {}
+    defined = (job_definition.get("eksProperties") or {}).get("podProperties") or {}
+    for section in ("containers", "initContainers"):
+        targets = defined.get(section) or []
+        for i, change in enumerate(override.get(section) or []):
+            resources = change.get("resources")
+            named = [c for c in targets if change.get("name") and c.get("name") == change["name"]]
+            target = named[0] if named else targets[i] if i < len(targets) else None
+            if not resources or target is None:
+                continue
+            given = set(resources.get("limits") or {}) | set(resources.get("requests") or {})
+            defined = target.get("resources") or {}
+            limits, requests = defined.get("limits") or {}, defined.get("requests") or {}
+            for key in dict.fromkeys([*limits, *requests]):
+                if key in given:
+                    continue
+                if key in limits:
+                    resources.setdefault("limits", {})[key] = limits[key]
+                # a request that only repeats its limit is left for Batch to copy
+                if key in requests and requests[key] != limits.get(key):
+                    resources.setdefault("requests", {})[key] = requests[key]
 
 
 class BatchEksHook(AwsBaseHook):
@@ -221,6 +253,7 @@ class BatchEksHook(AwsBaseHook):
         the job definition exists (one DescribeJobDefinitions); the first usable queue of ``spec.job_queue``
         (a name or a list) that the job can fit (two calls, :meth:`choose_queue`); ``share_identifier`` given
         exactly when that queue has a fair-share policy (after a fallback to a FIFO queue it is dropped).
+        Resources the override leaves out are filled from the job definition (:func:`complete_override_resources`).
         Nothing is submitted: the caller sends ``submit_job(**request)``.
 
         :raises BatchEksInvalidInputError: bad input, an unknown job definition, a job that can never fit.
@@ -233,6 +266,7 @@ class BatchEksHook(AwsBaseHook):
             raise BatchEksInvalidInputError(
                 "job_definition", spec.job_definition, "no such job definition, or it has no ACTIVE revision."
             )
+        complete_override_resources(request, definition)
         report = self.choose_queue(queues, ResourceRequirement.for_submit_request(request, definition))
         request["jobQueue"] = report.name
         if report.fair_share and "shareIdentifier" not in request:

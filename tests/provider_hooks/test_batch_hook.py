@@ -247,3 +247,19 @@ def test_prepare_submit_request_matches_share_identifier_to_the_queue(batch_hook
     )
     assert report.name == OD and "shareIdentifier" not in request
     assert wait_for_job(batch, batch_hook.submit_job(**request)["jobId"])["status"] == "SUCCEEDED"
+
+
+def test_a_cpu_only_override_keeps_the_definition_memory_and_runs(batch_hook, batch):
+    from batch_eks_provider.submit_request import SubmitRequestSpec
+
+    request, _ = batch_hook.prepare_submit_request(
+        SubmitRequestSpec(job_name="more-cpu", job_queue=OD, job_definition="doeks-hello-world", cpu="2")
+    )
+    container = request["eksPropertiesOverride"]["podProperties"]["containers"][0]
+    assert container["resources"] == {"limits": {"cpu": "2", "memory": "1024Mi"}}
+    job = wait_for_job(batch, batch_hook.submit_job(**request)["jobId"])
+    assert job["status"] == "SUCCEEDED", job.get("statusReason")
+    assert job["eksProperties"]["podProperties"]["containers"][0]["resources"]["limits"] == {
+        "cpu": "2",
+        "memory": "1024Mi",
+    }

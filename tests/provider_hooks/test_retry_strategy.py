@@ -156,11 +156,18 @@ def test_spot_only_retries_a_reclaimed_attempt_and_the_job_succeeds(batch, engin
         jobDefinition="doeks-hello-world",
         retryStrategy=RetryStrategy.spot_only(2).to_api(),
         eksPropertiesOverride={
-            "podProperties": {"containers": [{"command": ["sh", "-c", 'test "$AWS_BATCH_JOB_ATTEMPT" = 2 || sleep 30'], "args": []}]}
+            "podProperties": {
+                "containers": [
+                    {"command": ["sh", "-c", 'test "$AWS_BATCH_JOB_ATTEMPT" = 2 || sleep 30'], "args": []}
+                ]
+            }
         },
     )
     job_id = submitted["jobId"]
-    wait_for(lambda: batch.describe_jobs(jobs=[job_id])["jobs"][0]["status"] == "RUNNING", what="first attempt RUNNING")
+    wait_for(
+        lambda: batch.describe_jobs(jobs=[job_id])["jobs"][0]["status"] == "RUNNING",
+        what="first attempt RUNNING",
+    )
     post_admin(engine.url, "/_local/reclaim", {"jobId": job_id})
     job = wait_for_job(batch, job_id)
     assert job["status"] == "SUCCEEDED"
