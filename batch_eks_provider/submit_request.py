@@ -52,7 +52,7 @@ class SubmitRequestSpec:
     """
 
     job_name: str
-    job_queue: str
+    job_queue: str | list[str]
     job_definition: str
     command: list[str] | None = None
     args: list[str] | None = None

@@ -155,3 +155,41 @@ def test_instance_type_expansion_knows_families_and_aliases():
     names = {t.name for t in known}
     assert {"m5.large", "c5.24xlarge", "r5.24xlarge", "g5.xlarge"} <= names
     assert unknown == ["z1d.large"]
+
+
+def test_a_partial_resource_override_is_completed_from_the_definition():
+    from batch_eks_provider.hooks.batch import complete_override_resources
+
+    definition = {
+        "eksProperties": {
+            "podProperties": {
+                "containers": [
+                    {
+                        "name": "main",
+                        "resources": {
+                            "limits": {"cpu": "1", "memory": "1024Mi"},
+                            "requests": {"cpu": "0.5", "memory": "1024Mi"},
+                        },
+                    },
+                    {"name": "sidecar", "resources": {"limits": {"cpu": "0.25", "memory": "64Mi"}}},
+                ]
+            }
+        }
+    }
+    request = {
+        "eksPropertiesOverride": {
+            "podProperties": {
+                "containers": [
+                    {"resources": {"limits": {"memory": "4096Mi"}}},
+                    {"name": "sidecar", "command": ["x"]},
+                ]
+            }
+        }
+    }
+    complete_override_resources(request, definition)
+    main, sidecar = request["eksPropertiesOverride"]["podProperties"]["containers"]
+    assert main["resources"] == {"limits": {"memory": "4096Mi", "cpu": "1"}, "requests": {"cpu": "0.5"}}
+    assert "resources" not in sidecar  # no resources overridden: the definition's stand
+    assert ResourceRequirement.for_submit_request(request, definition) == ResourceRequirement.of(
+        cpu="0.75", memory="4160Mi"
+    )
