@@ -1,9 +1,11 @@
 """Errors raised by the provider.
 
     BatchEksError (AirflowException)
-     +-- BatchEksInvalidInputError        bad operator/hook input, found before any API call (fails, no Airflow retry)
-     +-- BatchEksQueueUnavailableError    queue missing, DISABLED/INVALID, or none of its CEs usable
-     +-- BatchEksComputeEnvironmentError  a compute environment is INVALID (carries its statusReason)
+     +-- BatchEksInvalidInputError        bad operator/hook input, or a job that can never fit, found before any
+     |                                    SubmitJob (``field``, ``value``, ``rule``; fails, no Airflow retry)
+     +-- BatchEksQueueUnavailableError    queue missing, DISABLED/INVALID, or none of its CEs usable (``reasons``)
+     +-- BatchEksComputeEnvironmentError  a compute environment is INVALID, being deleted or missing
+     |                                    (``compute_environment``, ``status_reason``)
      +-- BatchEksJobFailedError           the Batch job ended FAILED; subclasses say why:
           +-- BatchEksExitCodeError       a container exited non-zero (``exit_code``)
           |    +-- BatchEksPermanentExitCodeError  ...with a code the DAG declared permanent (no Airflow retry)
@@ -11,7 +13,11 @@
           +-- BatchEksJobTimeoutError     an attempt exceeded ``timeout`` (attemptDurationSeconds)
           +-- BatchEksJobCancelledError   cancelled or terminated (by a person, ``on_kill``, or Batch)
           +-- BatchEksDependencyFailedError  a job in ``depends_on`` failed, so this one never ran
-     +-- BatchEksWaitTimeoutError         the task stopped waiting (``max_wait``), the job may still run
+     +-- BatchEksWaitTimeoutError         a wait ran out (a job's ``max_wait``, a CE's ``wait_until_valid``)
+
+Every message names the resource and its id: ``AWS Batch job NAME (ID) failed ...``,
+``AWS Batch compute environment NAME (ARN) is INVALID: REASON``, ``job queue NAME is DISABLED``,
+``Invalid cpu '200': is more than maxvCpus 128 of compute environment CE ... (job queue Q)``.
 """
 
 from __future__ import annotations
@@ -81,7 +87,11 @@ class BatchEksJobFailedError(BatchEksError):
 
 
 class BatchEksExitCodeError(BatchEksJobFailedError):
-    def __init__(self, message: str, *, job_id: str, exit_code: int, job: dict[str, Any] | None = None) -> None:
+    """A container of the job's last attempt exited non-zero; ``exit_code`` is the first such code."""
+
+    def __init__(
+        self, message: str, *, job_id: str, exit_code: int, job: dict[str, Any] | None = None
+    ) -> None:
         self.exit_code = exit_code
         super().__init__(message, job_id=job_id, job=job)
 

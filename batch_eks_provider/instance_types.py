@@ -36,15 +36,44 @@ class InstanceType:
 
 
 _GIB = 1024
-_STANDARD = {"large": 2, "xlarge": 4, "2xlarge": 8, "4xlarge": 16, "8xlarge": 32, "12xlarge": 48, "16xlarge": 64, "24xlarge": 96}
+_STANDARD = {
+    "large": 2,
+    "xlarge": 4,
+    "2xlarge": 8,
+    "4xlarge": 16,
+    "8xlarge": 32,
+    "12xlarge": 48,
+    "16xlarge": 64,
+    "24xlarge": 96,
+}
 _SIXTH_GEN = {**_STANDARD, "32xlarge": 128}
 _SEVENTH_GEN = {**_SIXTH_GEN, "48xlarge": 192}
-_C5 = {"large": 2, "xlarge": 4, "2xlarge": 8, "4xlarge": 16, "9xlarge": 36, "12xlarge": 48, "18xlarge": 72, "24xlarge": 96}
-_GRAVITON = {"medium": 1, "large": 2, "xlarge": 4, "2xlarge": 8, "4xlarge": 16, "8xlarge": 32, "12xlarge": 48, "16xlarge": 64}
+_C5 = {
+    "large": 2,
+    "xlarge": 4,
+    "2xlarge": 8,
+    "4xlarge": 16,
+    "9xlarge": 36,
+    "12xlarge": 48,
+    "18xlarge": 72,
+    "24xlarge": 96,
+}
+_GRAVITON = {
+    "medium": 1,
+    "large": 2,
+    "xlarge": 4,
+    "2xlarge": 8,
+    "4xlarge": 16,
+    "8xlarge": 32,
+    "12xlarge": 48,
+    "16xlarge": 64,
+}
 
 
 def _family(prefix: str, gib_per_vcpu: int, sizes: dict[str, int]) -> dict[str, InstanceType]:
-    return {f"{prefix}.{s}": InstanceType(f"{prefix}.{s}", v, v * gib_per_vcpu * _GIB) for s, v in sizes.items()}
+    return {
+        f"{prefix}.{s}": InstanceType(f"{prefix}.{s}", v, v * gib_per_vcpu * _GIB) for s, v in sizes.items()
+    }
 
 
 def _gpu(prefix: str, rows: Iterable[tuple[str, int, int, int]]) -> dict[str, InstanceType]:
@@ -64,10 +93,30 @@ CATALOGUE: dict[str, InstanceType] = {
     **_family("m6g", 4, _GRAVITON),
     **_family("c6g", 2, _GRAVITON),
     **_family("r6g", 8, _GRAVITON),
-    **_gpu("g4dn", [("xlarge", 4, 16, 1), ("2xlarge", 8, 32, 1), ("4xlarge", 16, 64, 1), ("8xlarge", 32, 128, 1),
-                    ("12xlarge", 48, 192, 4), ("16xlarge", 64, 256, 1)]),
-    **_gpu("g5", [("xlarge", 4, 16, 1), ("2xlarge", 8, 32, 1), ("4xlarge", 16, 64, 1), ("8xlarge", 32, 128, 1),
-                  ("12xlarge", 48, 192, 4), ("16xlarge", 64, 256, 1), ("24xlarge", 96, 384, 4), ("48xlarge", 192, 768, 8)]),
+    **_gpu(
+        "g4dn",
+        [
+            ("xlarge", 4, 16, 1),
+            ("2xlarge", 8, 32, 1),
+            ("4xlarge", 16, 64, 1),
+            ("8xlarge", 32, 128, 1),
+            ("12xlarge", 48, 192, 4),
+            ("16xlarge", 64, 256, 1),
+        ],
+    ),
+    **_gpu(
+        "g5",
+        [
+            ("xlarge", 4, 16, 1),
+            ("2xlarge", 8, 32, 1),
+            ("4xlarge", 16, 64, 1),
+            ("8xlarge", 32, 128, 1),
+            ("12xlarge", 48, 192, 4),
+            ("16xlarge", 64, 256, 1),
+            ("24xlarge", 96, 384, 4),
+            ("48xlarge", 192, 768, 8),
+        ],
+    ),
     **_gpu("p3", [("2xlarge", 8, 61, 1), ("8xlarge", 32, 244, 4), ("16xlarge", 64, 488, 8)]),
     **_gpu("p4d", [("24xlarge", 96, 1152, 8)]),
 }
@@ -75,7 +124,11 @@ CATALOGUE: dict[str, InstanceType] = {
 _FAMILIES = {name.split(".")[0] for name in CATALOGUE}
 OPTIMAL_FAMILIES = ("m5", "c5", "r5")
 """What ``optimal`` / ``default_x86_64`` stand for here (Batch picks from current C, M and R families)."""
-_ALIASES = {"optimal": OPTIMAL_FAMILIES, "default_x86_64": OPTIMAL_FAMILIES, "default_arm64": ("m6g", "c6g", "r6g")}
+_ALIASES = {
+    "optimal": OPTIMAL_FAMILIES,
+    "default_x86_64": OPTIMAL_FAMILIES,
+    "default_arm64": ("m6g", "c6g", "r6g"),
+}
 
 
 def lookup(name: str) -> InstanceType | None:

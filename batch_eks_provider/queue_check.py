@@ -74,7 +74,9 @@ class ResourceRequirement:
         return cls(cpu, mem, gpu)
 
     @classmethod
-    def for_submit_request(cls, request: Mapping[str, Any], job_definition: Mapping[str, Any]) -> "ResourceRequirement":
+    def for_submit_request(
+        cls, request: Mapping[str, Any], job_definition: Mapping[str, Any]
+    ) -> "ResourceRequirement":
         """The pod a SubmitJob ``request`` makes from ``job_definition`` (overrides merged as Batch merges them:
         by container ``name``, else by position; ``resources`` replaced whole)."""
         pod = copy.deepcopy((job_definition.get("eksProperties") or {}).get("podProperties") or {})
@@ -89,7 +91,9 @@ class ResourceRequirement:
         return cls.from_pod_properties(pod)
 
     def describe(self) -> str:
-        parts = [f"cpu {self.cpu}", f"memory {self.memory_mib}Mi"] + ([f"gpus {self.gpus}"] if self.gpus else [])
+        parts = [f"cpu {self.cpu}", f"memory {self.memory_mib}Mi"] + (
+            [f"gpus {self.gpus}"] if self.gpus else []
+        )
         return ", ".join(parts)
 
 
@@ -169,7 +173,9 @@ class QueueReport:
         """``queue X: why`` in one line."""
         if self.accepts:
             return f"job queue {self.name}: usable"
-        reasons = list(self.problems) or [f"the job cannot fit: {self.fit.field} {self.fit.value!r} {self.fit.rule}"]
+        reasons = list(self.problems) or [
+            f"the job cannot fit: {self.fit.field} {self.fit.value!r} {self.fit.rule}"
+        ]
         return f"job queue {self.name}: " + "; ".join(reasons)
 
 
@@ -178,7 +184,12 @@ def _fit(requirement: ResourceRequirement, ce: Mapping[str, Any], name: str) -> 
     max_vcpus = int(resources.get("maxvCpus") or 0)
     where = f"compute environment {name}"
     if requirement.cpu > max_vcpus:
-        return FitProblem("cpu", str(requirement.cpu), max_vcpus, f"is more than maxvCpus {max_vcpus} of {where}: the job can never run there.")
+        return FitProblem(
+            "cpu",
+            str(requirement.cpu),
+            max_vcpus,
+            f"is more than maxvCpus {max_vcpus} of {where}: the job can never run there.",
+        )
     known, unknown = expand(resources.get("instanceTypes") or [])
     if unknown or not known:
         return None  # an instance type we do not know may be large enough
@@ -186,28 +197,36 @@ def _fit(requirement: ResourceRequirement, ce: Mapping[str, Any], name: str) -> 
     if not candidates:
         largest = max(known, key=lambda t: t.vcpus)
         return FitProblem(
-            "cpu", str(requirement.cpu), largest.vcpus,
+            "cpu",
+            str(requirement.cpu),
+            largest.vcpus,
             f"is more than the {largest.vcpus} vCPUs of the largest instance type ({largest.name}) of {where}.",
         )
     fitting = [t for t in candidates if t.allocatable_memory_mib >= requirement.memory_mib]
     if not fitting:
         largest = max(candidates, key=lambda t: t.allocatable_memory_mib)
         return FitProblem(
-            "memory", f"{requirement.memory_mib}Mi", f"{largest.allocatable_memory_mib}Mi",
+            "memory",
+            f"{requirement.memory_mib}Mi",
+            f"{largest.allocatable_memory_mib}Mi",
             f"is more than the {largest.allocatable_memory_mib}Mi a pod can get on the largest instance type "
             f"({largest.name}) of {where} with {requirement.cpu} vCPUs.",
         )
     if requirement.gpus and not any(t.gpus >= requirement.gpus for t in fitting):
         most = max(t.gpus for t in fitting)
         return FitProblem(
-            "gpus", requirement.gpus, most,
+            "gpus",
+            requirement.gpus,
+            most,
             f"is more than the {most} GPU(s) of any instance type of {where} ({', '.join(sorted({t.name.split('.')[0] for t in fitting}))})"
             " with that cpu and memory.",
         )
     return None
 
 
-def compute_environment_report(ce: Mapping[str, Any], requirement: ResourceRequirement | None = None) -> ComputeEnvironmentReport:
+def compute_environment_report(
+    ce: Mapping[str, Any], requirement: ResourceRequirement | None = None
+) -> ComputeEnvironmentReport:
     """Report on one DescribeComputeEnvironments entry."""
     name = ce["computeEnvironmentName"]
     resources = ce.get("computeResources") or {}
@@ -216,7 +235,9 @@ def compute_environment_report(ce: Mapping[str, Any], requirement: ResourceRequi
     if ce.get("state") != "ENABLED":
         problem = f"compute environment {name} is {ce.get('state')}"
     elif ce.get("status") not in USABLE_STATUSES:
-        problem = f"compute environment {name} is {ce.get('status')}" + (f" ({ce['statusReason']})" if ce.get("statusReason") else "")
+        problem = f"compute environment {name} is {ce.get('status')}" + (
+            f" ({ce['statusReason']})" if ce.get("statusReason") else ""
+        )
     _, unknown = expand(resources.get("instanceTypes") or [])
     return ComputeEnvironmentReport(
         name=name,
@@ -237,7 +258,9 @@ def compute_environment_report(ce: Mapping[str, Any], requirement: ResourceRequi
 
 
 def missing_queue_report(name: str) -> QueueReport:
-    return QueueReport(name=name, arn=None, state=None, status=None, problems=(f"job queue {name} does not exist",))
+    return QueueReport(
+        name=name, arn=None, state=None, status=None, problems=(f"job queue {name} does not exist",)
+    )
 
 
 def queue_report(
@@ -251,14 +274,21 @@ def queue_report(
     if queue.get("state") != "ENABLED":
         problems.append(f"job queue {name} is {queue.get('state')}")
     if queue.get("status") not in USABLE_STATUSES:
-        problems.append(f"job queue {name} is {queue.get('status')}" + (f" ({queue['statusReason']})" if queue.get("statusReason") else ""))
+        problems.append(
+            f"job queue {name} is {queue.get('status')}"
+            + (f" ({queue['statusReason']})" if queue.get("statusReason") else "")
+        )
     ces: list[ComputeEnvironmentReport] = []
     for entry in sorted(queue.get("computeEnvironmentOrder") or [], key=lambda e: e.get("order", 0)):
         ref = entry["computeEnvironment"]
         described = compute_environments.get(ref)
         if described is None:
             short = ref.rsplit("/", 1)[-1]
-            ces.append(ComputeEnvironmentReport(short, ref, None, None, problem=f"compute environment {short} does not exist"))
+            ces.append(
+                ComputeEnvironmentReport(
+                    short, ref, None, None, problem=f"compute environment {short} does not exist"
+                )
+            )
         else:
             ces.append(compute_environment_report(described, requirement))
     usable = [ce for ce in ces if ce.usable]

@@ -89,7 +89,8 @@ def is_transient(error: BaseException) -> bool:
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return code in TRANSIENT_ERROR_CODES or status == 429 or status >= 500
     return isinstance(
-        error, (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError, ProtocolError, ConnectionError)
+        error,
+        (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError, ProtocolError, ConnectionError),
     )
 
 

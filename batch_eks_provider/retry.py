@@ -45,7 +45,9 @@ def _check_pattern(where: str, key: str, value: Any) -> str:
     if not 1 <= len(value) <= MAX_PATTERN_LENGTH:
         raise BatchEksInvalidInputError(field, value, f"must be 1 to {MAX_PATTERN_LENGTH} characters.")
     if "*" in value[:-1]:
-        raise BatchEksInvalidInputError(field, value, "the only wildcard allowed is one trailing '*' (a prefix match).")
+        raise BatchEksInvalidInputError(
+            field, value, "the only wildcard allowed is one trailing '*' (a prefix match)."
+        )
     if key == "onExitCode" and not _EXIT_CODE_RE.match(value):
         raise BatchEksInvalidInputError(field, value, "must be digits only, optionally ending in '*'.")
     if key != "onExitCode" and not _REASON_RE.match(value):
@@ -76,17 +78,23 @@ class RetryRule:
     def from_api(cls, rule: Mapping[str, Any], where: str = f"{_FIELD}.evaluateOnExit[0]") -> "RetryRule":
         """Check a wire rule (``{"action", "onStatusReason", "onReason", "onExitCode"}``) and build it."""
         if not isinstance(rule, Mapping):
-            raise BatchEksInvalidInputError(where, rule, "must be a dict with 'action' and at least one 'on...' pattern.")
+            raise BatchEksInvalidInputError(
+                where, rule, "must be a dict with 'action' and at least one 'on...' pattern."
+            )
         unknown = sorted(set(rule) - {"action", *_WIRE_KEYS})
         if unknown:
             raise BatchEksInvalidInputError(
-                f"{where}.{unknown[0]}", rule[unknown[0]], "unknown key; use action, onStatusReason, onReason, onExitCode."
+                f"{where}.{unknown[0]}",
+                rule[unknown[0]],
+                "unknown key; use action, onStatusReason, onReason, onExitCode.",
             )
         action = rule.get("action")
         if not isinstance(action, str) or action.upper() not in ("RETRY", "EXIT"):
             raise BatchEksInvalidInputError(f"{where}.action", action, "must be RETRY or EXIT.")
         patterns = {
-            _WIRE_KEYS[key]: _check_pattern(where, key, rule[key]) for key in _WIRE_KEYS if rule.get(key) is not None
+            _WIRE_KEYS[key]: _check_pattern(where, key, rule[key])
+            for key in _WIRE_KEYS
+            if rule.get(key) is not None
         }
         if not patterns:
             raise BatchEksInvalidInputError(
@@ -95,7 +103,9 @@ class RetryRule:
         return cls(action=action.upper(), **patterns)
 
     def to_api(self) -> dict[str, str]:
-        wire = {key: getattr(self, attr) for key, attr in _WIRE_KEYS.items() if getattr(self, attr) is not None}
+        wire = {
+            key: getattr(self, attr) for key, attr in _WIRE_KEYS.items() if getattr(self, attr) is not None
+        }
         return {**wire, "action": self.action}
 
     def matches(self, *, exit_code: int | None, status_reason: str | None, reason: str | None) -> bool:
@@ -113,7 +123,9 @@ def _codes(codes: Iterable[int | str], field: str) -> list[str]:
     result = []
     for code in codes:
         if isinstance(code, bool) or not isinstance(code, (int, str)):
-            raise BatchEksInvalidInputError(field, code, "exit codes are whole numbers such as 137, or digit prefixes such as '13*'.")
+            raise BatchEksInvalidInputError(
+                field, code, "exit codes are whole numbers such as 137, or digit prefixes such as '13*'."
+            )
         result.append(_check_pattern(field, "onExitCode", str(code)).strip())
     if not result:
         raise BatchEksInvalidInputError(field, list(codes), "give at least one exit code.")
@@ -130,7 +142,9 @@ class RetryStrategy:
 
     def __init__(self, attempts: int, rules: Sequence[RetryRule | Mapping[str, Any]] = ()) -> None:
         if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= MAX_ATTEMPTS:
-            raise BatchEksInvalidInputError(f"{_FIELD}.attempts", attempts, f"must be a whole number from 1 to {MAX_ATTEMPTS}.")
+            raise BatchEksInvalidInputError(
+                f"{_FIELD}.attempts", attempts, f"must be a whole number from 1 to {MAX_ATTEMPTS}."
+            )
         if isinstance(rules, (str, bytes, Mapping)) or not isinstance(rules, Sequence):
             raise BatchEksInvalidInputError(f"{_FIELD}.evaluateOnExit", rules, "must be a list of rules.")
         if len(rules) > MAX_RULES:
@@ -149,10 +163,15 @@ class RetryStrategy:
     @classmethod
     def spot_only(cls, attempts: int = 3) -> "RetryStrategy":
         """Retry only when the host was reclaimed (Spot), exit on every other failure (AWS's recommendation)."""
-        return cls(attempts, [RetryRule("RETRY", on_status_reason=SPOT_RECLAIM_PATTERN), RetryRule("EXIT", on_reason="*")])
+        return cls(
+            attempts,
+            [RetryRule("RETRY", on_status_reason=SPOT_RECLAIM_PATTERN), RetryRule("EXIT", on_reason="*")],
+        )
 
     @classmethod
-    def on_exit_codes(cls, codes: Iterable[int | str], attempts: int = 3, *, exit_on_others: bool = True) -> "RetryStrategy":
+    def on_exit_codes(
+        cls, codes: Iterable[int | str], attempts: int = 3, *, exit_on_others: bool = True
+    ) -> "RetryStrategy":
         """Retry when a container exits with one of ``codes``; with ``exit_on_others`` every other failure exits."""
         retry = [RetryRule("RETRY", on_exit_code=c) for c in _codes(codes, f"{_FIELD}.codes")]
         return cls(attempts, retry + ([RetryRule("EXIT", on_reason="*")] if exit_on_others else []))
@@ -163,7 +182,11 @@ class RetryStrategy:
         retry = [RetryRule("RETRY", on_exit_code=c) for c in _codes(codes, f"{_FIELD}.codes")]
         return cls(
             attempts,
-            [RetryRule("RETRY", on_status_reason=SPOT_RECLAIM_PATTERN), *retry, RetryRule("EXIT", on_reason="*")],
+            [
+                RetryRule("RETRY", on_status_reason=SPOT_RECLAIM_PATTERN),
+                *retry,
+                RetryRule("EXIT", on_reason="*"),
+            ],
         )
 
     @classmethod
@@ -180,11 +203,15 @@ class RetryStrategy:
     def from_api(cls, strategy: Mapping[str, Any]) -> "RetryStrategy":
         """Check a wire ``retryStrategy`` dict (``{"attempts", "evaluateOnExit"}``)."""
         if not isinstance(strategy, Mapping):
-            raise BatchEksInvalidInputError(_FIELD, strategy, "must be a RetryStrategy or a dict with 'attempts'.")
+            raise BatchEksInvalidInputError(
+                _FIELD, strategy, "must be a RetryStrategy or a dict with 'attempts'."
+            )
         unknown = sorted(set(strategy) - {"attempts", "evaluateOnExit"})
         if unknown:
             raise BatchEksInvalidInputError(
-                f"{_FIELD}.{unknown[0]}", strategy[unknown[0]], "unknown key; use attempts and evaluateOnExit."
+                f"{_FIELD}.{unknown[0]}",
+                strategy[unknown[0]],
+                "unknown key; use attempts and evaluateOnExit.",
             )
         if "attempts" not in strategy:
             raise BatchEksInvalidInputError(f"{_FIELD}.attempts", None, "is required (1 to 10).")
@@ -207,7 +234,9 @@ class RetryStrategy:
             wire["evaluateOnExit"] = [rule.to_api() for rule in self.rules]
         return wire
 
-    def action_for(self, *, exit_code: int | None = None, status_reason: str | None = None, reason: str | None = None) -> str:
+    def action_for(
+        self, *, exit_code: int | None = None, status_reason: str | None = None, reason: str | None = None
+    ) -> str:
         """``RETRY`` or ``EXIT`` as Batch decides it for one failed attempt (attempts left aside)."""
         for rule in self.rules:
             if rule.matches(exit_code=exit_code, status_reason=status_reason, reason=reason):
@@ -220,7 +249,11 @@ class RetryStrategy:
 
         The operator treats these as permanent: the task fails without Airflow retries.
         """
-        named = {int(r.on_exit_code) for r in self.rules if r.action == "EXIT" and r.on_exit_code and r.on_exit_code.isdigit()}
+        named = {
+            int(r.on_exit_code)
+            for r in self.rules
+            if r.action == "EXIT" and r.on_exit_code and r.on_exit_code.isdigit()
+        }
         return frozenset(code for code in named if self.action_for(exit_code=code) == "EXIT")
 
     def __eq__(self, other: object) -> bool:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Iterable, Mapping, Sequence
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
+from ..exceptions import BatchEksInvalidInputError
 from ..outcome import ACTIVE_STATUSES
 from ..queue_check import (
     QueueReport,
@@ -16,8 +18,15 @@ from ..queue_check import (
     queue_report,
 )
 from ..retries import aws_api_retry
+from ..submit_request import SubmitRequestSpec, build_submit_request, normalize_job_queues
 
-__all__ = ["BatchEksHook", "DESCRIBE_JOBS_LIMIT", "DESCRIBE_RESOURCES_LIMIT", "REATTACH_STATUSES"]
+__all__ = [
+    "BatchEksHook",
+    "DESCRIBE_JOBS_LIMIT",
+    "DESCRIBE_RESOURCES_LIMIT",
+    "REATTACH_STATUSES",
+    "complete_override_resources",
+]
 
 DESCRIBE_JOBS_LIMIT = 100
 DESCRIBE_RESOURCES_LIMIT = 100
@@ -32,6 +41,32 @@ def chunked(items: Sequence[Any], size: int) -> Iterable[list[Any]]:
 
 def _short_name(ref: str) -> str:
     return ref.rsplit("/", 1)[-1]
+
+
+def complete_override_resources(request: dict[str, Any], job_definition: Mapping[str, Any]) -> None:
+    """Fill resources an override leaves out (e.g. ``cpu`` given, ``memory`` not) from the job definition's
+    container, so the override is complete whether Batch replaces or merges ``resources``. Changes ``request``."""
+    override = (request.get("eksPropertiesOverride") or {}).get("podProperties") or {}
+    defined = (job_definition.get("eksProperties") or {}).get("podProperties") or {}
+    for section in ("containers", "initContainers"):
+        targets = defined.get(section) or []
+        for i, change in enumerate(override.get(section) or []):
+            resources = change.get("resources")
+            named = [c for c in targets if change.get("name") and c.get("name") == change["name"]]
+            target = named[0] if named else targets[i] if i < len(targets) else None
+            if not resources or target is None:
+                continue
+            given = set(resources.get("limits") or {}) | set(resources.get("requests") or {})
+            defined = target.get("resources") or {}
+            limits, requests = defined.get("limits") or {}, defined.get("requests") or {}
+            for key in dict.fromkeys([*limits, *requests]):
+                if key in given:
+                    continue
+                if key in limits:
+                    resources.setdefault("limits", {})[key] = limits[key]
+                # a request that only repeats its limit is left for Batch to copy
+                if key in requests and requests[key] != limits.get(key):
+                    resources.setdefault("requests", {})[key] = requests[key]
 
 
 class BatchEksHook(AwsBaseHook):
@@ -119,14 +154,19 @@ class BatchEksHook(AwsBaseHook):
         candidates: dict[str, dict[str, Any]] = {}
         for queue in queues:
             if job_name:
-                summaries = self.list_jobs(jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [job_name]}])
+                summaries = self.list_jobs(
+                    jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [job_name]}]
+                )
             else:
-                summaries = [s for status in statuses for s in self.list_jobs(jobQueue=queue, jobStatus=status)]
+                summaries = [
+                    s for status in statuses for s in self.list_jobs(jobQueue=queue, jobStatus=status)
+                ]
             candidates.update({s["jobId"]: s for s in summaries if s["status"] in statuses})
         matches = [
             job
             for job in self.describe_jobs(candidates).values()
-            if job["status"] in statuses and all((job.get("tags") or {}).get(k) == v for k, v in wanted.items())
+            if job["status"] in statuses
+            and all((job.get("tags") or {}).get(k) == v for k, v in wanted.items())
         ]
         return max(matches, key=lambda j: j.get("createdAt", 0)) if matches else None
 
@@ -149,7 +189,9 @@ class BatchEksHook(AwsBaseHook):
         """DescribeComputeEnvironments for the given environments (unknown ones are absent), 100 per call."""
         found: list[dict[str, Any]] = []
         for chunk in chunked(list(dict.fromkeys(names_or_arns)), DESCRIBE_RESOURCES_LIMIT):
-            found.extend(self.conn.describe_compute_environments(computeEnvironments=chunk)["computeEnvironments"])
+            found.extend(
+                self.conn.describe_compute_environments(computeEnvironments=chunk)["computeEnvironments"]
+            )
         return found
 
     @aws_api_retry()
@@ -158,7 +200,9 @@ class BatchEksHook(AwsBaseHook):
         if ref.startswith("arn:") or ":" in ref:
             found = self.conn.describe_job_definitions(jobDefinitions=[ref])["jobDefinitions"]
         else:
-            found = self.conn.describe_job_definitions(jobDefinitionName=ref, status="ACTIVE")["jobDefinitions"]
+            found = self.conn.describe_job_definitions(jobDefinitionName=ref, status="ACTIVE")[
+                "jobDefinitions"
+            ]
         return max(found, key=lambda d: d["revision"]) if found else None
 
     def inspect_queues(
@@ -172,7 +216,9 @@ class BatchEksHook(AwsBaseHook):
         ce_refs = [e["computeEnvironment"] for q in described for e in q.get("computeEnvironmentOrder") or []]
         ces = compute_environment_index(self.describe_compute_environments(ce_refs) if ce_refs else [])
         return [
-            queue_report(by_ref[ref], ces, requirement) if ref in by_ref else missing_queue_report(_short_name(ref))
+            queue_report(by_ref[ref], ces, requirement)
+            if ref in by_ref
+            else missing_queue_report(_short_name(ref))
             for ref in job_queues
         ]
 
@@ -186,7 +232,9 @@ class BatchEksHook(AwsBaseHook):
         """
         return self.choose_queue([job_queue], requirement)
 
-    def choose_queue(self, job_queues: Sequence[str], requirement: ResourceRequirement | None = None) -> QueueReport:
+    def choose_queue(
+        self, job_queues: Sequence[str], requirement: ResourceRequirement | None = None
+    ) -> QueueReport:
         """The first of ``job_queues`` that can take the job, falling back past missing, DISABLED or INVALID
         queues and queues whose compute environments are all unusable. Raises as :meth:`check_queue`."""
         return pick_queue(self.inspect_queues(list(job_queues), requirement))
@@ -197,3 +245,47 @@ class BatchEksHook(AwsBaseHook):
         SubmitJob will say it does not exist."""
         definition = self.describe_job_definition(request["jobDefinition"]) or {}
         return ResourceRequirement.for_submit_request(request, definition)
+
+    def prepare_submit_request(self, spec: SubmitRequestSpec) -> tuple[dict[str, Any], QueueReport]:
+        """Check everything about a submission and return the SubmitJob request and the queue chosen for it.
+
+        In order: every input rule (:func:`~batch_eks_provider.submit_request.build_submit_request`, no call);
+        the job definition exists (one DescribeJobDefinitions); the first usable queue of ``spec.job_queue``
+        (a name or a list) that the job can fit (two calls, :meth:`choose_queue`); ``share_identifier`` given
+        exactly when that queue has a fair-share policy (after a fallback to a FIFO queue it is dropped).
+        Resources the override leaves out are filled from the job definition (:func:`complete_override_resources`).
+        Nothing is submitted: the caller sends ``submit_job(**request)``.
+
+        :raises BatchEksInvalidInputError: bad input, an unknown job definition, a job that can never fit.
+        :raises BatchEksQueueUnavailableError: no queue can take the job now.
+        """
+        queues = normalize_job_queues(spec.job_queue)
+        request = build_submit_request(dataclasses.replace(spec, job_queue=queues[0]))
+        definition = self.describe_job_definition(request["jobDefinition"])
+        if definition is None:
+            raise BatchEksInvalidInputError(
+                "job_definition", spec.job_definition, "no such job definition, or it has no ACTIVE revision."
+            )
+        complete_override_resources(request, definition)
+        report = self.choose_queue(queues, ResourceRequirement.for_submit_request(request, definition))
+        request["jobQueue"] = report.name
+        if report.fair_share and "shareIdentifier" not in request:
+            raise BatchEksInvalidInputError(
+                "share_identifier",
+                None,
+                f"is required: job queue {report.name} has a fair-share scheduling policy.",
+            )
+        if not report.fair_share and "shareIdentifier" in request:
+            if report.name == queues[0]:
+                raise BatchEksInvalidInputError(
+                    "share_identifier",
+                    spec.share_identifier,
+                    f"cannot be used: job queue {report.name} has no fair-share scheduling policy.",
+                )
+            self.log.info(
+                "Job queue %s has no fair-share policy: not sending shareIdentifier %r",
+                report.name,
+                spec.share_identifier,
+            )
+            del request["shareIdentifier"]
+        return request, report

@@ -56,8 +56,10 @@ def _check_order(name: str, settings: VcpuSettings, where: str) -> None:
     for low_name, low, high_name, high in pairs:
         if low is not None and high is not None and low > high:
             raise BatchEksInvalidInputError(
-                low_name, low, f"must not be more than {high_name} ({high}){where}: AWS Batch needs min <= desired <= max "
-                f"for compute environment {name}."
+                low_name,
+                low,
+                f"must not be more than {high_name} ({high}){where}: AWS Batch needs min <= desired <= max "
+                f"for compute environment {name}.",
             )
 
 
@@ -121,10 +123,16 @@ class BatchEksComputeEnvironmentHook(AwsBaseHook):
         :return: The previous and requested values.
         """
         requested = VcpuSettings(
-            _vcpus("min_vcpus", min_vcpus), _vcpus("desired_vcpus", desired_vcpus), _vcpus("max_vcpus", max_vcpus)
+            _vcpus("min_vcpus", min_vcpus),
+            _vcpus("desired_vcpus", desired_vcpus),
+            _vcpus("max_vcpus", max_vcpus),
         )
         if requested == VcpuSettings():
-            raise BatchEksInvalidInputError("min_vcpus/desired_vcpus/max_vcpus", None, f"give at least one to scale compute environment {name}.")
+            raise BatchEksInvalidInputError(
+                "min_vcpus/desired_vcpus/max_vcpus",
+                None,
+                f"give at least one to scale compute environment {name}.",
+            )
         _check_order(name, requested, "")
         ce = self.describe(name)
         previous = self._settings(ce)
@@ -133,27 +141,47 @@ class BatchEksComputeEnvironmentHook(AwsBaseHook):
             requested.desired_vcpus,
             requested.max_vcpus if requested.max_vcpus is not None else previous.max_vcpus,
         )
-        _check_order(ce["computeEnvironmentName"], merged, f" (current values: {previous.min_vcpus}/{previous.desired_vcpus}/{previous.max_vcpus} min/desired/max)")
+        _check_order(
+            ce["computeEnvironmentName"],
+            merged,
+            f" (current values: {previous.min_vcpus}/{previous.desired_vcpus}/{previous.max_vcpus} min/desired/max)",
+        )
         if requested.desired_vcpus is not None and requested.desired_vcpus < (previous.desired_vcpus or 0):
             raise BatchEksInvalidInputError(
-                "desired_vcpus", requested.desired_vcpus,
+                "desired_vcpus",
+                requested.desired_vcpus,
                 f"is below the current desiredvCpus ({previous.desired_vcpus}) of compute environment "
                 f"{ce['computeEnvironmentName']}: AWS Batch does not scale down by hand; lower min_vcpus instead.",
             )
         changes = {
             key: value
-            for key, value in (("minvCpus", requested.min_vcpus), ("desiredvCpus", requested.desired_vcpus), ("maxvCpus", requested.max_vcpus))
+            for key, value in (
+                ("minvCpus", requested.min_vcpus),
+                ("desiredvCpus", requested.desired_vcpus),
+                ("maxvCpus", requested.max_vcpus),
+            )
             if value is not None
         }
         changed = any(
             getattr(previous, attr) != value
-            for attr, value in (("min_vcpus", requested.min_vcpus), ("desired_vcpus", requested.desired_vcpus), ("max_vcpus", requested.max_vcpus))
+            for attr, value in (
+                ("min_vcpus", requested.min_vcpus),
+                ("desired_vcpus", requested.desired_vcpus),
+                ("max_vcpus", requested.max_vcpus),
+            )
             if value is not None
         )
         if changed:
             self._update(ce["computeEnvironmentArn"], computeResources=changes)
-            self.log.info("Scaled compute environment %s (%s): %s", ce["computeEnvironmentName"], ce["computeEnvironmentArn"], changes)
-        return ScaleResult(ce["computeEnvironmentName"], ce["computeEnvironmentArn"], previous, requested, changed)
+            self.log.info(
+                "Scaled compute environment %s (%s): %s",
+                ce["computeEnvironmentName"],
+                ce["computeEnvironmentArn"],
+                changes,
+            )
+        return ScaleResult(
+            ce["computeEnvironmentName"], ce["computeEnvironmentArn"], previous, requested, changed
+        )
 
     def pre_warm(self, name: str, vcpus: int) -> ScaleResult:
         """Raise ``minvCpus`` to ``vcpus`` so nodes are up before a run; a lower or equal value is left alone.
@@ -165,10 +193,18 @@ class BatchEksComputeEnvironmentHook(AwsBaseHook):
         previous = self._settings(ce)
         if previous.max_vcpus is not None and vcpus > previous.max_vcpus:
             raise BatchEksInvalidInputError(
-                "vcpus", vcpus, f"is more than maxvCpus ({previous.max_vcpus}) of compute environment {ce['computeEnvironmentName']}."
+                "vcpus",
+                vcpus,
+                f"is more than maxvCpus ({previous.max_vcpus}) of compute environment {ce['computeEnvironmentName']}.",
             )
         if previous.min_vcpus is not None and vcpus <= previous.min_vcpus:
-            return ScaleResult(ce["computeEnvironmentName"], ce["computeEnvironmentArn"], previous, VcpuSettings(min_vcpus=vcpus), False)
+            return ScaleResult(
+                ce["computeEnvironmentName"],
+                ce["computeEnvironmentArn"],
+                previous,
+                VcpuSettings(min_vcpus=vcpus),
+                False,
+            )
         return self.scale(ce["computeEnvironmentArn"], min_vcpus=vcpus)
 
     def scale_to_zero(self, name: str) -> ScaleResult:
@@ -200,7 +236,11 @@ class BatchEksComputeEnvironmentHook(AwsBaseHook):
         :raises BatchEksWaitTimeoutError: still not VALID after ``timeout`` seconds.
         """
         if poll_interval <= 0 or timeout < 0:
-            raise BatchEksInvalidInputError("poll_interval/timeout", (poll_interval, timeout), "poll_interval must be > 0 and timeout >= 0.")
+            raise BatchEksInvalidInputError(
+                "poll_interval/timeout",
+                (poll_interval, timeout),
+                "poll_interval must be > 0 and timeout >= 0.",
+            )
         start = clock()
         ce: dict[str, Any] = {}
         for _ in range(math.ceil(timeout / poll_interval) + 1):
@@ -212,11 +252,15 @@ class BatchEksComputeEnvironmentHook(AwsBaseHook):
             if status == "INVALID":
                 reason = ce.get("statusReason") or "no statusReason given"
                 raise BatchEksComputeEnvironmentError(
-                    f"{label} is INVALID: {reason}", compute_environment=ce["computeEnvironmentName"], status_reason=ce.get("statusReason")
+                    f"{label} is INVALID: {reason}",
+                    compute_environment=ce["computeEnvironmentName"],
+                    status_reason=ce.get("statusReason"),
                 )
             if status in ("DELETING", "DELETED"):
                 raise BatchEksComputeEnvironmentError(
-                    f"{label} is {status}; it will not become VALID.", compute_environment=ce["computeEnvironmentName"], status_reason=ce.get("statusReason")
+                    f"{label} is {status}; it will not become VALID.",
+                    compute_environment=ce["computeEnvironmentName"],
+                    status_reason=ce.get("statusReason"),
                 )
             remaining = timeout - (clock() - start)
             if remaining <= 0:
@@ -230,4 +274,6 @@ class BatchEksComputeEnvironmentHook(AwsBaseHook):
     @staticmethod
     def _settings(ce: dict[str, Any]) -> VcpuSettings:
         resources = ce.get("computeResources") or {}
-        return VcpuSettings(resources.get("minvCpus"), resources.get("desiredvCpus"), resources.get("maxvCpus"))
+        return VcpuSettings(
+            resources.get("minvCpus"), resources.get("desiredvCpus"), resources.get("maxvCpus")
+        )

@@ -34,7 +34,10 @@ def api_calls(engine_url: str, operation: str | None = None, outcome: str | None
 
 def post_admin(engine_url: str, path: str, body: dict) -> dict:
     request = urllib.request.Request(
-        f"{engine_url}{path}", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+        f"{engine_url}{path}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())

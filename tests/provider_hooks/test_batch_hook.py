@@ -17,10 +17,23 @@ SMALL = ResourceRequirement.of(cpu="1", memory="1024Mi")
 
 def test_check_queue_reports_the_queue_and_its_compute_environments_in_two_calls(batch_hook, engine):
     report = batch_hook.check_queue(OD, SMALL)
-    assert (report.name, report.state, report.status, report.accepts, report.fair_share) == (OD, "ENABLED", "VALID", True, False)
+    assert (report.name, report.state, report.status, report.accepts, report.fair_share) == (
+        OD,
+        "ENABLED",
+        "VALID",
+        True,
+        False,
+    )
     (ce,) = report.compute_environments
-    assert (ce.name, ce.max_vcpus, ce.instance_types, ce.usable) == ("doeks-CE1_OD", 128, ("m5", "c5", "r5"), True)
-    assert ce.eks_cluster_arn.endswith(":cluster/doeks-batch") and ce.kubernetes_namespace == "doeks-aws-batch"
+    assert (ce.name, ce.max_vcpus, ce.instance_types, ce.usable) == (
+        "doeks-CE1_OD",
+        128,
+        ("m5", "c5", "r5"),
+        True,
+    )
+    assert (
+        ce.eks_cluster_arn.endswith(":cluster/doeks-batch") and ce.kubernetes_namespace == "doeks-aws-batch"
+    )
     assert api_calls(engine.url, "DescribeJobQueues") == 1
     assert api_calls(engine.url, "DescribeComputeEnvironments") == 1
 
@@ -62,7 +75,9 @@ def test_no_usable_queue_names_each_queue_and_why(batch_hook, batch):
         (ResourceRequirement.of(cpu="2", memory="1024Mi", gpus=1), "gpus", "1", "0 GPU(s)"),
     ],
 )
-def test_a_job_that_can_never_fit_is_bad_input_naming_field_value_and_limit(batch_hook, engine, requirement, field, value, limit):
+def test_a_job_that_can_never_fit_is_bad_input_naming_field_value_and_limit(
+    batch_hook, engine, requirement, field, value, limit
+):
     with pytest.raises(BatchEksInvalidInputError) as caught:
         batch_hook.choose_queue([OD, SPOT], requirement)
     message = str(caught.value)
@@ -81,8 +96,12 @@ def test_a_gpu_job_fits_a_gpu_compute_environment_up_to_its_largest_instance(bat
         eksConfiguration=ce["eksConfiguration"],
         computeResources={**resources, "instanceTypes": ["g4dn"], "maxvCpus": 96},
     )
-    batch.create_job_queue(jobQueueName="gpu", priority=1, computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "gpu-ce"}])
-    assert batch_hook.check_queue("gpu", ResourceRequirement.of(cpu="4", memory="8192Mi", gpus=4)).name == "gpu"
+    batch.create_job_queue(
+        jobQueueName="gpu", priority=1, computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "gpu-ce"}]
+    )
+    assert (
+        batch_hook.check_queue("gpu", ResourceRequirement.of(cpu="4", memory="8192Mi", gpus=4)).name == "gpu"
+    )
     with pytest.raises(BatchEksInvalidInputError, match=r"Invalid gpus 8: is more than the 4 GPU\(s\)"):
         batch_hook.check_queue("gpu", ResourceRequirement.of(cpu="4", memory="8192Mi", gpus=8))
 
@@ -90,7 +109,9 @@ def test_a_gpu_job_fits_a_gpu_compute_environment_up_to_its_largest_instance(bat
 def test_resource_requirement_reads_the_definition_and_the_override(batch_hook):
     request = {"jobName": "x", "jobQueue": OD, "jobDefinition": "doeks-hello-world"}
     assert batch_hook.resource_requirement(request) == ResourceRequirement.of(cpu="1", memory="1024Mi")
-    request["eksPropertiesOverride"] = {"podProperties": {"containers": [{"resources": {"limits": {"cpu": "4", "memory": "8192Mi"}}}]}}
+    request["eksPropertiesOverride"] = {
+        "podProperties": {"containers": [{"resources": {"limits": {"cpu": "4", "memory": "8192Mi"}}}]}
+    }
     assert batch_hook.resource_requirement(request) == ResourceRequirement.of(cpu="4", memory="8192Mi")
 
 
@@ -100,7 +121,9 @@ def _submit(batch_hook, name: str, tags: dict[str, str], command: str = "true") 
         jobQueue=OD,
         jobDefinition="doeks-hello-world",
         tags=tags,
-        eksPropertiesOverride={"podProperties": {"containers": [{"command": ["sh", "-c", command], "args": []}]}},
+        eksPropertiesOverride={
+            "podProperties": {"containers": [{"command": ["sh", "-c", command], "args": []}]}
+        },
     )["jobId"]
 
 
@@ -116,12 +139,17 @@ def test_find_job_by_tags_finds_the_job_an_earlier_try_submitted(batch_hook, bat
     assert found["jobId"] == second and found["status"] == "RUNNING"
     # the failed first try is not worth re-attaching to; with every status it is found
     assert batch_hook.find_job_by_tags(OD, {"airflow-run": run, "airflow-try": "1"}, job_name="etl") is None
-    failed = batch_hook.find_job_by_tags([SPOT, OD], {"airflow-run": run, "airflow-try": "1"}, job_name="etl", statuses=("FAILED",))
+    failed = batch_hook.find_job_by_tags(
+        [SPOT, OD], {"airflow-run": run, "airflow-try": "1"}, job_name="etl", statuses=("FAILED",)
+    )
     assert failed["jobId"] == first
     # without a name: ListJobs per status
     assert batch_hook.find_job_by_tags(OD, {"airflow-run": run, "airflow-try": "2"})["jobId"] == second
     assert batch_hook.find_job_by_tags(OD, {"airflow-run": "another-run"}, job_name="etl") is None
-    assert batch_hook.find_job_by_tags(OD, {"airflow-run": "another-run"}, job_name="other")["jobName"] == "other"
+    assert (
+        batch_hook.find_job_by_tags(OD, {"airflow-run": "another-run"}, job_name="other")["jobName"]
+        == "other"
+    )
     batch_hook.terminate_job(second, "test over")
     assert wait_for_job(batch, second)["isTerminated"] is True
 
@@ -137,8 +165,101 @@ def test_describe_jobs_sends_at_most_100_ids_per_call(batch_hook, engine):
 
 def test_cancel_job_fails_a_job_that_has_not_started(batch_hook, batch):
     blocker = _submit(batch_hook, "blocker", {}, command="sleep 30")
-    waiting = batch_hook.submit_job(jobName="waits", jobQueue=OD, jobDefinition="doeks-hello-world", dependsOn=[{"jobId": blocker}])["jobId"]
+    waiting = batch_hook.submit_job(
+        jobName="waits", jobQueue=OD, jobDefinition="doeks-hello-world", dependsOn=[{"jobId": blocker}]
+    )["jobId"]
     batch_hook.cancel_job(waiting, "not needed")
     job = wait_for_job(batch, waiting)
     assert (job["status"], job["statusReason"], job["isCancelled"]) == ("FAILED", "not needed", True)
     batch_hook.terminate_job(blocker, "test over")
+
+
+def _fair_share_queue(batch, name="fair"):
+    policy = batch.create_scheduling_policy(
+        name=f"{name}-policy",
+        fairsharePolicy={"shareDistribution": [{"shareIdentifier": "team*", "weightFactor": 1.0}]},
+    )
+    batch.create_job_queue(
+        jobQueueName=name,
+        priority=1,
+        schedulingPolicyArn=policy["arn"],
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "doeks-CE1_OD"}],
+    )
+
+
+def test_prepare_submit_request_checks_input_definition_queue_and_fit_without_submitting(
+    batch_hook, batch, engine
+):
+    from batch_eks_provider.submit_request import SubmitRequestSpec
+
+    batch.update_job_queue(jobQueue=OD, state="DISABLED")
+    request, report = batch_hook.prepare_submit_request(
+        SubmitRequestSpec(
+            job_name="etl", job_queue=[OD, SPOT], job_definition="doeks-hello-world", cpu=2, memory="2048Mi"
+        )
+    )
+    assert report.name == SPOT and request["jobQueue"] == SPOT
+    assert request["eksPropertiesOverride"]["podProperties"]["containers"][0]["resources"] == {
+        "limits": {"cpu": "2", "memory": "2048Mi"}
+    }
+    bad = [
+        (dict(job_definition="no-such-definition"), "job_definition"),
+        (dict(cpu="100m"), "cpu"),
+        (dict(cpu="256"), "cpu"),
+        (dict(job_queue=[]), "job_queue"),
+    ]
+    for changes, field in bad:
+        spec = SubmitRequestSpec(
+            **{**dict(job_name="etl", job_queue=[OD, SPOT], job_definition="doeks-hello-world"), **changes}
+        )
+        with pytest.raises(BatchEksInvalidInputError) as caught:
+            batch_hook.prepare_submit_request(spec)
+        assert caught.value.field == field
+    with pytest.raises(BatchEksQueueUnavailableError, match="job queue nightly does not exist"):
+        batch_hook.prepare_submit_request(
+            SubmitRequestSpec(job_name="etl", job_queue="nightly", job_definition="doeks-hello-world")
+        )
+    assert api_calls(engine.url, "SubmitJob") == 0
+
+
+def test_prepare_submit_request_matches_share_identifier_to_the_queue(batch_hook, batch):
+    from batch_eks_provider.submit_request import SubmitRequestSpec
+
+    _fair_share_queue(batch)
+    base = dict(job_name="etl", job_definition="doeks-hello-world")
+    with pytest.raises(
+        BatchEksInvalidInputError,
+        match="Invalid share_identifier None: is required: job queue fair has a fair-share",
+    ):
+        batch_hook.prepare_submit_request(SubmitRequestSpec(**base, job_queue="fair"))
+    with pytest.raises(
+        BatchEksInvalidInputError,
+        match="Invalid share_identifier 'teamA': cannot be used: job queue doeks-JQ1_OD",
+    ):
+        batch_hook.prepare_submit_request(SubmitRequestSpec(**base, job_queue=OD, share_identifier="teamA"))
+    request, _ = batch_hook.prepare_submit_request(
+        SubmitRequestSpec(**base, job_queue="fair", share_identifier="teamA")
+    )
+    assert request["shareIdentifier"] == "teamA"
+    batch.update_job_queue(jobQueue="fair", state="DISABLED")
+    request, report = batch_hook.prepare_submit_request(
+        SubmitRequestSpec(**base, job_queue=["fair", OD], share_identifier="teamA")
+    )
+    assert report.name == OD and "shareIdentifier" not in request
+    assert wait_for_job(batch, batch_hook.submit_job(**request)["jobId"])["status"] == "SUCCEEDED"
+
+
+def test_a_cpu_only_override_keeps_the_definition_memory_and_runs(batch_hook, batch):
+    from batch_eks_provider.submit_request import SubmitRequestSpec
+
+    request, _ = batch_hook.prepare_submit_request(
+        SubmitRequestSpec(job_name="more-cpu", job_queue=OD, job_definition="doeks-hello-world", cpu="2")
+    )
+    container = request["eksPropertiesOverride"]["podProperties"]["containers"][0]
+    assert container["resources"] == {"limits": {"cpu": "2", "memory": "1024Mi"}}
+    job = wait_for_job(batch, batch_hook.submit_job(**request)["jobId"])
+    assert job["status"] == "SUCCEEDED", job.get("statusReason")
+    assert job["eksProperties"]["podProperties"]["containers"][0]["resources"]["limits"] == {
+        "cpu": "2",
+        "memory": "1024Mi",
+    }

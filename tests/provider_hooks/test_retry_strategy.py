@@ -34,7 +34,10 @@ def test_presets_build_their_wire_rules():
         {"onExitCode": "137", "action": "RETRY"},
         {"onReason": "*", "action": "EXIT"},
     ]
-    assert RetryStrategy.exit_on_codes([2], 3).to_api() == {"attempts": 3, "evaluateOnExit": [{"onExitCode": "2", "action": "EXIT"}]}
+    assert RetryStrategy.exit_on_codes([2], 3).to_api() == {
+        "attempts": 3,
+        "evaluateOnExit": [{"onExitCode": "2", "action": "EXIT"}],
+    }
 
 
 def test_a_wire_dict_round_trips_and_compares_equal():
@@ -42,7 +45,9 @@ def test_a_wire_dict_round_trips_and_compares_equal():
     assert RetryStrategy.from_api(wire).to_api() == wire
     assert RetryStrategy.coerce(wire) == RetryStrategy.spot_only(3)
     assert RetryStrategy.coerce(2) == RetryStrategy.always(2)
-    assert RetryStrategy(2, [RetryRule("EXIT", on_exit_code="3")]).to_api()["evaluateOnExit"] == [{"onExitCode": "3", "action": "EXIT"}]
+    assert RetryStrategy(2, [RetryRule("EXIT", on_exit_code="3")]).to_api()["evaluateOnExit"] == [
+        {"onExitCode": "3", "action": "EXIT"}
+    ]
 
 
 def test_action_follows_batch_first_match_and_default_retry():
@@ -57,7 +62,9 @@ def test_action_follows_batch_first_match_and_default_retry():
 def test_permanent_exit_codes_are_those_an_exit_rule_decides():
     assert RetryStrategy.exit_on_codes([2, 3], 3).permanent_exit_codes == {2, 3}
     assert RetryStrategy.spot_only(3).permanent_exit_codes == frozenset()
-    shadowed = RetryStrategy(3, [{"onExitCode": "2*", "action": "RETRY"}, {"onExitCode": "2", "action": "EXIT"}])
+    shadowed = RetryStrategy(
+        3, [{"onExitCode": "2*", "action": "RETRY"}, {"onExitCode": "2", "action": "EXIT"}]
+    )
     assert shadowed.permanent_exit_codes == frozenset()
 
 
@@ -67,15 +74,47 @@ def test_permanent_exit_codes_are_those_an_exit_rule_decides():
         (lambda: RetryStrategy(0), "retry_strategy.attempts", 0),
         (lambda: RetryStrategy(11), "retry_strategy.attempts", 11),
         (lambda: RetryStrategy("3"), "retry_strategy.attempts", "3"),
-        (lambda: RetryStrategy(3, [{"onExitCode": str(i), "action": "EXIT"} for i in range(6)]), "retry_strategy.evaluateOnExit", "6 rules"),
+        (
+            lambda: RetryStrategy(3, [{"onExitCode": str(i), "action": "EXIT"} for i in range(6)]),
+            "retry_strategy.evaluateOnExit",
+            "6 rules",
+        ),
         (lambda: RetryStrategy.on_exit_codes([1, 2, 3, 4, 5], 3), "retry_strategy.evaluateOnExit", "6 rules"),
-        (lambda: RetryStrategy(3, [{"onReason": "", "action": "EXIT"}]), "retry_strategy.evaluateOnExit[0].onReason", ""),
-        (lambda: RetryStrategy(3, [{"onReason": "x" * 513, "action": "EXIT"}]), "retry_strategy.evaluateOnExit[0].onReason", "x" * 513),
-        (lambda: RetryStrategy(3, [{"onReason": "*OOM", "action": "EXIT"}]), "retry_strategy.evaluateOnExit[0].onReason", "*OOM"),
-        (lambda: RetryStrategy(3, [{"onReason": "OOM;", "action": "EXIT"}]), "retry_strategy.evaluateOnExit[0].onReason", "OOM;"),
-        (lambda: RetryStrategy(3, [{"onExitCode": "-1", "action": "EXIT"}]), "retry_strategy.evaluateOnExit[0].onExitCode", "-1"),
-        (lambda: RetryStrategy(3, [{"action": "EXIT"}]), "retry_strategy.evaluateOnExit[0]", {"action": "EXIT"}),
-        (lambda: RetryStrategy(3, [{"onexitcode": "1", "action": "EXIT"}]), "retry_strategy.evaluateOnExit[0].onexitcode", "1"),
+        (
+            lambda: RetryStrategy(3, [{"onReason": "", "action": "EXIT"}]),
+            "retry_strategy.evaluateOnExit[0].onReason",
+            "",
+        ),
+        (
+            lambda: RetryStrategy(3, [{"onReason": "x" * 513, "action": "EXIT"}]),
+            "retry_strategy.evaluateOnExit[0].onReason",
+            "x" * 513,
+        ),
+        (
+            lambda: RetryStrategy(3, [{"onReason": "*OOM", "action": "EXIT"}]),
+            "retry_strategy.evaluateOnExit[0].onReason",
+            "*OOM",
+        ),
+        (
+            lambda: RetryStrategy(3, [{"onReason": "OOM;", "action": "EXIT"}]),
+            "retry_strategy.evaluateOnExit[0].onReason",
+            "OOM;",
+        ),
+        (
+            lambda: RetryStrategy(3, [{"onExitCode": "-1", "action": "EXIT"}]),
+            "retry_strategy.evaluateOnExit[0].onExitCode",
+            "-1",
+        ),
+        (
+            lambda: RetryStrategy(3, [{"action": "EXIT"}]),
+            "retry_strategy.evaluateOnExit[0]",
+            {"action": "EXIT"},
+        ),
+        (
+            lambda: RetryStrategy(3, [{"onexitcode": "1", "action": "EXIT"}]),
+            "retry_strategy.evaluateOnExit[0].onexitcode",
+            "1",
+        ),
         (lambda: RetryStrategy.exit_on_codes([True], 3), "retry_strategy.codes", True),
         (lambda: RetryStrategy.from_api({"evaluateOnExit": []}), "retry_strategy.attempts", None),
     ],
@@ -93,7 +132,9 @@ def _failing_job(batch, strategy: RetryStrategy, exit_code: int) -> dict:
         jobQueue="doeks-JQ1_OD",
         jobDefinition="doeks-hello-world",
         retryStrategy=strategy.to_api(),
-        eksPropertiesOverride={"podProperties": {"containers": [{"command": ["sh", "-c", f"exit {exit_code}"], "args": []}]}},
+        eksPropertiesOverride={
+            "podProperties": {"containers": [{"command": ["sh", "-c", f"exit {exit_code}"], "args": []}]}
+        },
     )
     return wait_for_job(batch, submitted["jobId"])
 
@@ -103,3 +144,33 @@ def test_batch_retries_a_listed_exit_code_and_stops_on_others(batch):
     assert [a["containers"][0]["exitCode"] for a in retried["eksAttempts"]] == [3, 3]
     exited = _failing_job(batch, RetryStrategy.on_exit_codes([3], attempts=2), exit_code=4)
     assert [a["containers"][0]["exitCode"] for a in exited["eksAttempts"]] == [4]
+
+
+def test_spot_only_retries_a_reclaimed_attempt_and_the_job_succeeds(batch, engine):
+    from tests.helpers import wait_for
+    from tests.provider_hooks.helpers import post_admin
+
+    submitted = batch.submit_job(
+        jobName="reclaimed",
+        jobQueue="doeks-JQ1_SPOT",
+        jobDefinition="doeks-hello-world",
+        retryStrategy=RetryStrategy.spot_only(2).to_api(),
+        eksPropertiesOverride={
+            "podProperties": {
+                "containers": [
+                    {"command": ["sh", "-c", 'test "$AWS_BATCH_JOB_ATTEMPT" = 2 || sleep 30'], "args": []}
+                ]
+            }
+        },
+    )
+    job_id = submitted["jobId"]
+    wait_for(
+        lambda: batch.describe_jobs(jobs=[job_id])["jobs"][0]["status"] == "RUNNING",
+        what="first attempt RUNNING",
+    )
+    post_admin(engine.url, "/_local/reclaim", {"jobId": job_id})
+    job = wait_for_job(batch, job_id)
+    assert job["status"] == "SUCCEEDED"
+    first, second = job["eksAttempts"]
+    assert first["statusReason"].startswith("Host EC2 (instance i-")
+    assert second["containers"][0]["exitCode"] == 0

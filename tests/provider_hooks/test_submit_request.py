@@ -33,16 +33,30 @@ BAD_INPUTS = [
     ("args-dict-item", dict(args=["--x", {"a": 1}]), "args", {"a": 1}),
     ("env-reserved", dict(env={"AWS_BATCH_JOB_ID": "x"}), "env", "AWS_BATCH_JOB_ID"),
     ("env-not-dict", dict(env=["A=1"]), "env", ["A=1"]),
-    ("override-unknown-key", dict(eks_properties_override={"containers": []}), "eks_properties_override", {"containers": []}),
+    (
+        "override-unknown-key",
+        dict(eks_properties_override={"containers": []}),
+        "eks_properties_override",
+        {"containers": []},
+    ),
     (
         "override-bad-cpu",
-        dict(eks_properties_override={"podProperties": {"containers": [{"resources": {"limits": {"cpu": "500m"}}}]}}),
+        dict(
+            eks_properties_override={
+                "podProperties": {"containers": [{"resources": {"limits": {"cpu": "500m"}}}]}
+            }
+        ),
         "eks_properties_override.podProperties.containers[0].resources.limits.cpu",
         "500m",
     ),
     (
         "override-conflicts-with-cpu",
-        dict(cpu="2", eks_properties_override={"podProperties": {"containers": [{"resources": {"limits": {"cpu": "1"}}}]}}),
+        dict(
+            cpu="2",
+            eks_properties_override={
+                "podProperties": {"containers": [{"resources": {"limits": {"cpu": "1"}}}]}
+            },
+        ),
         "cpu",
         "2",
     ),
@@ -52,9 +66,24 @@ BAD_INPUTS = [
         "command",
         ["a"],
     ),
-    ("depends-on-too-many", dict(depends_on=[f"job-{i}" for i in range(21)]), "depends_on", "21 dependencies"),
-    ("depends-on-bad-type", dict(depends_on=[{"jobId": "abc", "type": "ALL"}], array_size=3), "depends_on[0].type", "ALL"),
-    ("depends-on-n-to-n-without-array", dict(depends_on=[{"jobId": "abc", "type": "N_TO_N"}]), "depends_on[0].type", "N_TO_N"),
+    (
+        "depends-on-too-many",
+        dict(depends_on=[f"job-{i}" for i in range(21)]),
+        "depends_on",
+        "21 dependencies",
+    ),
+    (
+        "depends-on-bad-type",
+        dict(depends_on=[{"jobId": "abc", "type": "ALL"}], array_size=3),
+        "depends_on[0].type",
+        "ALL",
+    ),
+    (
+        "depends-on-n-to-n-without-array",
+        dict(depends_on=[{"jobId": "abc", "type": "N_TO_N"}]),
+        "depends_on[0].type",
+        "N_TO_N",
+    ),
     ("depends-on-empty-id", dict(depends_on=[""]), "depends_on[0].jobId", ""),
     ("array-size-one", dict(array_size=1), "array_size", 1),
     ("array-size-too-big", dict(array_size=10001), "array_size", 10001),
@@ -64,7 +93,12 @@ BAD_INPUTS = [
     ("retry-not-a-strategy", dict(retry_strategy="spot"), "retry_strategy", "spot"),
     (
         "retry-wildcard-inside",
-        dict(retry_strategy={"attempts": 2, "evaluateOnExit": [{"onStatusReason": "Host*EC2", "action": "RETRY"}]}),
+        dict(
+            retry_strategy={
+                "attempts": 2,
+                "evaluateOnExit": [{"onStatusReason": "Host*EC2", "action": "RETRY"}],
+            }
+        ),
         "retry_strategy.evaluateOnExit[0].onStatusReason",
         "Host*EC2",
     ),
@@ -81,7 +115,12 @@ BAD_INPUTS = [
         "IGNORE",
     ),
     ("timeout-too-short", dict(timeout=59), "timeout", 59),
-    ("timeout-timedelta-short", dict(timeout=datetime.timedelta(seconds=30)), "timeout", datetime.timedelta(seconds=30)),
+    (
+        "timeout-timedelta-short",
+        dict(timeout=datetime.timedelta(seconds=30)),
+        "timeout",
+        datetime.timedelta(seconds=30),
+    ),
     ("timeout-bad-dict", dict(timeout={"seconds": 100}), "timeout", {"seconds": 100}),
     ("share-identifier-star", dict(share_identifier="team*"), "share_identifier", "team*"),
     ("priority-too-high", dict(scheduling_priority=10000), "scheduling_priority", 10000),
@@ -95,7 +134,9 @@ BAD_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize("changes, field, value", [case[1:] for case in BAD_INPUTS], ids=[case[0] for case in BAD_INPUTS])
+@pytest.mark.parametrize(
+    "changes, field, value", [case[1:] for case in BAD_INPUTS], ids=[case[0] for case in BAD_INPUTS]
+)
 def test_bad_input_is_rejected_naming_field_value_and_rule(changes, field, value):
     with pytest.raises(BatchEksInvalidInputError) as caught:
         build_submit_request(SubmitRequestSpec(**{**BASE, **changes}))
@@ -125,7 +166,12 @@ def test_a_full_spec_builds_exactly_the_wire_request():
         gpus="0",
         eks_properties_override={
             "podProperties": {
-                "containers": [{"image": "public.ecr.aws/docker/library/python:3.12", "env": [{"name": "LOG", "value": "debug"}]}],
+                "containers": [
+                    {
+                        "image": "public.ecr.aws/docker/library/python:3.12",
+                        "env": [{"name": "LOG", "value": "debug"}],
+                    }
+                ],
                 "metadata": {"labels": {"team": "data"}},
             }
         },
@@ -164,7 +210,10 @@ def test_a_full_spec_builds_exactly_the_wire_request():
         "dependsOn": [{"jobId": "job-a"}, {"jobId": "job-b", "type": "N_TO_N"}, {"type": "SEQUENTIAL"}],
         "retryStrategy": {
             "attempts": 3,
-            "evaluateOnExit": [{"onStatusReason": "Host EC2*", "action": "RETRY"}, {"onReason": "*", "action": "EXIT"}],
+            "evaluateOnExit": [
+                {"onStatusReason": "Host EC2*", "action": "RETRY"},
+                {"onReason": "*", "action": "EXIT"},
+            ],
         },
         "timeout": {"attemptDurationSeconds": 1800},
         "shareIdentifier": "teamA",
@@ -190,7 +239,12 @@ def test_the_raw_override_is_not_modified_by_merging_shorthands():
 
 @pytest.mark.parametrize(
     "value, rule",
-    [([], "non-empty list"), (["a", "a"], "same queue twice"), (["a", "b", "c", "d"], "at most 3"), ([None], "non-empty name")],
+    [
+        ([], "non-empty list"),
+        (["a", "a"], "same queue twice"),
+        (["a", "b", "c", "d"], "at most 3"),
+        ([None], "non-empty name"),
+    ],
 )
 def test_job_queue_lists_are_checked(value, rule):
     with pytest.raises(BatchEksInvalidInputError, match=rule) as caught:
@@ -208,7 +262,7 @@ def test_the_built_request_is_accepted_and_run_by_the_engine(batch):
         SubmitRequestSpec(
             **BASE,
             command=["/bin/sh", "-c"],
-            args=["test \"$STAGE\" = prod"],
+            args=['test "$STAGE" = prod'],
             env={"STAGE": "prod"},
             cpu="0.5",
             memory="256Mi",
@@ -222,3 +276,15 @@ def test_the_built_request_is_accepted_and_run_by_the_engine(batch):
     assert job["tags"]["owner"] == "data"
     assert job["retryStrategy"]["attempts"] == 2
     assert job["timeout"] == {"attemptDurationSeconds": 120}
+
+
+def test_no_api_call_at_all_is_made_for_any_bad_input(aws_default):
+    from batch_eks_provider.hooks.batch import BatchEksHook
+    from tests.provider_hooks.helpers import api_calls
+
+    hook = BatchEksHook(aws_conn_id="aws_default")
+    for case_id, changes, field, _ in BAD_INPUTS:
+        with pytest.raises(BatchEksInvalidInputError) as caught:
+            hook.prepare_submit_request(SubmitRequestSpec(**{**BASE, **changes}))
+        assert caught.value.field == field, case_id
+    assert api_calls(aws_default.url) == 0
