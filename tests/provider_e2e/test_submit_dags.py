@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.provider_e2e.conftest import api_requests, task_states, xcom
+from tests.provider_e2e.conftest import api_requests, task_states, try_numbers, xcom
 
 
 def test_sync_and_deferred_tasks_return_the_job_id_and_push_attempts(airflow_db, aws_default, batch, e2e_dags):
@@ -27,3 +27,63 @@ def test_sync_and_deferred_tasks_return_the_job_id_and_push_attempts(airflow_db,
     links = xcom(run, "sync", "batch_eks_links")
     assert links["endpoint_url"] == aws_default.url and links["job_queue"] == "doeks-JQ1_OD"
     assert api_requests(aws_default, "SubmitJob") == 2
+
+
+def jobs_named(batch, name: str, queue: str = "doeks-JQ1_OD") -> list[dict]:
+    summaries = batch.list_jobs(jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [name]}])["jobSummaryList"]
+    return batch.describe_jobs(jobs=[s["jobId"] for s in summaries])["jobs"] if summaries else []
+
+
+def test_a_chain_with_depends_on_and_a_failing_middle_job(airflow_db, aws_default, batch, e2e_dags):
+    run = e2e_dags.chain_dag.test()
+    states = task_states(run)
+    assert states == {"first": "success", "middle": "success", "last": "failed", "watch_middle": "failed"}
+    (first,) = jobs_named(batch, "chain_first")
+    (middle,) = jobs_named(batch, "chain_middle")
+    (last,) = jobs_named(batch, "chain_last")
+    assert first["status"] == "SUCCEEDED"
+    assert middle["dependsOn"] == [{"jobId": first["jobId"]}]
+    assert middle["status"] == "FAILED" and middle["eksAttempts"][0]["containers"][0]["exitCode"] == 3
+    assert last["dependsOn"] == [{"jobId": middle["jobId"]}]
+    assert last["status"] == "FAILED" and last["statusReason"].startswith("Dependent Job failed")
+    assert last["eksAttempts"] == []  # it never ran
+    assert xcom(run, "last", "batch_job")["status_reason"].startswith("Dependent Job failed")
+
+
+def test_a_permanent_exit_code_fails_at_once_without_airflow_retries(airflow_db, aws_default, batch, e2e_dags):
+    run = e2e_dags.permanent_dag.test()
+    assert task_states(run) == {"permanent": "failed"}
+    assert try_numbers(run) == {"permanent": 1}
+    assert api_requests(aws_default, "SubmitJob") == 1
+    summary = xcom(run, "permanent", "batch_job")
+    assert summary["attempts"][0]["exit_codes"] == {"application": 42}
+
+
+def test_an_array_job_runs_its_children(airflow_db, aws_default, batch, e2e_dags):
+    run = e2e_dags.array_dag.test()
+    assert run.state == "success", task_states(run)
+    (job,) = batch.describe_jobs(jobs=[xcom(run, "array")])["jobs"]
+    assert job["arrayProperties"]["size"] == 3
+    assert job["arrayProperties"]["statusSummary"]["SUCCEEDED"] == 3
+    children = batch.list_jobs(arrayJobId=job["jobId"], jobStatus="SUCCEEDED")["jobSummaryList"]
+    assert sorted(c["arrayProperties"]["index"] for c in children) == [0, 1, 2]
+
+
+def test_a_disabled_queue_falls_back_to_the_next_one(airflow_db, aws_default, batch, e2e_dags):
+    batch.update_job_queue(jobQueue="doeks-JQ1_SPOT", state="DISABLED")
+    run = e2e_dags.fallback_dag.test()
+    assert run.state == "success", task_states(run)
+    (job,) = batch.describe_jobs(jobs=[xcom(run, "fallback")])["jobs"]
+    assert job["jobQueue"].endswith("job-queue/doeks-JQ1_OD")
+    assert xcom(run, "fallback", "batch_eks_links")["job_queue"] == "doeks-JQ1_OD"
+
+
+def test_scale_a_compute_environment_up_run_and_scale_to_zero(airflow_db, aws_default, batch, e2e_dags):
+    run = e2e_dags.scale_dag.test()
+    assert run.state == "success", task_states(run)
+    assert xcom(run, "scale_up")["min_vcpus"] == 4 and xcom(run, "scale_up")["desired_vcpus"] == 4
+    assert xcom(run, "scale_to_zero")["min_vcpus"] == 0 and xcom(run, "scale_to_zero")["desired_vcpus"] == 0
+    (ce,) = batch.describe_compute_environments(computeEnvironments=["doeks-CE1_OD"])["computeEnvironments"]
+    assert ce["computeResources"]["minvCpus"] == 0 and ce["status"] == "VALID"
+    (job,) = batch.describe_jobs(jobs=[xcom(run, "run")])["jobs"]
+    assert job["status"] == "SUCCEEDED"
