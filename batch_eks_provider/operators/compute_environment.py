@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any, Sequence
 
 from airflow.sdk import BaseOperator
 
-from ..exceptions import BatchEksComputeEnvironmentError, BatchEksInvalidInputError, BatchEksWaitTimeoutError
-from ..hooks.batch import BatchEksHook
+from ..exceptions import BatchEksInvalidInputError
+from ..hooks.compute_environment import BatchEksComputeEnvironmentHook
 from .request import as_int
 
 __all__ = ["BatchEksScaleComputeEnvironmentOperator"]
@@ -17,17 +16,19 @@ __all__ = ["BatchEksScaleComputeEnvironmentOperator"]
 class BatchEksScaleComputeEnvironmentOperator(BaseOperator):
     """Change a compute environment's vCPU bounds or state and wait until it is VALID again.
 
-    Pre-warm before a run with ``min_vcpus``/``desired_vcpus``; scale to zero after it with
-    ``scale_to_zero=True`` (min and desired 0); enable or disable with ``state``.
+    Pre-warm before a run with ``pre_warm_vcpus`` (raises ``minvCpus``, never lowers it) or set any of
+    ``min_vcpus``/``desired_vcpus``/``max_vcpus``; scale to zero after it with ``scale_to_zero=True``
+    (``minvCpus`` 0: Batch removes idle nodes); enable or disable with ``state``.
 
-    Returns the compute environment's ``computeResources`` after the change (``minvCpus``,
-    ``desiredvCpus``, ``maxvCpus``) and its ``state``/``status``.
+    Returns the environment's vCPUs after the change, its ``state``/``status``, and ``previous`` (the values
+    before, to put it back).
 
     :param compute_environment: Compute environment name or ARN.
     :param min_vcpus: New ``minvCpus``.
     :param desired_vcpus: New ``desiredvCpus`` (between min and max).
     :param max_vcpus: New ``maxvCpus``.
-    :param scale_to_zero: Set ``minvCpus`` and ``desiredvCpus`` to 0 (idle nodes go away).
+    :param pre_warm_vcpus: Raise ``minvCpus`` to this many vCPUs so nodes are up before a run.
+    :param scale_to_zero: Set ``minvCpus`` to 0 (idle nodes go away; running jobs are not touched).
     :param state: ``"ENABLED"`` or ``"DISABLED"``.
     :param wait_until_valid: Wait until the CE is VALID again (an INVALID CE fails with its statusReason).
     :param poll_interval: Seconds between DescribeComputeEnvironments calls while waiting.
@@ -38,7 +39,7 @@ class BatchEksScaleComputeEnvironmentOperator(BaseOperator):
     .. seealso:: https://docs.aws.amazon.com/batch/latest/APIReference/API_UpdateComputeEnvironment.html
     """
 
-    template_fields: Sequence[str] = ("compute_environment", "min_vcpus", "desired_vcpus", "max_vcpus", "state")
+    template_fields: Sequence[str] = ("compute_environment", "min_vcpus", "desired_vcpus", "max_vcpus", "pre_warm_vcpus", "state")
     ui_color = "#ff9900"
 
     def __init__(
@@ -48,6 +49,7 @@ class BatchEksScaleComputeEnvironmentOperator(BaseOperator):
         min_vcpus: int | str | None = None,
         desired_vcpus: int | str | None = None,
         max_vcpus: int | str | None = None,
+        pre_warm_vcpus: int | str | None = None,
         scale_to_zero: bool = False,
         state: str | None = None,
         wait_until_valid: bool = True,
@@ -62,6 +64,7 @@ class BatchEksScaleComputeEnvironmentOperator(BaseOperator):
         self.min_vcpus = min_vcpus
         self.desired_vcpus = desired_vcpus
         self.max_vcpus = max_vcpus
+        self.pre_warm_vcpus = pre_warm_vcpus
         self.scale_to_zero = scale_to_zero
         self.state = state
         self.wait_until_valid = wait_until_valid
@@ -70,71 +73,44 @@ class BatchEksScaleComputeEnvironmentOperator(BaseOperator):
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
 
-    def _update_request(self) -> dict[str, Any]:
-        resources: dict[str, int] = {}
-        for field, wire in (("min_vcpus", "minvCpus"), ("desired_vcpus", "desiredvCpus"), ("max_vcpus", "maxvCpus")):
+    @property
+    def hook(self) -> BatchEksComputeEnvironmentHook:
+        return BatchEksComputeEnvironmentHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+
+    def _checked(self) -> tuple[dict[str, int], int | None, str | None]:
+        vcpus = {}
+        for field in ("min_vcpus", "desired_vcpus", "max_vcpus"):
             value = as_int(field, getattr(self, field))
             if value is not None:
-                if value < 0:
-                    raise BatchEksInvalidInputError(field, value, "must be 0 or more.")
-                resources[wire] = value
-        if self.scale_to_zero:
-            if resources.get("minvCpus") or resources.get("desiredvCpus"):
-                raise BatchEksInvalidInputError("scale_to_zero", True, "cannot be combined with min_vcpus/desired_vcpus above 0.")
-            resources.update(minvCpus=0, desiredvCpus=0)
-        request: dict[str, Any] = {"computeEnvironment": self.compute_environment}
-        if resources:
-            request["computeResources"] = resources
-        if self.state:
-            state = str(self.state).upper()
-            if state not in ("ENABLED", "DISABLED"):
-                raise BatchEksInvalidInputError("state", self.state, "must be ENABLED or DISABLED.")
-            request["state"] = state
-        if len(request) == 1:
+                vcpus[field] = value
+        pre_warm = as_int("pre_warm_vcpus", self.pre_warm_vcpus)
+        if self.scale_to_zero and (vcpus.get("min_vcpus") or pre_warm):
+            raise BatchEksInvalidInputError("scale_to_zero", True, "cannot be combined with min_vcpus or pre_warm_vcpus above 0.")
+        state = str(self.state).upper() if self.state else None
+        if state not in (None, "ENABLED", "DISABLED"):
+            raise BatchEksInvalidInputError("state", self.state, "must be ENABLED or DISABLED.")
+        if not vcpus and pre_warm is None and not self.scale_to_zero and state is None:
             raise BatchEksInvalidInputError(
-                "compute_environment", self.compute_environment, "nothing to change: give vCPUs, scale_to_zero or state."
+                "compute_environment", self.compute_environment, "nothing to change: give vCPUs, pre_warm_vcpus, scale_to_zero or state."
             )
-        return request
-
-    def _describe(self, hook: BatchEksHook) -> dict[str, Any]:
-        found = hook.describe_compute_environments([self.compute_environment])
-        if not found:
-            raise BatchEksComputeEnvironmentError(
-                f"Compute environment {self.compute_environment!r} does not exist.", compute_environment=self.compute_environment
-            )
-        return found[0]
-
-    def _apply(self, request: dict[str, Any]) -> dict[str, Any]:
-        """Send UpdateComputeEnvironment and wait for VALID (``BatchEksComputeEnvironmentHook`` when present)."""
-        try:
-            from ..hooks.compute_environment import BatchEksComputeEnvironmentHook  # noqa: F401
-        except ImportError:
-            pass
-        hook = BatchEksHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
-        hook.conn.update_compute_environment(**request)
-        if not self.wait_until_valid:
-            return self._describe(hook)
-        deadline = time.monotonic() + self.max_wait
-        while True:
-            ce = self._describe(hook)
-            if ce.get("status") == "VALID":
-                return ce
-            if ce.get("status") == "INVALID":
-                raise BatchEksComputeEnvironmentError(
-                    f"Compute environment {ce['computeEnvironmentName']} is INVALID: {ce.get('statusReason')}",
-                    compute_environment=ce["computeEnvironmentName"],
-                    status_reason=ce.get("statusReason"),
-                )
-            if time.monotonic() >= deadline:
-                raise BatchEksWaitTimeoutError(
-                    f"Compute environment {ce['computeEnvironmentName']} still {ce.get('status')} after {self.max_wait}s."
-                )
-            time.sleep(self.poll_interval)
+        return vcpus, pre_warm, state
 
     def execute(self, context: Any) -> dict[str, Any]:
-        request = self._update_request()
-        self.log.info("Updating compute environment %s: %s", self.compute_environment, request)
-        ce = self._apply(request)
+        vcpus, pre_warm, state = self._checked()  # bad input fails before any API call
+        hook = self.hook
+        name = self.compute_environment
+        previous: dict[str, Any] | None = None
+        if state == "ENABLED":
+            hook.enable(name)
+        if pre_warm is not None:
+            previous = hook.pre_warm(name, pre_warm).to_dict()["previous"]
+        if vcpus:
+            previous = previous or hook.scale(name, **vcpus).to_dict()["previous"]
+        if self.scale_to_zero:
+            previous = previous or hook.scale_to_zero(name).to_dict()["previous"]
+        if state == "DISABLED":
+            hook.disable(name)
+        ce = hook.wait_until_valid(name, timeout=self.max_wait, poll_interval=self.poll_interval) if self.wait_until_valid else hook.describe(name)
         resources = ce.get("computeResources", {})
         result = {
             "compute_environment": ce["computeEnvironmentName"],
@@ -143,6 +119,7 @@ class BatchEksScaleComputeEnvironmentOperator(BaseOperator):
             "min_vcpus": resources.get("minvCpus"),
             "desired_vcpus": resources.get("desiredvCpus"),
             "max_vcpus": resources.get("maxvCpus"),
+            "previous": previous,
         }
-        self.log.info("Compute environment %s is now %s", self.compute_environment, result)
+        self.log.info("Compute environment %s is now %s", name, result)
         return result

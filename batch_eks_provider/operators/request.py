@@ -10,16 +10,14 @@ and checked here.
 from __future__ import annotations
 
 import ast
-import dataclasses
 import json
 import shlex
-from datetime import timedelta
 from typing import Any, Iterable
 
 from ..exceptions import BatchEksInvalidInputError
 from ..submit_request import SubmitRequestSpec, build_submit_request
 
-__all__ = ["as_list", "as_dict", "as_int", "depends_on_entries", "retry_strategy_request", "build_request"]
+__all__ = ["as_list", "as_dict", "as_int", "depends_on_entries", "build_request"]
 
 
 def _literal(field: str, text: str, kind: type) -> Any:
@@ -99,104 +97,37 @@ def depends_on_entries(value: Any) -> list[dict[str, str]]:
     return entries
 
 
-def retry_strategy_request(value: Any) -> dict[str, Any] | None:
-    """``retryStrategy`` from a :class:`~batch_eks_provider.retry.RetryStrategy` or a wire-format dict."""
-    if value is None or value == "":
-        return None
-    for method in ("to_request", "as_request", "to_wire", "to_dict", "as_dict"):
-        convert = getattr(value, method, None)
-        if callable(convert):
-            return convert()
-    value = as_dict("retry_strategy", value)
-    attempts = value.get("attempts")
-    if attempts is not None and not (1 <= as_int("retry_strategy.attempts", attempts) <= 10):
-        raise BatchEksInvalidInputError("retry_strategy.attempts", attempts, "must be between 1 and 10.")
-    if len(value.get("evaluateOnExit") or []) > 5:
-        raise BatchEksInvalidInputError("retry_strategy.evaluateOnExit", value["evaluateOnExit"], "at most 5 rules.")
-    return value
-
-
-def _timeout_seconds(value: Any) -> int | None:
-    if isinstance(value, timedelta):
-        value = value.total_seconds()
-    seconds = as_int("timeout", value)
-    if seconds is not None and seconds < 60:
-        raise BatchEksInvalidInputError("timeout", value, "AWS Batch needs at least 60 seconds (attemptDurationSeconds).")
-    return seconds
-
-
-def _merge_override(request: dict[str, Any], raw: dict[str, Any] | None) -> None:
-    """Lay the shorthand-built container override over the raw ``eks_properties_override``."""
-    if not raw:
-        return
-    built = request.get("eksPropertiesOverride", {}).get("podProperties", {}).get("containers", [])
-    merged = json.loads(json.dumps(raw))
-    pod = merged.setdefault("podProperties", {})
-    containers = pod.setdefault("containers", [])
-    if built:
-        if containers:
-            containers[0] = {**containers[0], **built[0]}
-        else:
-            containers.append(built[0])
-    request["eksPropertiesOverride"] = merged
-
-
 def build_request(fields: dict[str, Any]) -> dict[str, Any]:
     """One SubmitJob request (wire names) from the operator's rendered fields, or a
-    :class:`~batch_eks_provider.exceptions.BatchEksInvalidInputError` naming field, value and rule."""
-    known = {f.name for f in dataclasses.fields(SubmitRequestSpec)}
-    spec_values = {
-        "job_name": fields["job_name"],
-        "job_queue": fields["job_queue"],
-        "job_definition": fields["job_definition"],
-        "command": as_list("command", fields.get("command")),
-        "args": as_list("args", fields.get("args")),
-        "env": as_dict("env", fields.get("env")),
-        "cpu": fields.get("cpu") if fields.get("cpu") != "" else None,
-        "memory": fields.get("memory") if fields.get("memory") != "" else None,
-        "gpus": as_int("gpus", fields.get("gpus")),
-    }
-    extras = {
-        "eks_properties_override": as_dict("eks_properties_override", fields.get("eks_properties_override")),
-        "depends_on": depends_on_entries(fields.get("depends_on")),
-        "array_size": as_int("array_size", fields.get("array_size")),
-        "retry_strategy": retry_strategy_request(fields.get("retry_strategy")),
-        "timeout": _timeout_seconds(fields.get("timeout")),
-        "share_identifier": fields.get("share_identifier") or None,
-        "scheduling_priority": as_int("scheduling_priority", fields.get("scheduling_priority")),
-        "tags": as_dict("tags", fields.get("tags")),
-        "parameters": as_dict("parameters", fields.get("parameters")),
-    }
-    request = build_submit_request(
-        SubmitRequestSpec(**{k: v for k, v in {**spec_values, **extras}.items() if k in known})
+    :class:`~batch_eks_provider.exceptions.BatchEksInvalidInputError` naming field, value and rule.
+
+    Strings from templates are read back into lists, mappings and numbers here; every rule is checked by
+    :func:`~batch_eks_provider.submit_request.build_submit_request`.
+    """
+    timeout = fields.get("timeout")
+    retry_strategy = fields.get("retry_strategy")
+    spec = SubmitRequestSpec(
+        job_name=fields["job_name"],
+        job_queue=fields["job_queue"],
+        job_definition=fields["job_definition"],
+        command=as_list("command", fields.get("command")),
+        args=as_list("args", fields.get("args")),
+        env=as_dict("env", fields.get("env")),
+        cpu=_blank_is_none(fields.get("cpu")),
+        memory=_blank_is_none(fields.get("memory")),
+        gpus=as_int("gpus", fields.get("gpus")),
+        eks_properties_override=as_dict("eks_properties_override", fields.get("eks_properties_override")),
+        depends_on=depends_on_entries(fields.get("depends_on")) or None,
+        array_size=as_int("array_size", fields.get("array_size")),
+        retry_strategy=as_dict("retry_strategy", retry_strategy) if isinstance(retry_strategy, str) else retry_strategy or None,
+        timeout=as_int("timeout", timeout) if isinstance(timeout, str) else timeout,
+        share_identifier=_blank_is_none(fields.get("share_identifier")),
+        scheduling_priority=as_int("scheduling_priority", fields.get("scheduling_priority")),
+        tags=as_dict("tags", fields.get("tags")),
+        parameters=as_dict("parameters", fields.get("parameters")),
     )
-    _add_unknown_to_spec(request, {k: v for k, v in extras.items() if k not in known})
-    return request
+    return build_submit_request(spec)
 
 
-def _add_unknown_to_spec(request: dict[str, Any], extras: dict[str, Any]) -> None:
-    """Fields ``build_submit_request`` does not take (yet): checked here, added in wire form."""
-    if "eks_properties_override" in extras:
-        _merge_override(request, extras["eks_properties_override"])
-    if extras.get("depends_on"):
-        request["dependsOn"] = extras["depends_on"]
-    size = extras.get("array_size")
-    if size is not None:
-        if not 2 <= size <= 10000:
-            raise BatchEksInvalidInputError("array_size", size, "an array job has between 2 and 10000 children.")
-        request["arrayProperties"] = {"size": size}
-    if extras.get("retry_strategy"):
-        request["retryStrategy"] = extras["retry_strategy"]
-    if extras.get("timeout"):
-        request["timeout"] = {"attemptDurationSeconds": extras["timeout"]}
-    if extras.get("share_identifier"):
-        request["shareIdentifier"] = str(extras["share_identifier"])
-    priority = extras.get("scheduling_priority")
-    if priority is not None:
-        if not 0 <= priority <= 9999:
-            raise BatchEksInvalidInputError("scheduling_priority", priority, "must be between 0 and 9999.")
-        request["schedulingPriorityOverride"] = priority
-    if extras.get("tags"):
-        request["tags"] = {str(k): str(v) for k, v in extras["tags"].items()}
-    if extras.get("parameters"):
-        request["parameters"] = {str(k): str(v) for k, v in extras["parameters"].items()}
+def _blank_is_none(value: Any) -> Any:
+    return None if value == "" else value

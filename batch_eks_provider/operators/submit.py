@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import timedelta
 from typing import Any, Sequence
 
 from airflow.sdk import BaseOperator
 
-from ..exceptions import BatchEksError, BatchEksQueueUnavailableError, BatchEksWaitTimeoutError
+from ..exceptions import BatchEksError, BatchEksWaitTimeoutError
 from ..hooks.batch import BatchEksHook
+from ..hooks.pods import BatchEksPodHook
 from ..links.batch import LINKS_XCOM_KEY, BatchEksJobLink, BatchEksJobLogsLink, BatchEksJobQueueLink, link_details
 from ..outcome import attempt_line, failure_error, job_outcome
 from ..triggers.batch import BatchEksJobTrigger
-from .identity import find_job_of_task_instance, identity_tags
+from .identity import identity_tags
 from .request import build_request
 
 __all__ = ["BatchEksSubmitJobOperator", "JOB_XCOM_KEY", "JOB_ID_XCOM_KEY", "job_summary"]
@@ -187,55 +189,42 @@ class BatchEksSubmitJobOperator(BaseOperator):
         return [str(q) for q in queues if q]
 
     def _choose_queue(self, hook: BatchEksHook, queues: list[str], request: dict[str, Any]) -> str:
-        """The first queue able to take the job (``BatchEksHook.choose_queue`` when the hook has it)."""
-        limits = {}
-        containers = request.get("eksPropertiesOverride", {}).get("podProperties", {}).get("containers", [])
-        if containers:
-            limits = containers[0].get("resources", {}).get("limits", {})
-        requirement = {"cpu": limits.get("cpu"), "memory": limits.get("memory"), "gpus": limits.get("nvidia.com/gpu")}
-        chooser = getattr(hook, "choose_queue", None)
-        if chooser is not None:
-            return chooser(queues, requirement)
-        reasons = []
-        for queue in queues:
-            described = hook.describe_job_queue(queue)
-            if described is None:
-                reasons.append(f"{queue}: does not exist")
-                continue
-            if described.get("state") != "ENABLED" or described.get("status") not in ("VALID", "UPDATING"):
-                reasons.append(f"{queue}: {described.get('state')}/{described.get('status')}")
-                continue
-            ces = hook.describe_compute_environments([o["computeEnvironment"] for o in described["computeEnvironmentOrder"]])
-            if not any(ce.get("state") == "ENABLED" and ce.get("status") in ("VALID", "UPDATING") for ce in ces):
-                reasons.append(f"{queue}: no ENABLED and VALID compute environment")
-                continue
-            return queue
-        raise BatchEksQueueUnavailableError(f"No job queue can take job {request['jobName']!r}: " + "; ".join(reasons))
+        """The first queue able to take the job, and that the job can ever fit (``BatchEksHook.choose_queue``)."""
+        report = hook.choose_queue(queues, hook.resource_requirement(request))
+        return report.name
 
-    def _stream_pod_logs(self, hook: BatchEksHook, job: dict[str, Any]) -> None:
-        """Copy the running pod's new log lines into the task log (H3's ``BatchEksPodHook``, when present)."""
-        pods = self._pod_hook()
-        if pods is not None and hasattr(pods, "stream_pod_logs"):
+    def _pod_hook(self) -> BatchEksPodHook:
+        return BatchEksPodHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+
+    def _start_log_stream(self, job: dict[str, Any], streams: dict[str, threading.Thread]) -> None:
+        """Copy the running pod's log lines into the task log from a background thread (one per pod)."""
+        pod_name = ((job.get("eksProperties") or {}).get("podProperties") or {}).get("podName")
+        if job.get("status") != "RUNNING" or not pod_name or pod_name in streams:
+            return
+
+        def follow() -> None:
             try:
-                pods.stream_pod_logs(job, self.log)
+                for line in self._pod_hook().stream_pod_logs(job):
+                    self.log.info("[%s] %s", pod_name, line)
             except Exception as error:  # noqa: BLE001 - logs are best effort; the job's state decides the task
-                self.log.warning("Could not stream the logs of AWS Batch job %s: %s", job["jobId"], error)
+                self.log.warning("Stopped following the logs of pod %s: %s", pod_name, error)
+
+        streams[pod_name] = threading.Thread(target=follow, name=f"logs:{pod_name}", daemon=True)
+        streams[pod_name].start()
 
     def _fetch_attempt_logs(self, job: dict[str, Any]) -> None:
-        """Write every attempt's logs into the task log once the job ended (deferrable mode)."""
+        """Write every attempt's output into the task log once the job ended (deferrable mode)."""
+        if job.get("arrayProperties", {}).get("size"):
+            return  # an array parent has no pod; its children have one each
         pods = self._pod_hook()
-        if pods is not None and hasattr(pods, "fetch_attempt_logs"):
+        for index, _ in enumerate(job.get("eksAttempts") or []):
             try:
-                pods.fetch_attempt_logs(job, self.log)
+                logs = pods.fetch_attempt_logs(job, index)
             except Exception as error:  # noqa: BLE001
-                self.log.warning("Could not fetch the logs of AWS Batch job %s: %s", job["jobId"], error)
-
-    def _pod_hook(self) -> Any:
-        try:
-            from ..hooks.pods import BatchEksPodHook
-        except ImportError:
-            return None
-        return BatchEksPodHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+                self.log.warning("Could not fetch the logs of attempt %d of AWS Batch job %s: %s", index + 1, job["jobId"], error)
+                continue
+            for line in logs.lines:
+                self.log.info("[attempt %d %s] %s", index + 1, logs.pod_name, line)
 
     # -- execute ---------------------------------------------------------------------------------------------
 
@@ -255,7 +244,7 @@ class BatchEksSubmitJobOperator(BaseOperator):
         hook = self.hook
         identity = identity_tags(context)
         request["tags"] = {**request.get("tags", {}), **identity}
-        existing = find_job_of_task_instance(hook, job_name=request["jobName"], queues=self._queues(), tags=identity)
+        existing = hook.find_job_by_tags(self._queues(), identity, job_name=request["jobName"])
         if existing is not None:
             self.job_id = existing["jobId"]
             queue = existing["jobQueue"]
@@ -293,6 +282,14 @@ class BatchEksSubmitJobOperator(BaseOperator):
         """Poll until the job ends, logging each attempt as it appears and streaming pod logs."""
         deadline = time.monotonic() + self.max_wait if self.max_wait else None
         logged = 0
+        streams: dict[str, threading.Thread] = {}
+        try:
+            return self._poll(hook, deadline, logged, streams)
+        finally:
+            for stream in streams.values():
+                stream.join(timeout=2)
+
+    def _poll(self, hook: BatchEksHook, deadline: float | None, logged: int, streams: dict[str, threading.Thread]) -> dict[str, Any]:
         while True:
             job = hook.describe_job(self.job_id)
             if job is None:
@@ -303,7 +300,7 @@ class BatchEksSubmitJobOperator(BaseOperator):
             logged = len(attempts)
             if job_outcome(job).done:
                 return job
-            self._stream_pod_logs(hook, job)
+            self._start_log_stream(job, streams)
             if deadline is not None and time.monotonic() >= deadline:
                 hook.terminate_job(self.job_id, WAIT_TIMEOUT_REASON)
                 raise BatchEksWaitTimeoutError(

@@ -133,7 +133,7 @@ with DAG(dag_id="batch_eks_e2e_reattach", default_args={"retries": 1, "retry_del
 
 with DAG(dag_id="batch_eks_e2e_scale", **COMMON) as scale_dag:
     up = BatchEksScaleComputeEnvironmentOperator(
-        task_id="scale_up", compute_environment="doeks-CE1_OD", min_vcpus=4, desired_vcpus=4, poll_interval=0.2
+        task_id="scale_up", compute_environment="doeks-CE1_OD", pre_warm_vcpus=4, poll_interval=0.2
     )
     run = BatchEksSubmitJobOperator(task_id="run", job_name="e2e_scaled", job_queue=QUEUE, command=sh("echo scaled"), **FAST)
     down = BatchEksScaleComputeEnvironmentOperator(

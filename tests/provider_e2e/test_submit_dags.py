@@ -81,8 +81,10 @@ def test_a_disabled_queue_falls_back_to_the_next_one(airflow_db, aws_default, ba
 def test_scale_a_compute_environment_up_run_and_scale_to_zero(airflow_db, aws_default, batch, e2e_dags):
     run = e2e_dags.scale_dag.test()
     assert run.state == "success", task_states(run)
-    assert xcom(run, "scale_up")["min_vcpus"] == 4 and xcom(run, "scale_up")["desired_vcpus"] == 4
-    assert xcom(run, "scale_to_zero")["min_vcpus"] == 0 and xcom(run, "scale_to_zero")["desired_vcpus"] == 0
+    up = xcom(run, "scale_up")
+    assert up["min_vcpus"] == 4 and up["previous"]["min_vcpus"] == 0 and up["status"] == "VALID"
+    down = xcom(run, "scale_to_zero")
+    assert down["min_vcpus"] == 0 and down["previous"]["min_vcpus"] == 4
     (ce,) = batch.describe_compute_environments(computeEnvironments=["doeks-CE1_OD"])["computeEnvironments"]
     assert ce["computeResources"]["minvCpus"] == 0 and ce["status"] == "VALID"
     (job,) = batch.describe_jobs(jobs=[xcom(run, "run")])["jobs"]
