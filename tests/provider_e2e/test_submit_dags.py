@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+
+import requests
+
+from tests.helpers import wait_for
 from tests.provider_e2e.conftest import api_requests, task_states, try_numbers, xcom
 
 
@@ -89,3 +94,48 @@ def test_scale_a_compute_environment_up_run_and_scale_to_zero(airflow_db, aws_de
     assert ce["computeResources"]["minvCpus"] == 0 and ce["status"] == "VALID"
     (job,) = batch.describe_jobs(jobs=[xcom(run, "run")])["jobs"]
     assert job["status"] == "SUCCEEDED"
+
+
+def test_a_fair_share_queue_takes_share_identifier_and_priority(airflow_db, aws_default, batch, e2e_dags):
+    policy = batch.create_scheduling_policy(
+        name="e2e-teams", fairsharePolicy={"shareDecaySeconds": 60, "shareDistribution": [{"shareIdentifier": "teamA", "weightFactor": 1.0}]}
+    )
+    batch.create_job_queue(
+        jobQueueName="e2e-fair-share",
+        state="ENABLED",
+        priority=1,
+        schedulingPolicyArn=policy["arn"],
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "doeks-CE1_OD"}],
+    )
+    wait_for(lambda: batch.describe_job_queues(jobQueues=["e2e-fair-share"])["jobQueues"][0]["status"] == "VALID", what="queue VALID")
+    run = e2e_dags.fair_share_dag.test()
+    assert run.state == "success", task_states(run)
+    (job,) = batch.describe_jobs(jobs=[xcom(run, "fair_share")])["jobs"]
+    assert job["shareIdentifier"] == "teamA" and job["schedulingPriority"] == 5
+    assert job["jobQueue"] == batch.describe_job_queues(jobQueues=["e2e-fair-share"])["jobQueues"][0]["jobQueueArn"]
+
+
+def test_a_spot_reclaim_during_the_job_is_retried_by_batch_and_reported(airflow_db, aws_default, batch, e2e_dags):
+    reclaimed = {}
+
+    def reclaim_once_running():
+        job = wait_for(
+            lambda: next(iter(batch.list_jobs(jobQueue="doeks-JQ1_SPOT", jobStatus="RUNNING")["jobSummaryList"]), None),
+            timeout=60, what="the Spot job to run",
+        )
+        response = requests.post(f"{aws_default.url}/_local/reclaim", json={"jobId": job["jobId"]}, timeout=5)
+        reclaimed.update(response.json())
+
+    thread = threading.Thread(target=reclaim_once_running, daemon=True)
+    thread.start()
+    run = e2e_dags.spot_dag.test()
+    thread.join(timeout=5)
+    assert reclaimed.get("nodeName"), reclaimed
+    assert run.state == "success", task_states(run)
+    summary = xcom(run, "spot", "batch_job")
+    assert summary["status"] == "SUCCEEDED"
+    assert len(summary["attempts"]) == 2
+    first, second = summary["attempts"]
+    assert first["status_reason"].startswith("Host EC2") and first["node_name"] == reclaimed["nodeName"]
+    assert second["exit_codes"] == {"application": 0}
+    assert api_requests(aws_default, "SubmitJob") == 1
