@@ -1,0 +1,150 @@
+"""Sensors that wait on an AWS Batch job, compute environment or job queue."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Sequence
+
+from airflow.sdk import BaseSensorOperator
+
+from ..exceptions import BatchEksComputeEnvironmentError, BatchEksError, BatchEksQueueUnavailableError
+from ..hooks.batch import BatchEksHook
+from ..outcome import attempt_line, failure_error, job_outcome
+from ..triggers.batch import BatchEksJobTrigger
+
+__all__ = ["BatchEksJobSensor", "BatchEksComputeEnvironmentSensor", "BatchEksJobQueueSensor"]
+
+
+def _default_deferrable() -> bool:
+    from airflow.configuration import conf
+
+    return conf.getboolean("operators", "default_deferrable", fallback=False)
+
+
+class _BatchEksSensor(BaseSensorOperator):
+    ui_color = "#ff9900"
+
+    def __init__(self, *, aws_conn_id: str | None = "aws_default", region_name: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+
+    @property
+    def hook(self) -> BatchEksHook:
+        return BatchEksHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+
+
+class BatchEksJobSensor(_BatchEksSensor):
+    """Wait until an AWS Batch job is SUCCEEDED; a FAILED job fails the sensor with the typed error of its cause.
+
+    :param job_id: The job (templated; e.g. a submit task's ``output``).
+    :param permanent_exit_codes: Exit codes that fail the sensor without Airflow retries.
+    :param deferrable: Wait in the triggerer (shared poll loop) instead of poking.
+    :param poll_interval: Seconds between DescribeJobs cycles when deferred (``poke_interval`` when poking).
+    :param aws_conn_id: Airflow AWS connection.
+    :param region_name: AWS region, default the connection's.
+    """
+
+    template_fields: Sequence[str] = ("job_id",)
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        permanent_exit_codes: Sequence[int] = (),
+        deferrable: bool | None = None,
+        poll_interval: float = 5.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.job_id = job_id
+        self.permanent_exit_codes = frozenset(int(code) for code in permanent_exit_codes)
+        self.deferrable = _default_deferrable() if deferrable is None else deferrable
+        self.poll_interval = poll_interval
+
+    def _check(self, job: dict[str, Any] | None) -> bool:
+        if job is None:
+            raise BatchEksError(f"AWS Batch job {self.job_id} does not exist.")
+        outcome = job_outcome(job)
+        if not outcome.done:
+            self.log.info("AWS Batch job %s is %s", self.job_id, outcome.status)
+            return False
+        for number, attempt in enumerate(job.get("eksAttempts") or [], start=1):
+            self.log.info("AWS Batch job %s %s", self.job_id, attempt_line(number, attempt))
+        if outcome.status != "SUCCEEDED":
+            raise failure_error(outcome, self.permanent_exit_codes)
+        return True
+
+    def poke(self, context: Any) -> bool:
+        return self._check(self.hook.describe_job(self.job_id))
+
+    def execute(self, context: Any) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        if not self.poke(context):
+            self.defer(
+                trigger=BatchEksJobTrigger(
+                    job_id=self.job_id, aws_conn_id=self.aws_conn_id, region_name=self.region_name, poll_interval=self.poll_interval
+                ),
+                method_name="execute_complete",
+                timeout=timedelta(seconds=self.timeout) if self.timeout else None,
+            )
+        return None
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> None:
+        if not event or event.get("status") == "error":
+            raise BatchEksError((event or {}).get("message") or f"Waiting on AWS Batch job {self.job_id} failed.")
+        self._check(self.hook.describe_job(event["job_id"]))
+
+
+class BatchEksComputeEnvironmentSensor(_BatchEksSensor):
+    """Wait until a compute environment is VALID (and, if given, in ``state``); INVALID fails with its statusReason.
+
+    :param compute_environment: Name or ARN (templated).
+    :param state: ``"ENABLED"`` or ``"DISABLED"`` to wait for as well; None accepts either.
+    """
+
+    template_fields: Sequence[str] = ("compute_environment",)
+
+    def __init__(self, *, compute_environment: str, state: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.compute_environment = compute_environment
+        self.state = state
+
+    def poke(self, context: Any) -> bool:
+        found = self.hook.describe_compute_environments([self.compute_environment])
+        if not found:
+            raise BatchEksComputeEnvironmentError(
+                f"Compute environment {self.compute_environment!r} does not exist.", compute_environment=self.compute_environment
+            )
+        ce = found[0]
+        if ce.get("status") == "INVALID":
+            raise BatchEksComputeEnvironmentError(
+                f"Compute environment {ce['computeEnvironmentName']} is INVALID: {ce.get('statusReason')}",
+                compute_environment=ce["computeEnvironmentName"],
+                status_reason=ce.get("statusReason"),
+            )
+        self.log.info("Compute environment %s is %s/%s", self.compute_environment, ce.get("state"), ce.get("status"))
+        return ce.get("status") == "VALID" and (self.state is None or ce.get("state") == self.state.upper())
+
+
+class BatchEksJobQueueSensor(_BatchEksSensor):
+    """Wait until a job queue is ENABLED and VALID; an INVALID queue fails the sensor.
+
+    :param job_queue: Name or ARN (templated).
+    """
+
+    template_fields: Sequence[str] = ("job_queue",)
+
+    def __init__(self, *, job_queue: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.job_queue = job_queue
+
+    def poke(self, context: Any) -> bool:
+        queue = self.hook.describe_job_queue(self.job_queue)
+        if queue is None:
+            raise BatchEksQueueUnavailableError(f"Job queue {self.job_queue!r} does not exist.")
+        if queue.get("status") == "INVALID":
+            raise BatchEksQueueUnavailableError(f"Job queue {self.job_queue} is INVALID: {queue.get('statusReason')}")
+        self.log.info("Job queue %s is %s/%s", self.job_queue, queue.get("state"), queue.get("status"))
+        return queue.get("state") == "ENABLED" and queue.get("status") == "VALID"
