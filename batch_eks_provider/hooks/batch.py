@@ -139,6 +139,7 @@ class BatchEksHook(AwsBaseHook):
         *,
         job_name: str | None = None,
         statuses: Sequence[str] = REATTACH_STATUSES,
+        created_after_ms: int | None = None,
     ) -> dict[str, Any] | None:
         """Find the newest job on ``job_queue`` (a name, ARN or list of them) carrying every one of ``tags``.
 
@@ -147,6 +148,8 @@ class BatchEksHook(AwsBaseHook):
         without it, one ListJobs per queue and status. Candidates are described 100 at a time to read their tags.
 
         :param statuses: Only jobs in these statuses count (default: active or SUCCEEDED).
+        :param created_after_ms: Only jobs created at or after this time (epoch ms) are described, e.g. the DAG
+            run's start: keeps a long history of same-named jobs from costing DescribeJobs calls.
         :return: The matching job's DescribeJobs entry, or ``None``.
         """
         queues = [job_queue] if isinstance(job_queue, str) else list(job_queue)
@@ -161,7 +164,14 @@ class BatchEksHook(AwsBaseHook):
                 summaries = [
                     s for status in statuses for s in self.list_jobs(jobQueue=queue, jobStatus=status)
                 ]
-            candidates.update({s["jobId"]: s for s in summaries if s["status"] in statuses})
+            candidates.update(
+                {
+                    s["jobId"]: s
+                    for s in summaries
+                    if s["status"] in statuses
+                    and (created_after_ms is None or s.get("createdAt", 0) >= created_after_ms)
+                }
+            )
         matches = [
             job
             for job in self.describe_jobs(candidates).values()

@@ -145,6 +145,19 @@ def test_find_job_by_tags_finds_the_job_an_earlier_try_submitted(batch_hook, bat
     assert failed["jobId"] == first
     # without a name: ListJobs per status
     assert batch_hook.find_job_by_tags(OD, {"airflow-run": run, "airflow-try": "2"})["jobId"] == second
+    created = batch_hook.describe_job(second)["createdAt"]
+    assert (
+        batch_hook.find_job_by_tags(OD, {"airflow-try": "2"}, job_name="etl", created_after_ms=created)[
+            "jobId"
+        ]
+        == second
+    )
+    assert (
+        batch_hook.find_job_by_tags(
+            OD, {"airflow-try": "2"}, job_name="etl", created_after_ms=created + 60_000
+        )
+        is None
+    )
     assert batch_hook.find_job_by_tags(OD, {"airflow-run": "another-run"}, job_name="etl") is None
     assert (
         batch_hook.find_job_by_tags(OD, {"airflow-run": "another-run"}, job_name="other")["jobName"]
