@@ -54,7 +54,9 @@ CASES = [
     ("submit_job", {**SUBMIT, "retryStrategy": {"attempts": 2, "evaluateOnExit": [{"action": "RETRY", "onExitCode": "1*2"}]}},
      r"onExitCode '1\*2': the only wildcard allowed is a trailing"),
     ("submit_job", {**SUBMIT, "retryStrategy": {"attempts": 2, "evaluateOnExit": [{"action": "MAYBE"}]}},
-     r"action 'MAYBE': must be RETRY or EXIT"),
+     r"evaluateOnExit\[0\].action: 'MAYBE' is not one of RETRY, EXIT"),
+    ("list_jobs", {"jobQueue": "doeks-JQ1_OD", "jobStatus": "DONE"}, r"jobStatus: 'DONE' is not one of SUBMITTED, PENDING"),
+    ("create_compute_environment", ce_request(type="GPU"), r"computeResources.type: 'GPU' is not one of EC2, SPOT, FARGATE, FARGATE_SPOT"),
     ("submit_job", {**SUBMIT, "timeout": {"attemptDurationSeconds": 59}}, r"attemptDurationSeconds 59: the minimum timeout is 60"),
     ("submit_job", {**SUBMIT, "eksPropertiesOverride": {"podProperties": {"containers": [{"env": [{"name": "AWS_BATCH_X", "value": "1"}]}]}}},
      r"environment variable name 'AWS_BATCH_X'.*reserved"),
@@ -141,3 +143,8 @@ def test_rule_breaches_name_field_value_and_rule(batch, operation, request_param
     with pytest.raises(batch.exceptions.ClientException) as raised:
         getattr(batch, operation)(**request_params)
     assert re.search(message, raised.value.response["Error"]["Message"]), raised.value.response["Error"]["Message"]
+
+
+def test_retry_actions_are_read_without_regard_to_case(batch):
+    job = batch.submit_job(**SUBMIT, retryStrategy={"attempts": 2, "evaluateOnExit": [{"onExitCode": "1", "action": "retry"}]})
+    assert batch.describe_jobs(jobs=[job["jobId"]])["jobs"][0]["retryStrategy"]["evaluateOnExit"][0]["action"] == "RETRY"

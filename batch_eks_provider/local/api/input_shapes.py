@@ -99,24 +99,36 @@ def _describe(root: Shape, kind: str, path: str, info: dict[str, Any]) -> str | 
     return f"Invalid parameter {where}: {kind}."
 
 
-def _bools_as_numbers(value: Any, shape: Shape, path: str) -> list[str]:
-    """JSON ``true`` where a number is expected (Python's bool is an int, so ParamValidator lets it pass)."""
+# Enums AWS reads without regard to case (EvaluateOnExit.action: "The values aren't case sensitive").
+_CASE_INSENSITIVE_ENUMS = frozenset({"RetryAction"})
+
+
+def _value_problems(value: Any, shape: Shape, path: str) -> list[str]:
+    """What ParamValidator leaves out: JSON ``true`` where a number is expected (Python's bool is an
+    int) and string values outside the member's enum."""
     kind = shape.type_name
     if kind in ("integer", "long", "float", "double"):
         if isinstance(value, bool):
             return [f"Invalid type for parameter {path}: {value!r} is a boolean, expected a number ({shape.name})."]
         return []
+    if kind == "string" and shape.enum and isinstance(value, str):
+        allowed = list(shape.enum)
+        candidates = [a.lower() for a in allowed] if shape.name in _CASE_INSENSITIVE_ENUMS else allowed
+        probe = value.lower() if shape.name in _CASE_INSENSITIVE_ENUMS else value
+        if probe not in candidates:
+            return [f"Invalid value for parameter {path}: {value!r} is not one of {', '.join(allowed)}."]
+        return []
     problems: list[str] = []
     if kind == "structure" and isinstance(value, dict):
         for key, item in value.items():
             if key in shape.members:
-                problems += _bools_as_numbers(item, shape.members[key], f"{path}.{key}".lstrip("."))
+                problems += _value_problems(item, shape.members[key], f"{path}.{key}".lstrip("."))
     elif kind == "list" and isinstance(value, list):
         for i, item in enumerate(value):
-            problems += _bools_as_numbers(item, shape.member, f"{path}[{i}]")
+            problems += _value_problems(item, shape.member, f"{path}[{i}]")
     elif kind == "map" and isinstance(value, dict):
         for key, item in value.items():
-            problems += _bools_as_numbers(item, shape.value, f"{path}.{key}")
+            problems += _value_problems(item, shape.value, f"{path}.{key}")
     return problems
 
 
@@ -139,7 +151,7 @@ def validate_input(
     report = ParamValidator().validate(params, shape)
     messages = [m for kind, path, info in report._errors if (m := _describe(shape, kind, path, info))]
     if not messages:
-        messages = _bools_as_numbers(params, shape, "")
+        messages = _value_problems(params, shape, "")
     if messages:
         raise error(" ".join(messages))
     return params

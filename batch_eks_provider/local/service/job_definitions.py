@@ -77,7 +77,7 @@ def register(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
     if "podProperties" not in eks:
         raise ClientException("eksProperties.podProperties is required: the local engine runs EKS jobs only.")
     pod = normalize_pod_properties(eks["podProperties"], "eksProperties.podProperties")
-    check_retry_strategy(params.get("retryStrategy"))
+    retry = check_retry_strategy(params.get("retryStrategy"))
     check_timeout(params.get("timeout"))
     check_tags(params.get("tags"))
     priority = params.get("schedulingPriority")
@@ -92,9 +92,11 @@ def register(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
         "containerOrchestrationType": "EKS",
         "tags": params.get("tags") or {},
     }
-    for key in ("retryStrategy", "timeout", "schedulingPriority"):
+    for key in ("timeout", "schedulingPriority"):
         if params.get(key) is not None:
             spec[key] = params[key]
+    if retry:
+        spec["retryStrategy"] = retry
     state.add(JobDefinition(arn=arn, name=name, revision=revision, status="ACTIVE", spec=spec))
     state.tags[arn] = dict(spec["tags"])
     return {"jobDefinitionName": name, "jobDefinitionArn": arn, "revision": revision}

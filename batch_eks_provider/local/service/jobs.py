@@ -113,8 +113,7 @@ def submit(state: EngineState, stopper: JobStopper, params: dict[str, Any]) -> d
     pod = normalize_pod_properties(
         _merge_overrides(definition.spec["eksProperties"]["podProperties"], override), "eksPropertiesOverride.podProperties"
     )
-    retry = params.get("retryStrategy") or definition.spec.get("retryStrategy")
-    check_retry_strategy(retry)
+    retry = check_retry_strategy(params.get("retryStrategy") or definition.spec.get("retryStrategy"))
     timeout = check_timeout(params.get("timeout")) or check_timeout(definition.spec.get("timeout"))
     tags = dict(params.get("tags") or {})  # a job's tags are the ones SubmitJob gives, not its definition's
     check_tags(tags)

@@ -201,9 +201,10 @@ def check_namespace(value: Any, where: str) -> str:
     return value
 
 
-def check_retry_strategy(strategy: dict[str, Any] | None) -> None:
+def check_retry_strategy(strategy: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Validate a retryStrategy; return a copy with its actions in upper case (AWS reads them in any case)."""
     if not strategy:
-        return
+        return strategy
     attempts = strategy.get("attempts")
     if strategy.get("evaluateOnExit") and attempts is None:
         raise ClientException("retryStrategy.attempts is required when retryStrategy.evaluateOnExit is given.")
@@ -236,6 +237,10 @@ def check_retry_strategy(strategy: dict[str, Any] | None) -> None:
                     f"Invalid {where}.{key} {pattern!r}: may contain letters, numbers, periods, colons, "
                     "white space and a trailing '*'."
                 )
+    return {
+        **strategy,
+        **({"evaluateOnExit": [{**rule, "action": str(rule["action"]).upper()} for rule in rules]} if rules else {}),
+    }
 
 
 def check_timeout(timeout: dict[str, Any] | None) -> int | None:
