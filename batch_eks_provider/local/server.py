@@ -7,14 +7,17 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 from .api.app import build_app
-from .api.auth import EngineCredentials, SigV4Middleware, SigV4Verifier
 from .clock import Clock
 from .engine import Engine
 from .state import EngineConfig
+
+if TYPE_CHECKING:
+    from .api.auth import EngineCredentials
 
 __all__ = ["LocalEngine", "is_loopback", "EngineStartError", "build_served_app"]
 
@@ -43,6 +46,7 @@ def build_served_app(engine: Engine, credentials: EngineCredentials | None = Non
     app = build_app(engine)
     if credentials is None:
         return app
+    from .api.auth import SigV4Middleware, SigV4Verifier
 
     def cluster_names() -> set[str]:
         return {ce.cluster_arn.rsplit("/", 1)[-1] for ce in engine.state.compute_environments.values()}

@@ -132,6 +132,13 @@ def _value_problems(value: Any, shape: Shape, path: str) -> list[str]:
     return problems
 
 
+@functools.lru_cache(maxsize=None)
+def _validator():
+    from botocore.validate import ParamValidator
+
+    return ParamValidator()
+
+
 def validate_input(
     service: str,
     operation: str,
@@ -148,7 +155,7 @@ def validate_input(
         return params
     from botocore.validate import ParamValidator
 
-    report = ParamValidator().validate(params, shape)
+    report = _validator().validate(params, shape)
     messages = [m for kind, path, info in report._errors if (m := _describe(shape, kind, path, info))]
     if not messages:
         messages = _value_problems(params, shape, "")
