@@ -140,3 +140,33 @@ def test_a_job_carries_its_own_tags_not_its_definitions(batch):
     assert batch.describe_jobs(jobs=[job["jobId"]])["jobs"][0]["tags"] == {"job": "1"}
     assert batch.list_tags_for_resource(resourceArn=definition["jobDefinitionArn"])["tags"] == {"def": "1"}
     assert batch.describe_job_definitions(jobDefinitions=["tagged-def:1"])["jobDefinitions"][0]["tags"] == {"def": "1"}
+
+
+def test_update_compute_environment_checks_everything_before_changing_anything(batch):
+    def describe():
+        return batch.describe_compute_environments(computeEnvironments=["doeks-CE1_OD"])["computeEnvironments"][0]
+
+    with pytest.raises(batch.exceptions.ClientException, match=r"minvCpus \(300\) must not be greater than maxvCpus \(128\)"):
+        batch.update_compute_environment(computeEnvironment="doeks-CE1_OD", state="DISABLED", computeResources={"minvCpus": 300})
+    assert describe()["state"] == "ENABLED" and describe()["computeResources"]["minvCpus"] == 0
+    with pytest.raises(batch.exceptions.ClientException, match=r"allocationStrategy 'SPOT_PRICE_CAPACITY_OPTIMIZED': EKS"):
+        batch.update_compute_environment(computeEnvironment="doeks-CE1_OD", computeResources={"allocationStrategy": "SPOT_PRICE_CAPACITY_OPTIMIZED"})
+    with pytest.raises(batch.exceptions.ClientException, match=r"computeResources.type 'SPOT'.*cannot be changed"):
+        batch.update_compute_environment(computeEnvironment="doeks-CE1_OD", computeResources={"type": "SPOT"})
+    batch.update_compute_environment(computeEnvironment="doeks-CE1_OD", computeResources={"minvCpus": 2, "maxvCpus": 64})
+    resources = describe()["computeResources"]
+    assert (resources["minvCpus"], resources["maxvCpus"], resources["desiredvCpus"]) == (2, 64, 2)
+
+
+def test_update_job_queue_checks_everything_before_changing_anything(batch):
+    with pytest.raises(batch.exceptions.ClientException, match="Compute environment 'gone' does not exist"):
+        batch.update_job_queue(jobQueue="doeks-JQ1_OD", state="DISABLED", priority=9,
+                               computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "gone"}])
+    (queue,) = batch.describe_job_queues(jobQueues=["doeks-JQ1_OD"])["jobQueues"]
+    assert (queue["state"], queue["priority"]) == ("ENABLED", 1)
+    batch.update_job_queue(jobQueue="doeks-JQ1_OD", priority=9, computeEnvironmentOrder=[
+        {"order": 2, "computeEnvironment": "doeks-CE1_OD"}, {"order": 1, "computeEnvironment": "doeks-CE1_SPOT"}])
+    (queue,) = batch.describe_job_queues(jobQueues=["doeks-JQ1_OD"])["jobQueues"]
+    assert queue["priority"] == 9
+    assert [o["computeEnvironment"].rsplit("/", 1)[1] for o in sorted(queue["computeEnvironmentOrder"], key=lambda o: o["order"])] == [
+        "doeks-CE1_SPOT", "doeks-CE1_OD"]

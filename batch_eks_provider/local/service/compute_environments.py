@@ -142,26 +142,32 @@ def _find(state: EngineState, ref: str) -> ComputeEnvironment:
 
 
 def update(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
+    """Change state and capacity; everything is checked before anything changes."""
     require(params, "computeEnvironment")
     ce = _find(state, params["computeEnvironment"])
-    if params.get("state"):
-        if params["state"] not in ("ENABLED", "DISABLED"):
-            raise ClientException(f"Invalid state {params['state']!r}: must be ENABLED or DISABLED.")
-        ce.state = params["state"]
-    changes = params.get("computeResources") or {}
+    new_state = params.get("state")
+    if new_state is not None and new_state not in ("ENABLED", "DISABLED"):
+        raise ClientException(f"Invalid state {new_state!r}: must be ENABLED or DISABLED.")
+    changes = {k: v for k, v in (params.get("computeResources") or {}).items() if v is not None}
+    merged = None
     if changes:
         resources = ce.spec["computeResources"]
-        merged = {**resources, **{k: v for k, v in changes.items() if v is not None}}
+        if changes.get("type", resources["type"]) != resources["type"]:
+            raise ClientException(
+                f"Invalid computeResources.type {changes['type']!r}: compute environment {ce.name!r} is "
+                f"{resources['type']} and its type cannot be changed."
+            )
+        merged = {**resources, **changes}
         if "desiredvCpus" not in changes:
-            merged["desiredvCpus"] = min(max(resources.get("desiredvCpus", 0), int(merged["minvCpus"])), int(merged["maxvCpus"]))
-        _check_vcpus(merged["minvCpus"], merged.get("desiredvCpus"), merged["maxvCpus"])
-        if "instanceTypes" in changes:
-            try:
-                resolve_instance_types(merged["instanceTypes"])
-            except KeyError as e:
-                raise ClientException(f"Invalid computeResources.instanceTypes: {e.args[0]!r} is not supported.") from None
+            merged["desiredvCpus"] = min(max(int(resources.get("desiredvCpus", 0)), int(merged["minvCpus"])), int(merged["maxvCpus"]))
+        merged = _check_compute_resources(merged)
+    if new_state is not None:
+        ce.state = new_state
+    if merged is not None:
         ce.spec["computeResources"] = merged
         ce.status = "UPDATING"
+    if params.get("serviceRole"):
+        ce.spec["serviceRole"] = params["serviceRole"]
     state.touch(ce)
     return {"computeEnvironmentName": ce.name, "computeEnvironmentArn": ce.arn}
 

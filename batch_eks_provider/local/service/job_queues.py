@@ -101,26 +101,34 @@ def find(state: EngineState, ref: str) -> JobQueue:
 
 
 def update(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
+    """Change state, priority, compute environments, policy or time limits; all checked before any change."""
     require(params, "jobQueue")
     queue = find(state, params["jobQueue"])
-    if params.get("state"):
-        if params["state"] not in ("ENABLED", "DISABLED"):
-            raise ClientException(f"Invalid state {params['state']!r}: must be ENABLED or DISABLED.")
-        queue.state = params["state"]
-    if params.get("priority") is not None:
-        queue.spec["priority"] = int(params["priority"])
-    if params.get("computeEnvironmentOrder"):
-        queue.spec["computeEnvironmentOrder"] = _check_order(state, params["computeEnvironmentOrder"])
-    if params.get("schedulingPolicyArn"):
-        _check_policy(state, params["schedulingPolicyArn"])
+    new_state = params.get("state")
+    if new_state is not None and new_state not in ("ENABLED", "DISABLED"):
+        raise ClientException(f"Invalid state {new_state!r}: must be ENABLED or DISABLED.")
+    order = _check_order(state, params["computeEnvironmentOrder"]) if params.get("computeEnvironmentOrder") else None
+    policy = params.get("schedulingPolicyArn")
+    if policy:
+        _check_policy(state, policy)
         if not queue.scheduling_policy_arn:
             raise ClientException(
-                f"Cannot add scheduling policy {params['schedulingPolicyArn']!r} to job queue {queue.name!r}: "
-                "it was created without one (FIFO), and a FIFO queue cannot become a fair-share queue."
+                f"Cannot add scheduling policy {policy!r} to job queue {queue.name!r}: it was created without one "
+                "(FIFO), and a FIFO queue cannot become a fair-share queue."
             )
-        queue.spec["schedulingPolicyArn"] = params["schedulingPolicyArn"]
-    if params.get("jobStateTimeLimitActions") is not None:
-        queue.spec["jobStateTimeLimitActions"] = _check_time_limit_actions(params["jobStateTimeLimitActions"])
+    actions = params.get("jobStateTimeLimitActions")
+    if actions is not None:
+        actions = _check_time_limit_actions(actions)
+    if new_state is not None:
+        queue.state = new_state
+    if params.get("priority") is not None:
+        queue.spec["priority"] = int(params["priority"])
+    if order is not None:
+        queue.spec["computeEnvironmentOrder"] = order
+    if policy:
+        queue.spec["schedulingPolicyArn"] = policy
+    if actions is not None:
+        queue.spec["jobStateTimeLimitActions"] = actions
     state.touch(queue)
     return {"jobQueueName": queue.name, "jobQueueArn": queue.arn}
 
