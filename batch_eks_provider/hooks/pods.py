@@ -343,12 +343,18 @@ class BatchEksPodHook(AwsBaseHook):
         container: str | None = None,
         since_seconds: int | None = None,
         timestamps: bool = False,
+        request_timeout: float | tuple[float, float] | None = None,
     ) -> Iterator[str]:
-        """Yield a pod's log lines as they are printed (``follow=true``); ends when the pod ends.
+        """Yield a pod's log lines as they are printed (``follow=true``); ends when the pod ends (it succeeded,
+        failed, was stopped, or its node was reclaimed: a retry runs in a new pod, so follow that one next).
 
         :param job_or_attempt: A DescribeJobs entry or job id (its running pod, else its last attempt's), or an
             ``eksAttempts`` entry.
         :param container: Defaults to the pod's first container (as ``kubectl logs`` does).
+        :param request_timeout: Passed to the Kubernetes client (seconds, or (connect, read)); a read timeout
+            bounds the wait for the next line.
+        :raises BatchEksPodError: the job has no pod yet.
+        :raises kubernetes.client.ApiException: e.g. 404 when the pod is already gone.
         """
         ref = self._ref(job_or_attempt)
         core = self.core_v1(ref.cluster_name)
@@ -358,6 +364,8 @@ class BatchEksPodHook(AwsBaseHook):
         kwargs: dict[str, Any] = {"container": container, "follow": True, "timestamps": timestamps, "_preload_content": False}
         if since_seconds is not None:
             kwargs["since_seconds"] = since_seconds
+        if request_timeout is not None:
+            kwargs["_request_timeout"] = request_timeout
         response = core.read_namespaced_pod_log(ref.pod_name, ref.namespace, **kwargs)
         try:
             pending = b""

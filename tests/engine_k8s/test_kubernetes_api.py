@@ -156,3 +156,23 @@ def test_deleting_a_finished_pod_removes_it_at_once(batch, core):
     with pytest.raises(ApiException) as raised:
         core.read_namespaced_pod(pod.metadata.name, NAMESPACE)
     assert raised.value.status == 404
+
+
+def test_gpu_nodes_show_nvidia_gpus_in_capacity(batch, core):
+    ce = batch.create_compute_environment(
+        computeEnvironmentName="gpu-ce",
+        type="MANAGED",
+        eksConfiguration={"eksClusterArn": "arn:aws:eks:us-east-1:123456789012:cluster/doeks-batch", "kubernetesNamespace": "gpu-jobs"},
+        computeResources={
+            "type": "EC2", "allocationStrategy": "BEST_FIT_PROGRESSIVE", "minvCpus": 4, "maxvCpus": 8,
+            "instanceTypes": ["g4dn.xlarge"], "subnets": ["subnet-1"], "securityGroupIds": ["sg-1"],
+            "instanceRole": "arn:aws:iam::123456789012:instance-profile/x",
+        },
+    )
+    uuid = batch.describe_compute_environments(computeEnvironments=[ce["computeEnvironmentArn"]])["computeEnvironments"][0]["uuid"]
+    nodes = wait_for(lambda: core.list_node(label_selector=f"batch.amazonaws.com/compute-environment-uuid={uuid}").items,
+                     what="the minvCpus node of the GPU compute environment")
+    assert nodes[0].metadata.labels["node.kubernetes.io/instance-type"] == "g4dn.xlarge"
+    assert nodes[0].status.capacity["nvidia.com/gpu"] == nodes[0].status.allocatable["nvidia.com/gpu"] == "1"
+    assert nodes[0].status.capacity["cpu"] == "4"
+    assert "gpu-jobs" in [ns.metadata.name for ns in core.list_namespace().items]

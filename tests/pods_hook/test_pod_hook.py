@@ -92,6 +92,7 @@ def test_each_attempt_has_its_own_logs(pod_engine, pod_batch):
     hook = BatchEksPodHook()
     assert hook.fetch_attempt_logs(job, 0).lines == ["attempt 1"]
     assert hook.fetch_attempt_logs(job, -1).lines == ["attempt 2"]
+    assert list(hook.stream_pod_logs(job["eksAttempts"][0])) == ["attempt 1"]  # an ended pod: all lines, then the end
     advance_clock(pod_engine, 31)
     wait_for(lambda: hook.fetch_attempt_logs(job, 0).source == "cloudwatch", what="the first pod to be gone")
     assert hook.fetch_attempt_logs(job, 0).lines == ["attempt 1"]
