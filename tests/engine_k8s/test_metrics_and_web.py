@@ -81,7 +81,7 @@ def _get(url: str) -> str:
         return response.read().decode()
 
 
-def test_web_page_lists_everything_and_links_each_attempt_to_its_logs(engine, batch):
+def test_web_page_lists_everything_and_links_each_attempt_to_its_logs(engine, batch, core):
     job_id = submit_command(batch, "echo '<script>alert(1)</script> & done'; exit 2", name="page-job")
     job = wait_for_job(batch, job_id)
     pod_name = job["eksAttempts"][0]["podName"]
@@ -95,6 +95,11 @@ def test_web_page_lists_everything_and_links_each_attempt_to_its_logs(engine, ba
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; done" in logs_page
     assert "<script>" not in logs_page
     assert "Source: pod" in logs_page
+
+    core.delete_namespaced_pod(pod_name, NAMESPACE)  # gone: the page reads the CloudWatch Logs copy
+    logs_page = _get(f"{engine.url}/_local/ui/logs?pod={pod_name}")
+    assert "Source: CloudWatch Logs" in logs_page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; done" in logs_page and "<script>" not in logs_page
 
 
 def test_web_page_shows_the_latest_jobs_only(engine, batch, monkeypatch):

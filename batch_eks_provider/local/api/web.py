@@ -19,6 +19,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from ..logs import log_group_for_cluster, log_stream_name
+
 __all__ = ["web_routes", "JOBS_ON_PAGE", "pod_log_lines"]
 
 JOBS_ON_PAGE = 200
@@ -169,11 +171,24 @@ def pod_log_lines(engine: Any, pod_name: str) -> tuple[dict[str, list[str]], str
     if in_memory and pod_name in engine.state.pods:
         return in_memory, "pod"
     engine.logs.flush()
+    where, params = "instr(log_stream, ?) > 0", (pod_name,)
+    attempt = _attempt_of(engine, pod_name)
+    if attempt is not None:  # the streams' names are known: an index range instead of a scan
+        prefix = log_stream_name(attempt["nodeName"], pod_name, attempt["podNamespace"], "")[: -len(".log")]
+        where, params = "log_group = ? AND log_stream >= ? AND log_stream < ?", (
+            log_group_for_cluster(attempt["eksClusterArn"]), prefix, prefix + "\U0010ffff")
     by_stream: dict[str, list[str]] = {}
-    for _, stream, _, _, message in engine.store.select_log_events("instr(log_stream, ?) > 0", (pod_name,),
-                                                                   _LOG_LINES_ON_PAGE):
+    for _, stream, _, _, message in engine.store.select_log_events(where, params, _LOG_LINES_ON_PAGE):
         by_stream.setdefault(stream, []).append(message)
     return by_stream, "CloudWatch Logs"
+
+
+def _attempt_of(engine: Any, pod_name: str) -> dict[str, Any] | None:
+    for job in engine.state.jobs.values():
+        for attempt in job.eks_attempts:
+            if attempt.get("podName") == pod_name and attempt.get("nodeName") and attempt.get("eksClusterArn"):
+                return attempt
+    return None
 
 
 async def _logs(request: Request) -> Response:
