@@ -102,10 +102,19 @@ def eks_bearer_token(sts_client: Any, cluster_name: str) -> str:
     ``GetCallerIdentity`` URL signed with the header ``x-k8s-aws-id: <cluster>``, base64url without padding,
     prefixed ``k8s-aws-v1.``."""
     events = sts_client.meta.events
-    events.register("provide-client-params.sts.GetCallerIdentity", _take_cluster_param, unique_id="batch-eks-cluster-param")
-    events.register("before-sign.sts.GetCallerIdentity", _add_cluster_header, unique_id="batch-eks-cluster-header")
+    events.register(
+        "provide-client-params.sts.GetCallerIdentity",
+        _take_cluster_param,
+        unique_id="batch-eks-cluster-param",
+    )
+    events.register(
+        "before-sign.sts.GetCallerIdentity", _add_cluster_header, unique_id="batch-eks-cluster-header"
+    )
     url = sts_client.generate_presigned_url(
-        "get_caller_identity", Params={"ClusterName": cluster_name}, ExpiresIn=TOKEN_PRESIGN_SECONDS, HttpMethod="GET"
+        "get_caller_identity",
+        Params={"ClusterName": cluster_name},
+        ExpiresIn=TOKEN_PRESIGN_SECONDS,
+        HttpMethod="GET",
     )
     return TOKEN_PREFIX + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
 
@@ -177,14 +186,18 @@ class BatchEksPodHook(AwsBaseHook):
     @property
     def batch_hook(self) -> BatchEksHook:
         if "batch_hook" not in self._clients:
-            self._clients["batch_hook"] = BatchEksHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+            self._clients["batch_hook"] = BatchEksHook(
+                aws_conn_id=self.aws_conn_id, region_name=self.region_name
+            )
         return self._clients["batch_hook"]
 
     @aws_api_retry()
     def describe_cluster(self, cluster_name: str) -> dict[str, Any]:
         """EKS DescribeCluster (cached per hook): endpoint, certificateAuthority, version..."""
         if cluster_name not in self._clusters:
-            self._clusters[cluster_name] = self.aws_client("eks").describe_cluster(name=cluster_name)["cluster"]
+            self._clusters[cluster_name] = self.aws_client("eks").describe_cluster(name=cluster_name)[
+                "cluster"
+            ]
         return self._clusters[cluster_name]
 
     def get_token(self, cluster_name: str) -> str:
@@ -227,11 +240,15 @@ class BatchEksPodHook(AwsBaseHook):
         cluster = self.describe_cluster(cluster_name)
         endpoint = cluster.get("endpoint")
         if not endpoint:
-            raise BatchEksPodError(f"EKS cluster {cluster_name!r} has no endpoint (status {cluster.get('status')!r}).")
+            raise BatchEksPodError(
+                f"EKS cluster {cluster_name!r} has no endpoint (status {cluster.get('status')!r})."
+            )
         configuration = client.Configuration()
         configuration.host = endpoint
         if endpoint.startswith("https://"):
-            configuration.ssl_ca_cert = self._write_ca(cluster_name, cluster.get("certificateAuthority", {}).get("data"))
+            configuration.ssl_ca_cert = self._write_ca(
+                cluster_name, cluster.get("certificateAuthority", {}).get("data")
+            )
         issued: dict[str, float] = {}
 
         def refresh(config: Any) -> None:
@@ -246,7 +263,9 @@ class BatchEksPodHook(AwsBaseHook):
 
     def _write_ca(self, cluster_name: str, data: str | None) -> str:
         if not data:
-            raise BatchEksPodError(f"EKS cluster {cluster_name!r} has an https endpoint but no certificateAuthority data.")
+            raise BatchEksPodError(
+                f"EKS cluster {cluster_name!r} has an https endpoint but no certificateAuthority data."
+            )
         if self._ca_dir is None:
             self._ca_dir = tempfile.TemporaryDirectory(prefix="batch-eks-ca-")
         path = Path(self._ca_dir.name) / f"{cluster_name}.crt"
@@ -266,8 +285,13 @@ class BatchEksPodHook(AwsBaseHook):
         """(cluster name, namespace) of each EKS compute environment of the job's queue, in queue order."""
         queue = self.batch_hook.describe_job_queue(job["jobQueue"])
         if queue is None:
-            raise BatchEksPodError(f"Job queue {job['jobQueue']!r} of AWS Batch job ({job['jobId']}) does not exist.")
-        order = [o["computeEnvironment"] for o in sorted(queue.get("computeEnvironmentOrder", []), key=lambda o: o["order"])]
+            raise BatchEksPodError(
+                f"Job queue {job['jobQueue']!r} of AWS Batch job ({job['jobId']}) does not exist."
+            )
+        order = [
+            o["computeEnvironment"]
+            for o in sorted(queue.get("computeEnvironmentOrder", []), key=lambda o: o["order"])
+        ]
         targets: list[tuple[str, str]] = []
         for ce in self.batch_hook.describe_compute_environments(order):
             eks = ce.get("eksConfiguration") or {}
@@ -276,7 +300,9 @@ class BatchEksPodHook(AwsBaseHook):
                 if target not in targets:
                     targets.append(target)
         if not targets:
-            raise BatchEksPodError(f"Job queue {job['jobQueue']!r} has no EKS compute environment (no eksConfiguration).")
+            raise BatchEksPodError(
+                f"Job queue {job['jobQueue']!r} has no EKS compute environment (no eksConfiguration)."
+            )
         return targets
 
     def attempt_pod(self, job: dict[str, Any] | str, attempt_index: int = -1) -> PodRef:
@@ -298,18 +324,34 @@ class BatchEksPodHook(AwsBaseHook):
             cluster_q, namespace_q = self._queue_targets(job)[0]
             cluster, namespace = cluster or cluster_q, namespace or namespace_q
         containers = tuple(c["name"] for c in attempt.get("containers", []) if c.get("name"))
-        return PodRef(attempt["podName"], namespace, cluster or self.cluster_name, attempt.get("nodeName"), containers)
+        return PodRef(
+            attempt["podName"], namespace, cluster or self.cluster_name, attempt.get("nodeName"), containers
+        )
 
     def current_pod(self, job: dict[str, Any] | str) -> PodRef:
         """The pod of the attempt running now, or else of the last attempt."""
         job = self._job(job)
         props = (job.get("eksProperties") or {}).get("podProperties") or {}
         if job.get("status") in _ACTIVE_STATUSES and props.get("podName"):
-            for cluster, namespace in self._queue_targets(job):
-                return PodRef(props["podName"], namespace, cluster, props.get("nodeName"))
+            targets = self._queue_targets(job)
+            if len(targets) > 1:  # CEs on several clusters or namespaces: ask each which one runs the pod
+                targets = [t for t in targets if self._pod_exists(t[0], t[1], props["podName"])] or targets
+            cluster, namespace = targets[0]
+            return PodRef(props["podName"], namespace, cluster, props.get("nodeName"))
         if job.get("eksAttempts"):
             return self.attempt_pod(job, -1)
         raise BatchEksPodError(f"AWS Batch job ({job['jobId']}) is {job.get('status')} and has no pod yet.")
+
+    def _pod_exists(self, cluster_name: str, namespace: str, pod_name: str) -> bool:
+        from kubernetes.client import ApiException
+
+        try:
+            self.core_v1(cluster_name).read_namespaced_pod(pod_name, namespace)
+        except ApiException as e:
+            if e.status == 404:
+                return False
+            raise
+        return True
 
     # -- logs ---------------------------------------------------------------------------------------------------------------
     def read_pod_log(
@@ -361,7 +403,12 @@ class BatchEksPodHook(AwsBaseHook):
         if container is None:
             pod = core.read_namespaced_pod(ref.pod_name, ref.namespace)
             container = pod.spec.containers[0].name
-        kwargs: dict[str, Any] = {"container": container, "follow": True, "timestamps": timestamps, "_preload_content": False}
+        kwargs: dict[str, Any] = {
+            "container": container,
+            "follow": True,
+            "timestamps": timestamps,
+            "_preload_content": False,
+        }
         if since_seconds is not None:
             kwargs["since_seconds"] = since_seconds
         if request_timeout is not None:
@@ -416,7 +463,9 @@ class BatchEksPodHook(AwsBaseHook):
         try:
             for name, prefix in prefixes:
                 lines: list[str] = []
-                for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group, logStreamNamePrefix=prefix):
+                for page in logs.get_paginator("filter_log_events").paginate(
+                    logGroupName=group, logStreamNamePrefix=prefix
+                ):
                     lines.extend(
                         _fluent_bit_message(event["message"])
                         for event in page["events"]

@@ -106,7 +106,9 @@ def describe_log_groups(engine: Any, params: dict[str, Any]) -> dict[str, Any]:
     limit = _limit(params, DESCRIBE_LIMIT, DESCRIBE_LIMIT)
     prefix, pattern = params.get("logGroupNamePrefix"), params.get("logGroupNamePattern")
     if prefix and pattern:
-        raise InvalidParameterException("logGroupNamePrefix and logGroupNamePattern are mutually exclusive parameters.")
+        raise InvalidParameterException(
+            "logGroupNamePrefix and logGroupNamePattern are mutually exclusive parameters."
+        )
     engine.logs.flush()
     sizes = {name: stored for name, _, stored in engine.store.log_groups()}
     names = sorted(known_log_groups(engine).items())
@@ -203,7 +205,9 @@ def get_log_events(engine: Any, params: dict[str, Any]) -> dict[str, Any]:
     group = _group_name(engine, params)
     stream = params.get("logStreamName")
     if not stream:
-        raise InvalidParameterException("1 validation error detected: Value null at 'logStreamName' failed to satisfy constraint: Member must not be null")
+        raise InvalidParameterException(
+            "1 validation error detected: Value null at 'logStreamName' failed to satisfy constraint: Member must not be null"
+        )
     if not engine.store.log_events_exist(group, stream):
         raise ResourceNotFoundException("The specified log stream does not exist.")
     limit = _limit(params, EVENTS_LIMIT, EVENTS_LIMIT)
@@ -262,7 +266,9 @@ def filter_log_events(engine: Any, params: dict[str, Any]) -> dict[str, Any]:
     group = _group_name(engine, params)
     names, prefix = params.get("logStreamNames"), params.get("logStreamNamePrefix")
     if names and prefix:
-        raise InvalidParameterException("logStreamNames and logStreamNamePrefix are mutually exclusive parameters.")
+        raise InvalidParameterException(
+            "logStreamNames and logStreamNamePrefix are mutually exclusive parameters."
+        )
     limit = _limit(params, EVENTS_LIMIT, EVENTS_LIMIT)
     clauses, values = _time_clause(params)
     clauses.insert(0, "log_group = ?")
@@ -288,13 +294,21 @@ def filter_log_events(engine: Any, params: dict[str, Any]) -> dict[str, Any]:
         try:
             ts, rowid = int(cursor["timestamp"]), int(cursor["rowid"])
         except (KeyError, TypeError, ValueError):
-            raise InvalidParameterException(f"The specified nextToken is invalid: {params['nextToken']!r}.") from None
+            raise InvalidParameterException(
+                f"The specified nextToken is invalid: {params['nextToken']!r}."
+            ) from None
         clauses.append("(timestamp > ? OR (timestamp = ? AND rowid > ?))")
         values.extend([ts, ts, rowid])
     rows = engine.store.select_log_events(" AND ".join(clauses), tuple(values), limit + 1)
     more, rows = len(rows) > limit, rows[:limit]
     events = [
-        {"logStreamName": r[1], "timestamp": r[2], "message": r[4], "ingestionTime": r[3], "eventId": f"{r[0]:056d}"}
+        {
+            "logStreamName": r[1],
+            "timestamp": r[2],
+            "message": r[4],
+            "ingestionTime": r[3],
+            "eventId": f"{r[0]:056d}",
+        }
         for r in rows
     ]
     body: dict[str, Any] = {"events": events, "searchedLogStreams": []}
