@@ -207,3 +207,35 @@ def test_gpu_nodes_show_nvidia_gpus_in_capacity(batch, core):
     assert nodes[0].status.capacity["nvidia.com/gpu"] == nodes[0].status.allocatable["nvidia.com/gpu"] == "1"
     assert nodes[0].status.capacity["cpu"] == "4"
     assert "gpu-jobs" in [ns.metadata.name for ns in core.list_namespace().items]
+
+
+def test_watch_reports_a_pod_added_modified_and_deleted(batch, core, tmp_path):
+    from kubernetes import watch
+
+    gate = tmp_path / "gate"
+    job_id = submit_gated_job(batch, gate)
+    seen = []
+    watcher = watch.Watch()
+    for event in watcher.stream(
+        core.list_namespaced_pod, NAMESPACE, label_selector=f"batch.amazonaws.com/job-id={job_id}", timeout_seconds=30
+    ):
+        pod = event["object"]
+        seen.append((event["type"], pod.status.phase))
+        if event["type"] == "ADDED":
+            gate.touch()  # the pod runs: let it finish
+        elif pod.status.phase == "Succeeded" and event["type"] == "MODIFIED":
+            core.delete_namespaced_pod(pod.metadata.name, NAMESPACE)
+        elif event["type"] == "DELETED":
+            watcher.stop()
+    assert seen == [("ADDED", "Running"), ("MODIFIED", "Succeeded"), ("DELETED", "Succeeded")]
+
+
+def test_watch_of_nodes_starts_with_every_node_and_ends_at_its_timeout(batch, core):
+    wait_for_job(batch, submit_command(batch, "true"))
+    names = [n.metadata.name for n in core.list_node().items]
+    from kubernetes import watch
+
+    events = list(watch.Watch().stream(core.list_node, timeout_seconds=1))
+    assert [(e["type"], e["object"].metadata.name) for e in events] == [("ADDED", name) for name in names]
+    namespaces = list(watch.Watch().stream(core.list_namespace, timeout_seconds=1))
+    assert {e["object"].metadata.name for e in namespaces} >= {NAMESPACE, "default"}

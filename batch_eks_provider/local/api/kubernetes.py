@@ -5,6 +5,7 @@
 - ``GET /api/v1/nodes``, ``GET /api/v1/nodes/{name}``: the simulated nodes (labels, Batch taints, capacity)
 - ``GET /api/v1/pods``, ``GET /api/v1/namespaces/{ns}/pods`` (``labelSelector``, ``fieldSelector``, ``limit``,
   ``continue``), ``GET|DELETE /api/v1/namespaces/{ns}/pods/{name}``
+- ``watch=true`` on the three lists (:mod:`.kubernetes_watch`)
 - ``GET /api/v1/namespaces/{ns}/pods/{name}/log`` with ``container``, ``follow``, ``sinceSeconds``,
   ``sinceTime``, ``tailLines``, ``timestamps``, ``limitBytes``: ``follow=true`` streams lines while the pod
   runs and ends when it ends.
@@ -27,6 +28,7 @@ from starlette.routing import Route
 
 from ..logs import LogLine
 from ..models import Pod
+from .kubernetes_watch import watch_response
 from .kubernetes_objects import (
     KUBERNETES_VERSION,
     SYSTEM_NAMESPACES,
@@ -125,13 +127,8 @@ def _bool_param(request: Request, name: str) -> bool:
     return request.query_params.get(name, "false").lower() in ("true", "1", "yes")
 
 
-def _reject_watch(request: Request) -> None:
-    if _bool_param(request, "watch"):
-        raise KubernetesError(
-            405,
-            "MethodNotAllowed",
-            "watch is not supported by the batch-eks local engine; list and poll instead",
-        )
+def _watching(request: Request) -> bool:
+    return _bool_param(request, "watch")
 
 
 def _paginate(
@@ -232,15 +229,25 @@ async def _unknown(request: Request) -> Response:
 @_k8s("list_namespace")
 async def _list_namespaces(request: Request) -> Response:
     engine = request.app.state.engine
-    _reject_watch(request)
     label_selector = LabelSelector(request.query_params.get("labelSelector"))
     field_selector = FieldSelector(request.query_params.get("fieldSelector"), _NAMESPACE_FIELDS)
+
+    def matching() -> dict[str, float]:
+        found = namespaces(engine)
+        names = select(
+            sorted(found), lambda n: {"kubernetes.io/metadata.name": n}, label_selector, field_selector
+        )
+        return {name: found[name] for name in names}
+
+    def render(name: str, created: float) -> dict[str, Any]:
+        return namespace_object(name, _namespace_uid(name), created, _resource_version(engine))
+
+    if _watching(request):
+        return watch_response(
+            request, lambda: {n: (c, lambda n=n, c=c: render(n, c)) for n, c in matching().items()}
+        )
     version = _resource_version(engine)
-    found = namespaces(engine)
-    names = select(
-        sorted(found), lambda n: {"kubernetes.io/metadata.name": n}, label_selector, field_selector
-    )
-    items = [namespace_object(n, _namespace_uid(n), found[n], version) for n in names]
+    items = [render(name, created) for name, created in matching().items()]
     page, token, remaining = _paginate(request, items)
     return _json(list_object("NamespaceList", page, version, token, remaining))
 
@@ -264,17 +271,27 @@ def _node_json(engine: Any, node: Any, version: str) -> dict[str, Any]:
 @_k8s("list_node")
 async def _list_nodes(request: Request) -> Response:
     engine = request.app.state.engine
-    _reject_watch(request)
     label_selector = LabelSelector(request.query_params.get("labelSelector"))
     field_selector = FieldSelector(request.query_params.get("fieldSelector"), _NODE_FIELDS)
-    version = _resource_version(engine)
-    nodes = sorted(
-        (n for n in engine.state.nodes.values() if n.status != "Terminating"), key=lambda n: n.name
-    )
-    items = [_node_json(engine, n, version) for n in nodes if field_selector.matches(n)]
-    items = [i for i in items if label_selector.matches(i["metadata"]["labels"])]
-    page, token, remaining = _paginate(request, items)
-    return _json(list_object("NodeList", page, version, token, remaining))
+
+    def matching() -> list[tuple[Any, dict[str, Any]]]:
+        nodes = sorted(
+            (
+                n
+                for n in engine.state.nodes.values()
+                if n.status != "Terminating" and field_selector.matches(n)
+            ),
+            key=lambda n: n.name,
+        )
+        rendered = [(n, _node_json(engine, n, _resource_version(engine))) for n in nodes]
+        return [(n, body) for n, body in rendered if label_selector.matches(body["metadata"]["labels"])]
+
+    if _watching(request):
+        return watch_response(
+            request, lambda: {n.name: (n.status, lambda body=body: body) for n, body in matching()}
+        )
+    page, token, remaining = _paginate(request, [body for _, body in matching()])
+    return _json(list_object("NodeList", page, _resource_version(engine), token, remaining))
 
 
 @_k8s("read_node")
@@ -288,20 +305,34 @@ async def _read_node(request: Request) -> Response:
 
 
 # -- pods -----------------------------------------------------------------------------------------------------------
+def _pod_fingerprint(pod: Pod) -> tuple[Any, ...]:
+    return pod.phase, pod.started_at, pod.finished_at, pod.deleted, tuple(sorted(pod.container_states))
+
+
 async def _list_pods(request: Request, namespace: str | None) -> Response:
     engine = request.app.state.engine
-    _reject_watch(request)
     label_selector = LabelSelector(request.query_params.get("labelSelector"))
     field_selector = FieldSelector(request.query_params.get("fieldSelector"), _POD_FIELDS)
-    pods = [p for p in visible_pods(engine) if namespace is None or p.namespace == namespace]
-    pods = select(
-        sorted(pods, key=lambda p: (p.namespace, p.created_at, p.name)),
-        lambda p: p.labels,
-        label_selector,
-        field_selector,
-    )
+
+    def matching() -> list[Pod]:
+        pods = [p for p in visible_pods(engine) if namespace is None or p.namespace == namespace]
+        return select(
+            sorted(pods, key=lambda p: (p.namespace, p.created_at, p.name)),
+            lambda p: p.labels,
+            label_selector,
+            field_selector,
+        )
+
+    if _watching(request):
+        return watch_response(
+            request,
+            lambda: {
+                p.name: (_pod_fingerprint(p), lambda p=p: pod_object(p, _resource_version(engine)))
+                for p in matching()
+            },
+        )
     version = _resource_version(engine)
-    page, token, remaining = _paginate(request, [pod_object(p, version) for p in pods])
+    page, token, remaining = _paginate(request, [pod_object(p, version) for p in matching()])
     return _json(list_object("PodList", page, version, token, remaining))
 
 
