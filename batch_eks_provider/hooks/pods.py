@@ -19,8 +19,12 @@ from typing import Any, Callable, Iterator
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
+from tenacity import retry, retry_if_exception
+from tenacity.wait import wait_random_exponential
+
+from .. import retries
 from ..exceptions import BatchEksError
-from ..retries import aws_api_retry
+from ..retries import aws_api_retry, is_transient
 from .batch import BatchEksHook
 
 __all__ = [
@@ -30,6 +34,7 @@ __all__ = [
     "PodRef",
     "eks_bearer_token",
     "container_insights_log_group",
+    "kubernetes_api_retry",
 ]
 
 TOKEN_PREFIX = "k8s-aws-v1."
@@ -117,6 +122,35 @@ def eks_bearer_token(sts_client: Any, cluster_name: str) -> str:
         HttpMethod="GET",
     )
     return TOKEN_PREFIX + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
+
+
+def _is_transient_kubernetes_error(error: BaseException) -> bool:
+    """Throttling (429), 5xx answers and dropped connections of the Kubernetes API, and transient AWS errors."""
+    from kubernetes.client import ApiException
+
+    if isinstance(error, ApiException):
+        return error.status == 429 or (error.status or 0) >= 500
+    return is_transient(error)
+
+
+def kubernetes_api_retry():
+    """:func:`~batch_eks_provider.retries.aws_api_retry`'s bounds and waits, for Kubernetes API calls."""
+
+    def stop(state: Any) -> bool:
+        return (
+            state.attempt_number >= retries.policy.max_attempts
+            or (state.seconds_since_start or 0.0) >= retries.policy.max_delay
+        )
+
+    return retry(
+        retry=retry_if_exception(_is_transient_kubernetes_error),
+        wait=lambda state: wait_random_exponential(
+            multiplier=retries.policy.initial_wait, max=retries.policy.max_wait
+        )(state),
+        stop=stop,
+        sleep=lambda seconds: retries.policy.sleep(seconds),
+        reraise=True,
+    )
 
 
 def _fluent_bit_message(message: str) -> str:
@@ -342,6 +376,7 @@ class BatchEksPodHook(AwsBaseHook):
             return self.attempt_pod(job, -1)
         raise BatchEksPodError(f"AWS Batch job ({job['jobId']}) is {job.get('status')} and has no pod yet.")
 
+    @kubernetes_api_retry()
     def _pod_exists(self, cluster_name: str, namespace: str, pod_name: str) -> bool:
         from kubernetes.client import ApiException
 
@@ -354,6 +389,7 @@ class BatchEksPodHook(AwsBaseHook):
         return True
 
     # -- logs ---------------------------------------------------------------------------------------------------------------
+    @kubernetes_api_retry()
     def read_pod_log(
         self,
         pod_name: str,
@@ -401,7 +437,7 @@ class BatchEksPodHook(AwsBaseHook):
         ref = self._ref(job_or_attempt)
         core = self.core_v1(ref.cluster_name)
         if container is None:
-            pod = core.read_namespaced_pod(ref.pod_name, ref.namespace)
+            pod = kubernetes_api_retry()(core.read_namespaced_pod)(ref.pod_name, ref.namespace)
             container = pod.spec.containers[0].name
         kwargs: dict[str, Any] = {
             "container": container,
@@ -413,7 +449,7 @@ class BatchEksPodHook(AwsBaseHook):
             kwargs["since_seconds"] = since_seconds
         if request_timeout is not None:
             kwargs["_request_timeout"] = request_timeout
-        response = core.read_namespaced_pod_log(ref.pod_name, ref.namespace, **kwargs)
+        response = kubernetes_api_retry()(core.read_namespaced_pod_log)(ref.pod_name, ref.namespace, **kwargs)
         try:
             pending = b""
             for chunk in response.stream(amt=65536, decode_content=True):
@@ -441,11 +477,9 @@ class BatchEksPodHook(AwsBaseHook):
         ref = self.attempt_pod(job, attempt_index)
         containers = [container] if container else list(ref.containers) or [None]
         try:
-            core = self.core_v1(ref.cluster_name)
             found: dict[str, list[str]] = {}
             for name in containers:
-                kwargs = {"container": name} if name else {}
-                text = core.read_namespaced_pod_log(ref.pod_name, ref.namespace, **kwargs)
+                text = self.read_pod_log(ref.pod_name, ref.namespace, name, cluster_name=ref.cluster_name)
                 found[name or ""] = text.splitlines()
             return AttemptLogs(ref.pod_name, ref.namespace, "pod", found)
         except ApiException as e:
@@ -453,6 +487,7 @@ class BatchEksPodHook(AwsBaseHook):
                 raise
         return self._cloudwatch_logs(ref, [c for c in containers if c])
 
+    @aws_api_retry()
     def _cloudwatch_logs(self, ref: PodRef, containers: list[str]) -> AttemptLogs:
         logs = self.aws_client("logs")
         if not ref.cluster_name:

@@ -278,3 +278,46 @@ def test_a_queue_with_compute_environments_in_two_namespaces(pod_engine, pod_bat
     assert next(lines) == "in-team-b"
     gate.touch()
     assert list(lines) == []
+
+
+def test_throttled_aws_apis_slow_the_hook_down_instead_of_failing_it(pod_engine, pod_batch, monkeypatch):
+    import json
+
+    from batch_eks_provider import retries
+    from tests.engine_k8s.test_metrics_and_web import _post, _samples, _value
+
+    job = wait_for_job(pod_batch, submit_command(pod_batch, "echo through-the-storm"))
+    advance_clock(pod_engine, 31)  # the pod is deleted: the hook needs Batch, EKS and CloudWatch Logs
+    wait_for(lambda: not pod_engine.engine.state.pods, what="the pod to be deleted")
+    # botocore's own retries off: only the hook's retry layer stands between a 429 and the task
+    connection = {
+        "conn_type": "aws",
+        "login": "testing",
+        "password": "testing",
+        "extra": {
+            "endpoint_url": pod_engine.url,
+            "region_name": "us-east-1",
+            "config_kwargs": {"retries": {"mode": "standard", "total_max_attempts": 1}},
+        },
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(connection))
+    _post(pod_engine.url, "/_local/faults", {"throttle_rate": 0.7})
+    try:
+        with retries.overridden(initial_wait=0.001, max_wait=0.005, max_attempts=60):
+            fetched = [BatchEksPodHook().fetch_attempt_logs(job["jobId"]) for _ in range(3)]
+    finally:
+        _post(pod_engine.url, "/_local/faults", {"throttle_rate": 0.0})
+    assert [(logs.source, logs.lines) for logs in fetched] == [("cloudwatch", ["through-the-storm"])] * 3
+    samples = _samples(pod_engine.url)
+    throttled = sum(
+        value
+        for (name, labels), value in samples.items()
+        if name == "batch_eks_api_requests_total" and ("outcome", "TooManyRequestsException") in labels
+    )
+    assert throttled >= 1  # at least 9 calls at a 70 % throttle rate: some were answered 429
+    assert (
+        _value(
+            samples, "batch_eks_api_requests_total", service="logs", operation="FilterLogEvents", outcome="ok"
+        )
+        >= 3
+    )
