@@ -200,6 +200,7 @@ class BatchEksPodHook(AwsBaseHook):
         self.cluster_name = cluster_name
         self._clock = clock
         self._clients: dict[str, Any] = {}
+        self._batch_hook: BatchEksHook | None = None
         self._api_clients: dict[str, Any] = {}
         self._clusters: dict[str, dict[str, Any]] = {}
         self._ca_dir: tempfile.TemporaryDirectory | None = None
@@ -219,11 +220,10 @@ class BatchEksPodHook(AwsBaseHook):
 
     @property
     def batch_hook(self) -> BatchEksHook:
-        if "batch_hook" not in self._clients:
-            self._clients["batch_hook"] = BatchEksHook(
-                aws_conn_id=self.aws_conn_id, region_name=self.region_name
-            )
-        return self._clients["batch_hook"]
+        """The Batch hook on the same connection (DescribeJobs, queues, compute environments, with retries)."""
+        if self._batch_hook is None:
+            self._batch_hook = BatchEksHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+        return self._batch_hook
 
     @aws_api_retry()
     def describe_cluster(self, cluster_name: str) -> dict[str, Any]:
@@ -241,14 +241,15 @@ class BatchEksPodHook(AwsBaseHook):
     # -- the Kubernetes client ---------------------------------------------------------------------------------------
     def get_api_client(self, cluster_name: str | None = None) -> Any:
         """A ``kubernetes.client.ApiClient`` for the cluster (or for ``kubernetes_conn_id`` when set)."""
-        key = self.kubernetes_conn_id or cluster_name or self.cluster_name
+        cluster = cluster_name or self.cluster_name
+        key = f"connection:{self.kubernetes_conn_id}" if self.kubernetes_conn_id else cluster
         if not key:
             raise BatchEksPodError("No EKS cluster given: pass cluster_name, or a job whose queue names one.")
         if key not in self._api_clients:
             if self.kubernetes_conn_id:
                 self._api_clients[key] = self._api_client_from_connection(self.kubernetes_conn_id)
             else:
-                self._api_clients[key] = self._api_client_for_cluster(key)
+                self._api_clients[key] = self._api_client_for_cluster(cluster)
         return self._api_clients[key]
 
     def core_v1(self, cluster_name: str | None = None) -> Any:
