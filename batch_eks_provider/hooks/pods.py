@@ -19,8 +19,12 @@ from typing import Any, Callable, Iterator
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
+from tenacity import retry, retry_if_exception
+from tenacity.wait import wait_random_exponential
+
+from .. import retries
 from ..exceptions import BatchEksError
-from ..retries import aws_api_retry
+from ..retries import aws_api_retry, is_transient
 from .batch import BatchEksHook
 
 __all__ = [
@@ -30,6 +34,7 @@ __all__ = [
     "PodRef",
     "eks_bearer_token",
     "container_insights_log_group",
+    "kubernetes_api_retry",
 ]
 
 TOKEN_PREFIX = "k8s-aws-v1."
@@ -102,12 +107,50 @@ def eks_bearer_token(sts_client: Any, cluster_name: str) -> str:
     ``GetCallerIdentity`` URL signed with the header ``x-k8s-aws-id: <cluster>``, base64url without padding,
     prefixed ``k8s-aws-v1.``."""
     events = sts_client.meta.events
-    events.register("provide-client-params.sts.GetCallerIdentity", _take_cluster_param, unique_id="batch-eks-cluster-param")
-    events.register("before-sign.sts.GetCallerIdentity", _add_cluster_header, unique_id="batch-eks-cluster-header")
+    events.register(
+        "provide-client-params.sts.GetCallerIdentity",
+        _take_cluster_param,
+        unique_id="batch-eks-cluster-param",
+    )
+    events.register(
+        "before-sign.sts.GetCallerIdentity", _add_cluster_header, unique_id="batch-eks-cluster-header"
+    )
     url = sts_client.generate_presigned_url(
-        "get_caller_identity", Params={"ClusterName": cluster_name}, ExpiresIn=TOKEN_PRESIGN_SECONDS, HttpMethod="GET"
+        "get_caller_identity",
+        Params={"ClusterName": cluster_name},
+        ExpiresIn=TOKEN_PRESIGN_SECONDS,
+        HttpMethod="GET",
     )
     return TOKEN_PREFIX + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
+
+
+def _is_transient_kubernetes_error(error: BaseException) -> bool:
+    """Throttling (429), 5xx answers and dropped connections of the Kubernetes API, and transient AWS errors."""
+    from kubernetes.client import ApiException
+
+    if isinstance(error, ApiException):
+        return error.status == 429 or (error.status or 0) >= 500
+    return is_transient(error)
+
+
+def kubernetes_api_retry():
+    """:func:`~batch_eks_provider.retries.aws_api_retry`'s bounds and waits, for Kubernetes API calls."""
+
+    def stop(state: Any) -> bool:
+        return (
+            state.attempt_number >= retries.policy.max_attempts
+            or (state.seconds_since_start or 0.0) >= retries.policy.max_delay
+        )
+
+    return retry(
+        retry=retry_if_exception(_is_transient_kubernetes_error),
+        wait=lambda state: wait_random_exponential(
+            multiplier=retries.policy.initial_wait, max=retries.policy.max_wait
+        )(state),
+        stop=stop,
+        sleep=lambda seconds: retries.policy.sleep(seconds),
+        reraise=True,
+    )
 
 
 def _fluent_bit_message(message: str) -> str:
@@ -157,6 +200,7 @@ class BatchEksPodHook(AwsBaseHook):
         self.cluster_name = cluster_name
         self._clock = clock
         self._clients: dict[str, Any] = {}
+        self._batch_hook: BatchEksHook | None = None
         self._api_clients: dict[str, Any] = {}
         self._clusters: dict[str, dict[str, Any]] = {}
         self._ca_dir: tempfile.TemporaryDirectory | None = None
@@ -176,15 +220,18 @@ class BatchEksPodHook(AwsBaseHook):
 
     @property
     def batch_hook(self) -> BatchEksHook:
-        if "batch_hook" not in self._clients:
-            self._clients["batch_hook"] = BatchEksHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
-        return self._clients["batch_hook"]
+        """The Batch hook on the same connection (DescribeJobs, queues, compute environments, with retries)."""
+        if self._batch_hook is None:
+            self._batch_hook = BatchEksHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+        return self._batch_hook
 
     @aws_api_retry()
     def describe_cluster(self, cluster_name: str) -> dict[str, Any]:
         """EKS DescribeCluster (cached per hook): endpoint, certificateAuthority, version..."""
         if cluster_name not in self._clusters:
-            self._clusters[cluster_name] = self.aws_client("eks").describe_cluster(name=cluster_name)["cluster"]
+            self._clusters[cluster_name] = self.aws_client("eks").describe_cluster(name=cluster_name)[
+                "cluster"
+            ]
         return self._clusters[cluster_name]
 
     def get_token(self, cluster_name: str) -> str:
@@ -194,14 +241,15 @@ class BatchEksPodHook(AwsBaseHook):
     # -- the Kubernetes client ---------------------------------------------------------------------------------------
     def get_api_client(self, cluster_name: str | None = None) -> Any:
         """A ``kubernetes.client.ApiClient`` for the cluster (or for ``kubernetes_conn_id`` when set)."""
-        key = self.kubernetes_conn_id or cluster_name or self.cluster_name
+        cluster = cluster_name or self.cluster_name
+        key = f"connection:{self.kubernetes_conn_id}" if self.kubernetes_conn_id else cluster
         if not key:
             raise BatchEksPodError("No EKS cluster given: pass cluster_name, or a job whose queue names one.")
         if key not in self._api_clients:
             if self.kubernetes_conn_id:
                 self._api_clients[key] = self._api_client_from_connection(self.kubernetes_conn_id)
             else:
-                self._api_clients[key] = self._api_client_for_cluster(key)
+                self._api_clients[key] = self._api_client_for_cluster(cluster)
         return self._api_clients[key]
 
     def core_v1(self, cluster_name: str | None = None) -> Any:
@@ -227,11 +275,15 @@ class BatchEksPodHook(AwsBaseHook):
         cluster = self.describe_cluster(cluster_name)
         endpoint = cluster.get("endpoint")
         if not endpoint:
-            raise BatchEksPodError(f"EKS cluster {cluster_name!r} has no endpoint (status {cluster.get('status')!r}).")
+            raise BatchEksPodError(
+                f"EKS cluster {cluster_name!r} has no endpoint (status {cluster.get('status')!r})."
+            )
         configuration = client.Configuration()
         configuration.host = endpoint
         if endpoint.startswith("https://"):
-            configuration.ssl_ca_cert = self._write_ca(cluster_name, cluster.get("certificateAuthority", {}).get("data"))
+            configuration.ssl_ca_cert = self._write_ca(
+                cluster_name, cluster.get("certificateAuthority", {}).get("data")
+            )
         issued: dict[str, float] = {}
 
         def refresh(config: Any) -> None:
@@ -246,7 +298,9 @@ class BatchEksPodHook(AwsBaseHook):
 
     def _write_ca(self, cluster_name: str, data: str | None) -> str:
         if not data:
-            raise BatchEksPodError(f"EKS cluster {cluster_name!r} has an https endpoint but no certificateAuthority data.")
+            raise BatchEksPodError(
+                f"EKS cluster {cluster_name!r} has an https endpoint but no certificateAuthority data."
+            )
         if self._ca_dir is None:
             self._ca_dir = tempfile.TemporaryDirectory(prefix="batch-eks-ca-")
         path = Path(self._ca_dir.name) / f"{cluster_name}.crt"
@@ -266,8 +320,13 @@ class BatchEksPodHook(AwsBaseHook):
         """(cluster name, namespace) of each EKS compute environment of the job's queue, in queue order."""
         queue = self.batch_hook.describe_job_queue(job["jobQueue"])
         if queue is None:
-            raise BatchEksPodError(f"Job queue {job['jobQueue']!r} of AWS Batch job ({job['jobId']}) does not exist.")
-        order = [o["computeEnvironment"] for o in sorted(queue.get("computeEnvironmentOrder", []), key=lambda o: o["order"])]
+            raise BatchEksPodError(
+                f"Job queue {job['jobQueue']!r} of AWS Batch job ({job['jobId']}) does not exist."
+            )
+        order = [
+            o["computeEnvironment"]
+            for o in sorted(queue.get("computeEnvironmentOrder", []), key=lambda o: o["order"])
+        ]
         targets: list[tuple[str, str]] = []
         for ce in self.batch_hook.describe_compute_environments(order):
             eks = ce.get("eksConfiguration") or {}
@@ -276,7 +335,9 @@ class BatchEksPodHook(AwsBaseHook):
                 if target not in targets:
                     targets.append(target)
         if not targets:
-            raise BatchEksPodError(f"Job queue {job['jobQueue']!r} has no EKS compute environment (no eksConfiguration).")
+            raise BatchEksPodError(
+                f"Job queue {job['jobQueue']!r} has no EKS compute environment (no eksConfiguration)."
+            )
         return targets
 
     def attempt_pod(self, job: dict[str, Any] | str, attempt_index: int = -1) -> PodRef:
@@ -298,20 +359,38 @@ class BatchEksPodHook(AwsBaseHook):
             cluster_q, namespace_q = self._queue_targets(job)[0]
             cluster, namespace = cluster or cluster_q, namespace or namespace_q
         containers = tuple(c["name"] for c in attempt.get("containers", []) if c.get("name"))
-        return PodRef(attempt["podName"], namespace, cluster or self.cluster_name, attempt.get("nodeName"), containers)
+        return PodRef(
+            attempt["podName"], namespace, cluster or self.cluster_name, attempt.get("nodeName"), containers
+        )
 
     def current_pod(self, job: dict[str, Any] | str) -> PodRef:
         """The pod of the attempt running now, or else of the last attempt."""
         job = self._job(job)
         props = (job.get("eksProperties") or {}).get("podProperties") or {}
         if job.get("status") in _ACTIVE_STATUSES and props.get("podName"):
-            for cluster, namespace in self._queue_targets(job):
-                return PodRef(props["podName"], namespace, cluster, props.get("nodeName"))
+            targets = self._queue_targets(job)
+            if len(targets) > 1:  # CEs on several clusters or namespaces: ask each which one runs the pod
+                targets = [t for t in targets if self._pod_exists(t[0], t[1], props["podName"])] or targets
+            cluster, namespace = targets[0]
+            return PodRef(props["podName"], namespace, cluster, props.get("nodeName"))
         if job.get("eksAttempts"):
             return self.attempt_pod(job, -1)
         raise BatchEksPodError(f"AWS Batch job ({job['jobId']}) is {job.get('status')} and has no pod yet.")
 
+    @kubernetes_api_retry()
+    def _pod_exists(self, cluster_name: str, namespace: str, pod_name: str) -> bool:
+        from kubernetes.client import ApiException
+
+        try:
+            self.core_v1(cluster_name).read_namespaced_pod(pod_name, namespace)
+        except ApiException as e:
+            if e.status == 404:
+                return False
+            raise
+        return True
+
     # -- logs ---------------------------------------------------------------------------------------------------------------
+    @kubernetes_api_retry()
     def read_pod_log(
         self,
         pod_name: str,
@@ -343,22 +422,35 @@ class BatchEksPodHook(AwsBaseHook):
         container: str | None = None,
         since_seconds: int | None = None,
         timestamps: bool = False,
+        request_timeout: float | tuple[float, float] | None = None,
     ) -> Iterator[str]:
-        """Yield a pod's log lines as they are printed (``follow=true``); ends when the pod ends.
+        """Yield a pod's log lines as they are printed (``follow=true``); ends when the pod ends (it succeeded,
+        failed, was stopped, or its node was reclaimed: a retry runs in a new pod, so follow that one next).
 
         :param job_or_attempt: A DescribeJobs entry or job id (its running pod, else its last attempt's), or an
             ``eksAttempts`` entry.
         :param container: Defaults to the pod's first container (as ``kubectl logs`` does).
+        :param request_timeout: Passed to the Kubernetes client (seconds, or (connect, read)); a read timeout
+            bounds the wait for the next line.
+        :raises BatchEksPodError: the job has no pod yet.
+        :raises kubernetes.client.ApiException: e.g. 404 when the pod is already gone.
         """
         ref = self._ref(job_or_attempt)
         core = self.core_v1(ref.cluster_name)
         if container is None:
-            pod = core.read_namespaced_pod(ref.pod_name, ref.namespace)
+            pod = kubernetes_api_retry()(core.read_namespaced_pod)(ref.pod_name, ref.namespace)
             container = pod.spec.containers[0].name
-        kwargs: dict[str, Any] = {"container": container, "follow": True, "timestamps": timestamps, "_preload_content": False}
+        kwargs: dict[str, Any] = {
+            "container": container,
+            "follow": True,
+            "timestamps": timestamps,
+            "_preload_content": False,
+        }
         if since_seconds is not None:
             kwargs["since_seconds"] = since_seconds
-        response = core.read_namespaced_pod_log(ref.pod_name, ref.namespace, **kwargs)
+        if request_timeout is not None:
+            kwargs["_request_timeout"] = request_timeout
+        response = kubernetes_api_retry()(core.read_namespaced_pod_log)(ref.pod_name, ref.namespace, **kwargs)
         try:
             pending = b""
             for chunk in response.stream(amt=65536, decode_content=True):
@@ -386,11 +478,9 @@ class BatchEksPodHook(AwsBaseHook):
         ref = self.attempt_pod(job, attempt_index)
         containers = [container] if container else list(ref.containers) or [None]
         try:
-            core = self.core_v1(ref.cluster_name)
             found: dict[str, list[str]] = {}
             for name in containers:
-                kwargs = {"container": name} if name else {}
-                text = core.read_namespaced_pod_log(ref.pod_name, ref.namespace, **kwargs)
+                text = self.read_pod_log(ref.pod_name, ref.namespace, name, cluster_name=ref.cluster_name)
                 found[name or ""] = text.splitlines()
             return AttemptLogs(ref.pod_name, ref.namespace, "pod", found)
         except ApiException as e:
@@ -398,6 +488,7 @@ class BatchEksPodHook(AwsBaseHook):
                 raise
         return self._cloudwatch_logs(ref, [c for c in containers if c])
 
+    @aws_api_retry()
     def _cloudwatch_logs(self, ref: PodRef, containers: list[str]) -> AttemptLogs:
         logs = self.aws_client("logs")
         if not ref.cluster_name:
@@ -408,7 +499,9 @@ class BatchEksPodHook(AwsBaseHook):
         try:
             for name, prefix in prefixes:
                 lines: list[str] = []
-                for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group, logStreamNamePrefix=prefix):
+                for page in logs.get_paginator("filter_log_events").paginate(
+                    logGroupName=group, logStreamNamePrefix=prefix
+                ):
                     lines.extend(
                         _fluent_bit_message(event["message"])
                         for event in page["events"]

@@ -60,14 +60,20 @@ def _decode_token(token: str) -> dict[str, Any]:
     raise InvalidParameterException(f"The specified nextToken is invalid: {token!r}.")
 
 
-def known_log_groups(engine: Any) -> dict[str, int]:
-    """Log group name -> creation time (ms): the groups of every cluster a CE names, and any with events."""
+def _cluster_log_groups(engine: Any) -> dict[str, int]:
+    """Log group name -> creation time (ms) of the group of every cluster a CE names."""
     groups: dict[str, int] = {}
     for ce in engine.state.compute_environments.values():
         if ce.cluster_arn:
             name = log_group_for_cluster(ce.cluster_arn)
             created = int(ce.created_at * 1000)
             groups[name] = min(groups.get(name, created), created)
+    return groups
+
+
+def known_log_groups(engine: Any) -> dict[str, int]:
+    """Log group name -> creation time (ms): the groups of every cluster a CE names, and any with events."""
+    groups = _cluster_log_groups(engine)
     for name, first_ingestion, _ in engine.store.log_groups():
         groups.setdefault(name, first_ingestion)
     return groups
@@ -84,7 +90,7 @@ def _group_name(engine: Any, params: dict[str, Any]) -> str:
         name = identifier.split(":log-group:", 1)[1] if ":log-group:" in identifier else identifier
         name = name[:-2] if name.endswith(":*") else name
     engine.logs.flush()  # lines printed since the last scheduler pass are visible at once
-    if name not in known_log_groups(engine):
+    if not engine.store.log_events_exist(name) and name not in _cluster_log_groups(engine):
         raise ResourceNotFoundException("The specified log group does not exist.")
     return name
 
@@ -100,7 +106,9 @@ def describe_log_groups(engine: Any, params: dict[str, Any]) -> dict[str, Any]:
     limit = _limit(params, DESCRIBE_LIMIT, DESCRIBE_LIMIT)
     prefix, pattern = params.get("logGroupNamePrefix"), params.get("logGroupNamePattern")
     if prefix and pattern:
-        raise InvalidParameterException("logGroupNamePrefix and logGroupNamePattern are mutually exclusive parameters.")
+        raise InvalidParameterException(
+            "logGroupNamePrefix and logGroupNamePattern are mutually exclusive parameters."
+        )
     engine.logs.flush()
     sizes = {name: stored for name, _, stored in engine.store.log_groups()}
     names = sorted(known_log_groups(engine).items())
@@ -197,8 +205,10 @@ def get_log_events(engine: Any, params: dict[str, Any]) -> dict[str, Any]:
     group = _group_name(engine, params)
     stream = params.get("logStreamName")
     if not stream:
-        raise InvalidParameterException("1 validation error detected: Value null at 'logStreamName' failed to satisfy constraint: Member must not be null")
-    if not any(row[0] == stream for row in engine.store.log_streams(group)):
+        raise InvalidParameterException(
+            "1 validation error detected: Value null at 'logStreamName' failed to satisfy constraint: Member must not be null"
+        )
+    if not engine.store.log_events_exist(group, stream):
         raise ResourceNotFoundException("The specified log stream does not exist.")
     limit = _limit(params, EVENTS_LIMIT, EVENTS_LIMIT)
     clauses, values = _time_clause(params)
@@ -256,7 +266,9 @@ def filter_log_events(engine: Any, params: dict[str, Any]) -> dict[str, Any]:
     group = _group_name(engine, params)
     names, prefix = params.get("logStreamNames"), params.get("logStreamNamePrefix")
     if names and prefix:
-        raise InvalidParameterException("logStreamNames and logStreamNamePrefix are mutually exclusive parameters.")
+        raise InvalidParameterException(
+            "logStreamNames and logStreamNamePrefix are mutually exclusive parameters."
+        )
     limit = _limit(params, EVENTS_LIMIT, EVENTS_LIMIT)
     clauses, values = _time_clause(params)
     clauses.insert(0, "log_group = ?")
@@ -264,9 +276,9 @@ def filter_log_events(engine: Any, params: dict[str, Any]) -> dict[str, Any]:
     if names:
         clauses.append(f"log_stream IN ({', '.join('?' for _ in names)})")
         values.extend(names)
-    if prefix:
-        clauses.append("substr(log_stream, 1, ?) = ?")
-        values.extend([len(prefix), prefix])
+    if prefix:  # a range on the (group, stream, timestamp) index: every name that starts with the prefix
+        clauses.append("log_stream >= ? AND log_stream < ? AND substr(log_stream, 1, ?) = ?")
+        values.extend([prefix, prefix + "\U0010ffff", len(prefix), prefix])
     required, any_of, excluded = parse_filter_pattern(params.get("filterPattern"))
     for term in required:
         clauses.append("instr(message, ?) > 0")
@@ -282,13 +294,21 @@ def filter_log_events(engine: Any, params: dict[str, Any]) -> dict[str, Any]:
         try:
             ts, rowid = int(cursor["timestamp"]), int(cursor["rowid"])
         except (KeyError, TypeError, ValueError):
-            raise InvalidParameterException(f"The specified nextToken is invalid: {params['nextToken']!r}.") from None
+            raise InvalidParameterException(
+                f"The specified nextToken is invalid: {params['nextToken']!r}."
+            ) from None
         clauses.append("(timestamp > ? OR (timestamp = ? AND rowid > ?))")
         values.extend([ts, ts, rowid])
     rows = engine.store.select_log_events(" AND ".join(clauses), tuple(values), limit + 1)
     more, rows = len(rows) > limit, rows[:limit]
     events = [
-        {"logStreamName": r[1], "timestamp": r[2], "message": r[4], "ingestionTime": r[3], "eventId": f"{r[0]:056d}"}
+        {
+            "logStreamName": r[1],
+            "timestamp": r[2],
+            "message": r[4],
+            "ingestionTime": r[3],
+            "eventId": f"{r[0]:056d}",
+        }
         for r in rows
     ]
     body: dict[str, Any] = {"events": events, "searchedLogStreams": []}

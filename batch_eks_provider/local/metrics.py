@@ -48,7 +48,9 @@ def _pod_vcpus(pod: Any) -> float:
     total = 0.0
     for container in pod.spec.get("containers", []):
         resources = container.get("resources") or {}
-        requested = (resources.get("requests") or {}).get("cpu", (resources.get("limits") or {}).get("cpu", 0))
+        requested = (resources.get("requests") or {}).get(
+            "cpu", (resources.get("limits") or {}).get("cpu", 0)
+        )
         total += cpu_quantity(requested)
     return total
 
@@ -74,10 +76,16 @@ class _StateCollector:
         yield jobs
 
         ces = list(self.state.compute_environments)
-        nodes = GaugeMetricFamily("batch_eks_nodes", "Nodes by compute environment and status.",
-                                  labels=["compute_environment", "status"])
-        vcpus = GaugeMetricFamily("batch_eks_vcpus", "vCPUs of the nodes of each compute environment.",
-                                  labels=["compute_environment"])
+        nodes = GaugeMetricFamily(
+            "batch_eks_nodes",
+            "Nodes by compute environment and status.",
+            labels=["compute_environment", "status"],
+        )
+        vcpus = GaugeMetricFamily(
+            "batch_eks_vcpus",
+            "vCPUs of the nodes of each compute environment.",
+            labels=["compute_environment"],
+        )
         node_counts: dict[tuple[str, str], int] = {}
         vcpu_totals: dict[str, float] = {ce: 0.0 for ce in ces}
         for node in list(self.state.nodes.values()):
@@ -90,10 +98,16 @@ class _StateCollector:
         yield nodes
         yield vcpus
 
-        in_use = GaugeMetricFamily("batch_eks_vcpus_in_use", "vCPUs requested by running pods, per compute environment.",
-                                   labels=["compute_environment"])
-        pods = GaugeMetricFamily("batch_eks_pods", "Pods by compute environment and phase.",
-                                 labels=["compute_environment", "phase"])
+        in_use = GaugeMetricFamily(
+            "batch_eks_vcpus_in_use",
+            "vCPUs requested by running pods, per compute environment.",
+            labels=["compute_environment"],
+        )
+        pods = GaugeMetricFamily(
+            "batch_eks_pods",
+            "Pods by compute environment and phase.",
+            labels=["compute_environment", "phase"],
+        )
         used: dict[str, float] = {ce: 0.0 for ce in ces}
         pod_counts: dict[tuple[str, str], int] = {}
         for pod in list(self.state.pods.values()):
@@ -115,22 +129,33 @@ class EngineMetrics:
         self.registry = CollectorRegistry()
         self.registry.register(_StateCollector(state))
         self.api_requests = Counter(
-            "batch_eks_api_requests", "API requests by service, operation and outcome.",
-            ["service", "operation", "outcome"], registry=self.registry,
+            "batch_eks_api_requests",
+            "API requests by service, operation and outcome.",
+            ["service", "operation", "outcome"],
+            registry=self.registry,
         )
         self.attempts = Counter(
-            "batch_eks_attempts", "Attempts started, by compute environment.", ["compute_environment"], registry=self.registry
+            "batch_eks_attempts",
+            "Attempts started, by compute environment.",
+            ["compute_environment"],
+            registry=self.registry,
         )
         self.attempts_finished = Counter(
-            "batch_eks_attempts_finished", "Attempts finished, by compute environment and outcome.",
-            ["compute_environment", "outcome"], registry=self.registry,
+            "batch_eks_attempts_finished",
+            "Attempts finished, by compute environment and outcome.",
+            ["compute_environment", "outcome"],
+            registry=self.registry,
         )
         self.jobs_finished = Counter(
-            "batch_eks_jobs_finished", "Jobs that reached a terminal status, by queue and status.", ["queue", "status"],
+            "batch_eks_jobs_finished",
+            "Jobs that reached a terminal status, by queue and status.",
+            ["queue", "status"],
             registry=self.registry,
         )
         self.spot_reclaims = Counter(
-            "batch_eks_spot_reclaims", "Nodes reclaimed (Spot interruptions and injected reclaims).", ["compute_environment"],
+            "batch_eks_spot_reclaims",
+            "Nodes reclaimed (Spot interruptions and injected reclaims).",
+            ["compute_environment"],
             registry=self.registry,
         )
 

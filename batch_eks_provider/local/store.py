@@ -92,6 +92,16 @@ class Store:
             "SELECT log_group, MIN(ingestion_time), SUM(LENGTH(message)) FROM log_events GROUP BY log_group"
         ).fetchall()
 
+    def log_events_exist(self, group: str, stream: str | None = None) -> bool:
+        """Whether the group (or one stream of it) holds any event (an index look-up, not a scan)."""
+        if stream is None:
+            row = self._db.execute("SELECT 1 FROM log_events WHERE log_group = ? LIMIT 1", (group,)).fetchone()
+        else:
+            row = self._db.execute(
+                "SELECT 1 FROM log_events WHERE log_group = ? AND log_stream = ? LIMIT 1", (group, stream)
+            ).fetchone()
+        return row is not None
+
     def log_streams(self, group: str) -> list[tuple[str, int, int, int, int, int]]:
         """The streams of a group: ``(stream, first ingestion ms, first event ms, last event ms,
         last ingestion ms, stored bytes)``."""

@@ -18,7 +18,9 @@ def core(engine):
 def manual_engine(tmp_path):
     """An engine on a ManualClock (nodes ready at once, pods kept 30 s after they end): tests move time."""
     config = EngineConfig(node_startup_seconds=0.0, pod_retention_seconds=30.0)
-    with LocalEngine(blueprint="data-on-eks", state_dir=tmp_path / "engine", config=config, clock=ManualClock()) as running:
+    with LocalEngine(
+        blueprint="data-on-eks", state_dir=tmp_path / "engine", config=config, clock=ManualClock()
+    ) as running:
         yield running
 
 

@@ -31,7 +31,11 @@ LOG_GROUP = f"/aws/containerinsights/{CLUSTER}/application"
 
 def aws_client(service: str, url: str):
     return boto3.client(
-        service, endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+        service,
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
     )
 
 
@@ -46,10 +50,14 @@ def core_v1(url: str):
     return client.CoreV1Api(client.ApiClient(configuration))
 
 
-def submit_command(batch, script: str, name: str = "k8s-test", containers: list[dict[str, Any]] | None = None) -> str:
+def submit_command(
+    batch, script: str, name: str = "k8s-test", containers: list[dict[str, Any]] | None = None
+) -> str:
     override = containers or [{"command": ["sh", "-c", script], "args": []}]
     return batch.submit_job(
-        jobName=name, jobQueue=QUEUE, jobDefinition=DEFINITION,
+        jobName=name,
+        jobQueue=QUEUE,
+        jobDefinition=DEFINITION,
         eksPropertiesOverride={"podProperties": {"containers": override}},
     )["jobId"]
 
@@ -64,13 +72,17 @@ def running_pod(core, job_id: str, timeout: float = 20.0):
     """The pod of a job, once it exists and runs."""
 
     def find():
-        pods = core.list_namespaced_pod(NAMESPACE, label_selector=f"batch.amazonaws.com/job-id={job_id}").items
+        pods = core.list_namespaced_pod(
+            NAMESPACE, label_selector=f"batch.amazonaws.com/job-id={job_id}"
+        ).items
         return pods[0] if pods and pods[0].status.phase == "Running" else None
 
     return wait_for(find, timeout=timeout, what=f"the pod of job {job_id} to run")
 
 
-def raw_aws(url: str, method: str, path: str, *, target: str | None = None, body: dict | None = None) -> tuple[int, dict]:
+def raw_aws(
+    url: str, method: str, path: str, *, target: str | None = None, body: dict | None = None
+) -> tuple[int, dict]:
     """One unsigned request as it goes over the wire (the engine accepts any request on loopback)."""
     headers = {}
     data = None
@@ -104,9 +116,9 @@ _TYPES = {
 def _check(shapes: dict[str, Any], shape_name: str, value: Any, where: str) -> None:
     shape = shapes[shape_name]
     kind = shape["type"]
-    assert isinstance(value, _TYPES[kind]) and not (kind in ("integer", "long") and isinstance(value, bool)), (
-        f"{where}: {value!r} is not a {kind}"
-    )
+    assert isinstance(value, _TYPES[kind]) and not (
+        kind in ("integer", "long") and isinstance(value, bool)
+    ), f"{where}: {value!r} is not a {kind}"
     if kind == "string" and "enum" in shape:
         assert value in shape["enum"], f"{where}: {value!r} not in {shape['enum']}"
     if kind == "structure":

@@ -31,8 +31,10 @@ def finished(tmp_path_factory):
 
 
 def _stream(attempt: dict) -> str:
-    return (f"{attempt['nodeName']}-application.var.log.containers.{attempt['podName']}_"
-            f"{attempt['podNamespace']}_application.log")
+    return (
+        f"{attempt['nodeName']}-application.var.log.containers.{attempt['podName']}_"
+        f"{attempt['podNamespace']}_application.log"
+    )
 
 
 def test_describe_log_groups(finished):
@@ -50,21 +52,35 @@ def test_describe_log_groups(finished):
 def test_describe_log_streams_names_order_and_pages(finished):
     engine, logs, attempts, _ = finished
     by_name = logs.describe_log_streams(logGroupName=LOG_GROUP)["logStreams"]
-    assert [s["logStreamName"] for s in by_name] == sorted([_stream(attempts["alpha"]), _stream(attempts["beta"])])
-    latest_first = logs.describe_log_streams(logGroupName=LOG_GROUP, orderBy="LastEventTime", descending=True)["logStreams"]
-    assert [s["logStreamName"] for s in latest_first] == [_stream(attempts["beta"]), _stream(attempts["alpha"])]
+    assert [s["logStreamName"] for s in by_name] == sorted(
+        [_stream(attempts["alpha"]), _stream(attempts["beta"])]
+    )
+    latest_first = logs.describe_log_streams(
+        logGroupName=LOG_GROUP, orderBy="LastEventTime", descending=True
+    )["logStreams"]
+    assert [s["logStreamName"] for s in latest_first] == [
+        _stream(attempts["beta"]),
+        _stream(attempts["alpha"]),
+    ]
     assert latest_first[0]["lastEventTimestamp"] >= latest_first[1]["lastEventTimestamp"]
     prefix = f"{attempts['alpha']['nodeName']}-application.var.log.containers.{attempts['alpha']['podName']}"
-    assert [s["logStreamName"] for s in logs.describe_log_streams(logGroupName=LOG_GROUP, logStreamNamePrefix=prefix)["logStreams"]] == [
-        _stream(attempts["alpha"])
-    ]
-    pages = list(logs.get_paginator("describe_log_streams").paginate(logGroupName=LOG_GROUP, PaginationConfig={"PageSize": 1}))
+    assert [
+        s["logStreamName"]
+        for s in logs.describe_log_streams(logGroupName=LOG_GROUP, logStreamNamePrefix=prefix)["logStreams"]
+    ] == [_stream(attempts["alpha"])]
+    pages = list(
+        logs.get_paginator("describe_log_streams").paginate(
+            logGroupName=LOG_GROUP, PaginationConfig={"PageSize": 1}
+        )
+    )
     assert [len(p["logStreams"]) for p in pages] == [1, 1]
     with pytest.raises(logs.exceptions.InvalidParameterException, match="Cannot order by LastEventTime"):
         logs.describe_log_streams(logGroupName=LOG_GROUP, logStreamNamePrefix="ip-", orderBy="LastEventTime")
     with pytest.raises(logs.exceptions.ResourceNotFoundException, match="log group does not exist"):
         logs.describe_log_streams(logGroupName="/aws/containerinsights/other/application")
-    status, body = raw_aws(engine.url, "POST", "/", target="Logs_20140328.DescribeLogStreams", body={"logGroupName": LOG_GROUP})
+    status, body = raw_aws(
+        engine.url, "POST", "/", target="Logs_20140328.DescribeLogStreams", body={"logGroupName": LOG_GROUP}
+    )
     assert_output_shape("logs", "DescribeLogStreams", body)
 
 
@@ -87,13 +103,20 @@ def test_get_log_events_from_the_head_and_from_the_tail(finished):
 
     tail = logs.get_log_events(logGroupName=LOG_GROUP, logStreamName=stream, limit=2)
     assert [e["message"] for e in tail["events"]] == ALPHA[-2:]
-    before = logs.get_log_events(logGroupName=LOG_GROUP, logStreamName=stream, limit=2, nextToken=tail["nextBackwardToken"])
+    before = logs.get_log_events(
+        logGroupName=LOG_GROUP, logStreamName=stream, limit=2, nextToken=tail["nextBackwardToken"]
+    )
     assert [e["message"] for e in before["events"]] == ALPHA[1:3]
 
     with pytest.raises(logs.exceptions.ResourceNotFoundException, match="log stream does not exist"):
         logs.get_log_events(logGroupName=LOG_GROUP, logStreamName="nope")
-    status, body = raw_aws(engine.url, "POST", "/", target="Logs_20140328.GetLogEvents",
-                           body={"logGroupName": LOG_GROUP, "logStreamName": stream})
+    status, body = raw_aws(
+        engine.url,
+        "POST",
+        "/",
+        target="Logs_20140328.GetLogEvents",
+        body={"logGroupName": LOG_GROUP, "logStreamName": stream},
+    )
     assert status == 200
     assert_output_shape("logs", "GetLogEvents", body)
 
@@ -105,11 +128,24 @@ def _messages(response) -> list[str]:
 def test_filter_log_events_patterns_streams_and_times(finished):
     engine, logs, attempts, _ = finished
     assert _messages(logs.filter_log_events(logGroupName=LOG_GROUP)) == ALPHA + BETA
-    assert _messages(logs.filter_log_events(logGroupName=LOG_GROUP, filterPattern="ERROR")) == ["ERROR alpha-3", "ERROR beta-2"]
-    assert _messages(logs.filter_log_events(logGroupName=LOG_GROUP, filterPattern='"ERROR beta"')) == ["ERROR beta-2"]
-    assert _messages(logs.filter_log_events(logGroupName=LOG_GROUP, filterPattern="beta -ERROR")) == ["beta-1", "beta-3"]
-    assert _messages(logs.filter_log_events(logGroupName=LOG_GROUP, filterPattern="?alpha-1 ?beta-3")) == ["alpha-1", "beta-3"]
-    assert _messages(logs.filter_log_events(logGroupName=LOG_GROUP, filterPattern="error")) == []  # case-sensitive
+    assert _messages(logs.filter_log_events(logGroupName=LOG_GROUP, filterPattern="ERROR")) == [
+        "ERROR alpha-3",
+        "ERROR beta-2",
+    ]
+    assert _messages(logs.filter_log_events(logGroupName=LOG_GROUP, filterPattern='"ERROR beta"')) == [
+        "ERROR beta-2"
+    ]
+    assert _messages(logs.filter_log_events(logGroupName=LOG_GROUP, filterPattern="beta -ERROR")) == [
+        "beta-1",
+        "beta-3",
+    ]
+    assert _messages(logs.filter_log_events(logGroupName=LOG_GROUP, filterPattern="?alpha-1 ?beta-3")) == [
+        "alpha-1",
+        "beta-3",
+    ]
+    assert (
+        _messages(logs.filter_log_events(logGroupName=LOG_GROUP, filterPattern="error")) == []
+    )  # case-sensitive
     only_beta = logs.filter_log_events(logGroupName=LOG_GROUP, logStreamNames=[_stream(attempts["beta"])])
     assert _messages(only_beta) == BETA
     assert {e["logStreamName"] for e in only_beta["events"]} == {_stream(attempts["beta"])}
@@ -125,7 +161,11 @@ def test_filter_log_events_patterns_streams_and_times(finished):
         e["message"] for e in events if e["timestamp"] <= middle
     ]
 
-    pages = list(logs.get_paginator("filter_log_events").paginate(logGroupName=LOG_GROUP, PaginationConfig={"PageSize": 3}))
+    pages = list(
+        logs.get_paginator("filter_log_events").paginate(
+            logGroupName=LOG_GROUP, PaginationConfig={"PageSize": 3}
+        )
+    )
     assert [len(p["events"]) for p in pages] == [3, 3, 2]
     assert [m for p in pages for m in _messages(p)] == ALPHA + BETA
 
@@ -133,8 +173,13 @@ def test_filter_log_events_patterns_streams_and_times(finished):
         logs.filter_log_events(logGroupName=LOG_GROUP, logStreamNames=["a"], logStreamNamePrefix="a")
     with pytest.raises(logs.exceptions.InvalidParameterException, match="term patterns only"):
         logs.filter_log_events(logGroupName=LOG_GROUP, filterPattern='{ $.level = "ERROR" }')
-    status, body = raw_aws(engine.url, "POST", "/", target="Logs_20140328.FilterLogEvents",
-                           body={"logGroupName": LOG_GROUP, "limit": 2})
+    status, body = raw_aws(
+        engine.url,
+        "POST",
+        "/",
+        target="Logs_20140328.FilterLogEvents",
+        body={"logGroupName": LOG_GROUP, "limit": 2},
+    )
     assert status == 200 and body["nextToken"]
     assert_output_shape("logs", "FilterLogEvents", body)
 
@@ -151,11 +196,32 @@ def test_unknown_target_and_the_web_page_share_the_root_path(finished):
 
 def test_aws_cli_filter_log_events(finished):
     engine, _, _, _ = finished
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
     out = subprocess.run(
-        [sys.executable, "-m", "awscli", "logs", "filter-log-events", "--log-group-name", LOG_GROUP,
-         "--filter-pattern", "ERROR", "--endpoint-url", engine.url, "--output", "json"],
-        capture_output=True, text=True, env=env, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "awscli",
+            "logs",
+            "filter-log-events",
+            "--log-group-name",
+            LOG_GROUP,
+            "--filter-pattern",
+            "ERROR",
+            "--endpoint-url",
+            engine.url,
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
     assert out.returncode == 0, out.stderr
     assert [e["message"] for e in json.loads(out.stdout)["events"]] == ["ERROR alpha-3", "ERROR beta-2"]

@@ -40,27 +40,61 @@ def test_a_compute_environment_on_a_new_cluster_makes_it_exist(engine, batch):
     batch.create_compute_environment(
         computeEnvironmentName="other-ce",
         type="MANAGED",
-        eksConfiguration={"eksClusterArn": "arn:aws:eks:us-east-1:123456789012:cluster/analytics", "kubernetesNamespace": "analytics"},
+        eksConfiguration={
+            "eksClusterArn": "arn:aws:eks:us-east-1:123456789012:cluster/analytics",
+            "kubernetesNamespace": "analytics",
+        },
         computeResources={
-            "type": "EC2", "allocationStrategy": "BEST_FIT_PROGRESSIVE", "minvCpus": 0, "maxvCpus": 8,
-            "instanceTypes": ["m5"], "subnets": ["subnet-1"], "securityGroupIds": ["sg-1"],
+            "type": "EC2",
+            "allocationStrategy": "BEST_FIT_PROGRESSIVE",
+            "minvCpus": 0,
+            "maxvCpus": 8,
+            "instanceTypes": ["m5"],
+            "subnets": ["subnet-1"],
+            "securityGroupIds": ["sg-1"],
             "instanceRole": "arn:aws:iam::123456789012:instance-profile/x",
         },
     )
     assert eks.list_clusters()["clusters"] == ["analytics", CLUSTER]
-    assert [c for page in eks.get_paginator("list_clusters").paginate(PaginationConfig={"PageSize": 1})
-            for c in page["clusters"]] == ["analytics", CLUSTER]
-    assert eks.describe_cluster(name="analytics")["cluster"]["resourcesVpcConfig"]["subnetIds"] == ["subnet-1"]
+    assert [
+        c
+        for page in eks.get_paginator("list_clusters").paginate(PaginationConfig={"PageSize": 1})
+        for c in page["clusters"]
+    ] == ["analytics", CLUSTER]
+    assert eks.describe_cluster(name="analytics")["cluster"]["resourcesVpcConfig"]["subnetIds"] == [
+        "subnet-1"
+    ]
     status, body = raw_aws(engine.url, "GET", "/clusters")
     assert_output_shape("eks", "ListClusters", body)
 
 
 def test_aws_cli_describe_cluster(engine):
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
     out = subprocess.run(
-        [sys.executable, "-m", "awscli", "eks", "describe-cluster", "--name", CLUSTER, "--endpoint-url", engine.url,
-         "--query", "cluster.[status,endpoint]", "--output", "text"],
-        capture_output=True, text=True, env=env, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "awscli",
+            "eks",
+            "describe-cluster",
+            "--name",
+            CLUSTER,
+            "--endpoint-url",
+            engine.url,
+            "--query",
+            "cluster.[status,endpoint]",
+            "--output",
+            "text",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["ACTIVE", engine.url]

@@ -31,7 +31,11 @@ def test_namespaces_are_the_compute_environment_ones_and_the_system_ones(core):
         core.read_namespace("does-not-exist")
     assert raised.value.status == 404
     status = json.loads(raised.value.body)
-    assert (status["kind"], status["reason"], status["message"]) == ("Status", "NotFound", 'namespaces "does-not-exist" not found')
+    assert (status["kind"], status["reason"], status["message"]) == (
+        "Status",
+        "NotFound",
+        'namespaces "does-not-exist" not found',
+    )
 
 
 def test_a_running_job_shows_its_node_and_pod_as_batch_sets_them(engine, batch, core, tmp_path):
@@ -93,18 +97,29 @@ def test_pod_lists_filter_by_label_and_field_selectors(batch, core):
     assert {p.metadata.labels["batch.amazonaws.com/job-id"] for p in everything} == {first, second}
     assert core.list_namespaced_pod("default").items == []
 
-    only_first = core.list_namespaced_pod(NAMESPACE, label_selector=f"batch.amazonaws.com/job-id={first}").items
+    only_first = core.list_namespaced_pod(
+        NAMESPACE, label_selector=f"batch.amazonaws.com/job-id={first}"
+    ).items
     assert [p.metadata.labels["batch.amazonaws.com/job-id"] for p in only_first] == [first]
-    not_first = core.list_namespaced_pod(NAMESPACE, label_selector=f"batch.amazonaws.com/job-id notin ({first})").items
+    not_first = core.list_namespaced_pod(
+        NAMESPACE, label_selector=f"batch.amazonaws.com/job-id notin ({first})"
+    ).items
     assert [p.metadata.labels["batch.amazonaws.com/job-id"] for p in not_first] == [second]
-    with_label = core.list_namespaced_pod(NAMESPACE, label_selector="batch.amazonaws.com/node-uid,!missing-label").items
+    with_label = core.list_namespaced_pod(
+        NAMESPACE, label_selector="batch.amazonaws.com/node-uid,!missing-label"
+    ).items
     assert len(with_label) == 2
 
     failed = core.list_namespaced_pod(NAMESPACE, field_selector="status.phase=Failed").items
     assert [p.metadata.labels["batch.amazonaws.com/job-id"] for p in failed] == [second]
     name = failed[0].metadata.name
-    assert [p.metadata.name for p in core.list_pod_for_all_namespaces(field_selector=f"metadata.name={name}").items] == [name]
-    on_node = core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={failed[0].spec.node_name}").items
+    assert [
+        p.metadata.name
+        for p in core.list_pod_for_all_namespaces(field_selector=f"metadata.name={name}").items
+    ] == [name]
+    on_node = core.list_pod_for_all_namespaces(
+        field_selector=f"spec.nodeName={failed[0].spec.node_name}"
+    ).items
     assert name in [p.metadata.name for p in on_node]
 
     page = core.list_namespaced_pod(NAMESPACE, limit=1)
@@ -144,8 +159,12 @@ def test_deleting_a_running_pod_stops_its_attempt(batch, core, tmp_path):
     job = wait_for_job(batch, job_id)
     assert job["status"] == "FAILED"
     assert "deleted" in job["statusReason"]
-    wait_for(lambda: not core.list_namespaced_pod(NAMESPACE, field_selector=f"metadata.name={pod.metadata.name}").items,
-             what="the deleted pod to disappear")
+    wait_for(
+        lambda: (
+            not core.list_namespaced_pod(NAMESPACE, field_selector=f"metadata.name={pod.metadata.name}").items
+        ),
+        what="the deleted pod to disappear",
+    )
 
 
 def test_deleting_a_finished_pod_removes_it_at_once(batch, core):
@@ -156,3 +175,67 @@ def test_deleting_a_finished_pod_removes_it_at_once(batch, core):
     with pytest.raises(ApiException) as raised:
         core.read_namespaced_pod(pod.metadata.name, NAMESPACE)
     assert raised.value.status == 404
+
+
+def test_gpu_nodes_show_nvidia_gpus_in_capacity(batch, core):
+    ce = batch.create_compute_environment(
+        computeEnvironmentName="gpu-ce",
+        type="MANAGED",
+        eksConfiguration={
+            "eksClusterArn": "arn:aws:eks:us-east-1:123456789012:cluster/doeks-batch",
+            "kubernetesNamespace": "gpu-jobs",
+        },
+        computeResources={
+            "type": "EC2",
+            "allocationStrategy": "BEST_FIT_PROGRESSIVE",
+            "minvCpus": 4,
+            "maxvCpus": 8,
+            "instanceTypes": ["g4dn.xlarge"],
+            "subnets": ["subnet-1"],
+            "securityGroupIds": ["sg-1"],
+            "instanceRole": "arn:aws:iam::123456789012:instance-profile/x",
+        },
+    )
+    uuid = batch.describe_compute_environments(computeEnvironments=[ce["computeEnvironmentArn"]])[
+        "computeEnvironments"
+    ][0]["uuid"]
+    nodes = wait_for(
+        lambda: core.list_node(label_selector=f"batch.amazonaws.com/compute-environment-uuid={uuid}").items,
+        what="the minvCpus node of the GPU compute environment",
+    )
+    assert nodes[0].metadata.labels["node.kubernetes.io/instance-type"] == "g4dn.xlarge"
+    assert nodes[0].status.capacity["nvidia.com/gpu"] == nodes[0].status.allocatable["nvidia.com/gpu"] == "1"
+    assert nodes[0].status.capacity["cpu"] == "4"
+    assert "gpu-jobs" in [ns.metadata.name for ns in core.list_namespace().items]
+
+
+def test_watch_reports_a_pod_added_modified_and_deleted(batch, core, tmp_path):
+    from kubernetes import watch
+
+    gate = tmp_path / "gate"
+    job_id = submit_gated_job(batch, gate)
+    seen = []
+    watcher = watch.Watch()
+    for event in watcher.stream(
+        core.list_namespaced_pod, NAMESPACE, label_selector=f"batch.amazonaws.com/job-id={job_id}", timeout_seconds=30
+    ):
+        pod = event["object"]
+        seen.append((event["type"], pod.status.phase))
+        if event["type"] == "ADDED":
+            gate.touch()  # the pod runs: let it finish
+        elif pod.status.phase == "Succeeded" and event["type"] == "MODIFIED":
+            core.delete_namespaced_pod(pod.metadata.name, NAMESPACE)
+        elif event["type"] == "DELETED":
+            watcher.stop()
+    assert seen == [("ADDED", "Running"), ("MODIFIED", "Succeeded"), ("DELETED", "Succeeded")]
+
+
+def test_watch_of_nodes_starts_with_every_node_and_ends_at_its_timeout(batch, core):
+    wait_for_job(batch, submit_command(batch, "true"))
+    names = [n.metadata.name for n in core.list_node().items]
+    from kubernetes import watch
+
+    events = list(watch.Watch().stream(core.list_node, timeout_seconds=1))
+    assert [(e["type"], e["object"].metadata.name) for e in events] == [("ADDED", name) for name in names]
+    namespaces = list(watch.Watch().stream(core.list_namespace, timeout_seconds=1))
+    assert {e["object"].metadata.name for e in namespaces} >= {NAMESPACE, "default"}

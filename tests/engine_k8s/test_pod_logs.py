@@ -67,13 +67,23 @@ def test_tail_lines_timestamps_and_limit_bytes(batch, core):
 
 def test_container_choice_in_a_pod_with_two_containers(batch, core):
     containers = [
-        {"name": "main", "image": "busybox", "command": ["sh", "-c", "echo from-main"],
-         "resources": {"limits": {"cpu": "0.5", "memory": "64Mi"}}},
-        {"name": "sidecar", "image": "busybox", "command": ["sh", "-c", "echo from-sidecar"],
-         "resources": {"limits": {"cpu": "0.5", "memory": "64Mi"}}},
+        {
+            "name": "main",
+            "image": "busybox",
+            "command": ["sh", "-c", "echo from-main"],
+            "resources": {"limits": {"cpu": "0.5", "memory": "64Mi"}},
+        },
+        {
+            "name": "sidecar",
+            "image": "busybox",
+            "command": ["sh", "-c", "echo from-sidecar"],
+            "resources": {"limits": {"cpu": "0.5", "memory": "64Mi"}},
+        },
     ]
     batch.register_job_definition(
-        jobDefinitionName="two-containers", type="container", eksProperties={"podProperties": {"containers": containers}}
+        jobDefinitionName="two-containers",
+        type="container",
+        eksProperties={"podProperties": {"containers": containers}},
     )
     job_id = batch.submit_job(jobName="two", jobQueue="doeks-JQ1_OD", jobDefinition="two-containers")["jobId"]
     pod_name = wait_for_job(batch, job_id)["eksAttempts"][0]["podName"]
@@ -92,8 +102,10 @@ def test_container_choice_in_a_pod_with_two_containers(batch, core):
 
 def _advance(engine, seconds: float) -> None:
     request = urllib.request.Request(
-        f"{engine.url}/_local/clock/advance", data=json.dumps({"seconds": seconds}).encode(),
-        headers={"Content-Type": "application/json"}, method="POST",
+        f"{engine.url}/_local/clock/advance",
+        data=json.dumps({"seconds": seconds}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
     )
     urllib.request.urlopen(request, timeout=10).read()
 
@@ -103,7 +115,9 @@ def test_since_seconds_counts_on_the_engine_clock(manual_engine, manual_batch, t
     gate = tmp_path / "gate"
     job_id = submit_gated_job(manual_batch, gate, before="early", after="late")
     pod = running_pod(core, job_id)
-    wait_for(lambda: core.read_namespaced_pod_log(pod.metadata.name, NAMESPACE) == "early\n", what="the first line")
+    wait_for(
+        lambda: core.read_namespaced_pod_log(pod.metadata.name, NAMESPACE) == "early\n", what="the first line"
+    )
     _advance(manual_engine, 100)
     gate.touch()
     wait_for_job(manual_batch, job_id)
@@ -133,5 +147,7 @@ def test_pods_go_away_after_retention_and_cloudwatch_keeps_their_lines(manual_en
     with pytest.raises(ApiException) as raised:
         core.read_namespaced_pod_log(pod_name, NAMESPACE)
     assert raised.value.status == 404
-    events = logs.filter_log_events(logGroupName=LOG_GROUP, logStreamNamePrefix=f"{attempt['nodeName']}-application")["events"]
+    events = logs.filter_log_events(
+        logGroupName=LOG_GROUP, logStreamNamePrefix=f"{attempt['nodeName']}-application"
+    )["events"]
     assert [e["message"] for e in events if pod_name in e["logStreamName"]] == ["kept-1", "kept-2"]

@@ -20,7 +20,7 @@ from tests.pods_hook.conftest import advance_clock
 
 def _decode(token: str) -> str:
     assert token.startswith("k8s-aws-v1.")
-    body = token[len("k8s-aws-v1."):]
+    body = token[len("k8s-aws-v1.") :]
     assert "=" not in body
     return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
 
@@ -31,11 +31,35 @@ def test_token_is_made_as_aws_eks_get_token_makes_it(pod_engine):
     query = parse_qs(url.query)
     assert query["Action"] == ["GetCallerIdentity"] and query["X-Amz-Expires"] == ["60"]
     assert "x-k8s-aws-id" in query["X-Amz-SignedHeaders"][0].split(";")
-    assert url.netloc == urlsplit(pod_engine.url).netloc  # the connection's endpoint_url is honoured for STS too
+    assert (
+        url.netloc == urlsplit(pod_engine.url).netloc
+    )  # the connection's endpoint_url is honoured for STS too
 
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-    cli = subprocess.run([sys.executable, "-m", "awscli", "eks", "get-token", "--cluster-name", "doeks-batch",
-                          "--output", "text", "--query", "status.token"], capture_output=True, text=True, env=env, timeout=60)
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "awscli",
+            "eks",
+            "get-token",
+            "--cluster-name",
+            "doeks-batch",
+            "--output",
+            "text",
+            "--query",
+            "status.token",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert cli.returncode == 0, cli.stderr
     reference = parse_qs(urlsplit(_decode(cli.stdout.strip())).query)
     assert set(reference) == set(query)
@@ -83,15 +107,33 @@ def test_fetch_attempt_logs_uses_the_pod_then_cloudwatch_once_it_is_gone(pod_eng
 
 def test_each_attempt_has_its_own_logs(pod_engine, pod_batch):
     job_id = pod_batch.submit_job(
-        jobName="retried", jobQueue="doeks-JQ1_OD", jobDefinition="doeks-hello-world", retryStrategy={"attempts": 2},
-        eksPropertiesOverride={"podProperties": {"containers": [{
-            "command": ["sh", "-c", 'echo "attempt $AWS_BATCH_JOB_ATTEMPT"; [ "$AWS_BATCH_JOB_ATTEMPT" = 2 ]'], "args": []}]}},
+        jobName="retried",
+        jobQueue="doeks-JQ1_OD",
+        jobDefinition="doeks-hello-world",
+        retryStrategy={"attempts": 2},
+        eksPropertiesOverride={
+            "podProperties": {
+                "containers": [
+                    {
+                        "command": [
+                            "sh",
+                            "-c",
+                            'echo "attempt $AWS_BATCH_JOB_ATTEMPT"; [ "$AWS_BATCH_JOB_ATTEMPT" = 2 ]',
+                        ],
+                        "args": [],
+                    }
+                ]
+            }
+        },
     )["jobId"]
     job = wait_for_job(pod_batch, job_id)
     assert job["status"] == "SUCCEEDED" and len(job["eksAttempts"]) == 2
     hook = BatchEksPodHook()
     assert hook.fetch_attempt_logs(job, 0).lines == ["attempt 1"]
     assert hook.fetch_attempt_logs(job, -1).lines == ["attempt 2"]
+    assert list(hook.stream_pod_logs(job["eksAttempts"][0])) == [
+        "attempt 1"
+    ]  # an ended pod: all lines, then the end
     advance_clock(pod_engine, 31)
     wait_for(lambda: hook.fetch_attempt_logs(job, 0).source == "cloudwatch", what="the first pod to be gone")
     assert hook.fetch_attempt_logs(job, 0).lines == ["attempt 1"]
@@ -110,7 +152,9 @@ def test_read_pod_log_with_a_known_cluster(pod_engine, pod_batch):
 
 def test_a_job_without_a_pod_yet_is_a_clear_error(pod_engine, pod_batch):
     pod_batch.update_compute_environment(computeEnvironment="doeks-CE1_SPOT", state="DISABLED")
-    job_id = pod_batch.submit_job(jobName="held", jobQueue="doeks-JQ1_SPOT", jobDefinition="doeks-hello-world")["jobId"]
+    job_id = pod_batch.submit_job(
+        jobName="held", jobQueue="doeks-JQ1_SPOT", jobDefinition="doeks-hello-world"
+    )["jobId"]
     with pytest.raises(BatchEksPodError, match=rf"AWS Batch job \({job_id}\) is \w+ and has no pod yet"):
         next(BatchEksPodHook().stream_pod_logs(job_id))
     with pytest.raises(BatchEksPodError, match=r"does not exist"):
@@ -125,7 +169,10 @@ def test_kubernetes_conn_id_needs_the_cncf_provider(pod_engine):
     else:
         pytest.skip("the cncf.kubernetes provider is installed here")
     hook = BatchEksPodHook(kubernetes_conn_id="kubernetes_default")
-    with pytest.raises(BatchEksPodError, match="needs the cncf.kubernetes provider: pip install apache-airflow-providers-cncf-kubernetes"):
+    with pytest.raises(
+        BatchEksPodError,
+        match="needs the cncf.kubernetes provider: pip install apache-airflow-providers-cncf-kubernetes",
+    ):
         hook.get_api_client()
 
 
@@ -147,11 +194,130 @@ def test_token_is_renewed_before_eks_stops_accepting_it(pod_engine, pod_batch):
 def test_https_endpoints_get_their_certificate_authority_file(pod_engine):
     hook = BatchEksPodHook(cluster_name="secure")
     pem = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
-    hook._clusters["secure"] = {"endpoint": "https://ABC.gr7.us-east-1.eks.amazonaws.com",
-                                "certificateAuthority": {"data": base64.b64encode(pem).decode()}}
+    hook._clusters["secure"] = {
+        "endpoint": "https://ABC.gr7.us-east-1.eks.amazonaws.com",
+        "certificateAuthority": {"data": base64.b64encode(pem).decode()},
+    }
     configuration = hook.get_api_client().configuration
     assert configuration.host == "https://ABC.gr7.us-east-1.eks.amazonaws.com"
     with open(configuration.ssl_ca_cert, "rb") as f:
         assert f.read() == pem
     assert configuration.api_key["authorization"].startswith("k8s-aws-v1.")
     assert configuration.get_api_key_with_prefix("authorization").startswith("Bearer k8s-aws-v1.")
+
+
+def _eks_ce(batch, name: str, namespace: str, state: str = "ENABLED") -> str:
+    return batch.create_compute_environment(
+        computeEnvironmentName=name,
+        type="MANAGED",
+        state=state,
+        eksConfiguration={
+            "eksClusterArn": "arn:aws:eks:us-east-1:123456789012:cluster/doeks-batch",
+            "kubernetesNamespace": namespace,
+        },
+        computeResources={
+            "type": "EC2",
+            "allocationStrategy": "BEST_FIT_PROGRESSIVE",
+            "minvCpus": 0,
+            "maxvCpus": 8,
+            "instanceTypes": ["m5"],
+            "subnets": ["subnet-1"],
+            "securityGroupIds": ["sg-1"],
+            "instanceRole": "arn:aws:iam::123456789012:instance-profile/x",
+        },
+    )["computeEnvironmentArn"]
+
+
+def test_a_queue_with_compute_environments_in_two_namespaces(pod_engine, pod_batch, tmp_path):
+    first, second = (
+        _eks_ce(pod_batch, "team-a-ce", "team-a", state="DISABLED"),
+        _eks_ce(pod_batch, "team-b-ce", "team-b"),
+    )
+    wait_for(
+        lambda: all(
+            ce["status"] == "VALID"
+            for ce in pod_batch.describe_compute_environments(computeEnvironments=[first, second])[
+                "computeEnvironments"
+            ]
+        ),
+        what="the CEs to be VALID",
+    )
+    pod_batch.create_job_queue(
+        jobQueueName="two-teams",
+        priority=1,
+        computeEnvironmentOrder=[
+            {"order": 1, "computeEnvironment": first},
+            {"order": 2, "computeEnvironment": second},
+        ],
+    )
+    gate = tmp_path / "gate"
+    job_id = pod_batch.submit_job(
+        jobName="team-b-job",
+        jobQueue="two-teams",
+        jobDefinition="doeks-hello-world",
+        eksPropertiesOverride={
+            "podProperties": {
+                "containers": [
+                    {
+                        "command": [
+                            "sh",
+                            "-c",
+                            f"echo in-team-b; while [ ! -f {gate} ]; do sleep 0.02; done",
+                        ],
+                        "args": [],
+                    }
+                ]
+            }
+        },
+    )["jobId"]
+    wait_for_job(pod_batch, job_id, statuses=("RUNNING",))
+    hook = BatchEksPodHook()
+    ref = hook.current_pod(job_id)
+    assert (ref.namespace, ref.cluster_name) == ("team-b", "doeks-batch")
+    lines = hook.stream_pod_logs(job_id)
+    assert next(lines) == "in-team-b"
+    gate.touch()
+    assert list(lines) == []
+
+
+def test_throttled_aws_apis_slow_the_hook_down_instead_of_failing_it(pod_engine, pod_batch, monkeypatch):
+    import json
+
+    from batch_eks_provider import retries
+    from tests.engine_k8s.test_metrics_and_web import _post, _samples, _value
+
+    job = wait_for_job(pod_batch, submit_command(pod_batch, "echo through-the-storm"))
+    advance_clock(pod_engine, 31)  # the pod is deleted: the hook needs Batch, EKS and CloudWatch Logs
+    wait_for(lambda: not pod_engine.engine.state.pods, what="the pod to be deleted")
+    # botocore's own retries off: only the hook's retry layer stands between a 429 and the task
+    connection = {
+        "conn_type": "aws",
+        "login": "testing",
+        "password": "testing",
+        "extra": {
+            "endpoint_url": pod_engine.url,
+            "region_name": "us-east-1",
+            "config_kwargs": {"retries": {"mode": "standard", "total_max_attempts": 1}},
+        },
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(connection))
+    _post(pod_engine.url, "/_local/faults", {"throttle_rate": 0.7})
+    try:
+        with retries.overridden(initial_wait=0.001, max_wait=0.005, max_attempts=60):
+            fetched = [BatchEksPodHook().fetch_attempt_logs(job["jobId"]) for _ in range(3)]
+    finally:
+        _post(pod_engine.url, "/_local/faults", {"throttle_rate": 0.0})
+    assert [(logs.source, logs.lines) for logs in fetched] == [("cloudwatch", ["through-the-storm"])] * 3
+    samples = _samples(pod_engine.url)
+    throttled = sum(
+        value
+        for (name, labels), value in samples.items()
+        if name == "batch_eks_api_requests_total" and ("outcome", "TooManyRequestsException") in labels
+    )
+    assert throttled >= 1  # at least 9 calls at a 70 % throttle rate: some were answered 429
+    assert (
+        _value(
+            samples, "batch_eks_api_requests_total", service="logs", operation="FilterLogEvents", outcome="ok"
+        )
+        >= 3
+    )

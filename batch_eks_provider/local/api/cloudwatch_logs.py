@@ -42,7 +42,9 @@ async def _dispatch(request: Request) -> Response:
 
         def unknown():
             if not target:
-                raise UnknownOperationException("Missing X-Amz-Target header: POST / is the CloudWatch Logs API.")
+                raise UnknownOperationException(
+                    "Missing X-Amz-Target header: POST / is the CloudWatch Logs API."
+                )
             raise UnknownOperationException(
                 f"Unsupported operation {target!r}; the local engine serves "
                 + ", ".join(TARGET_PREFIX + name for name in OPERATIONS)

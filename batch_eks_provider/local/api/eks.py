@@ -69,7 +69,10 @@ def _cluster(engine: Any, name: str, info: dict[str, Any], endpoint: str) -> dic
         "kubernetesNetworkConfig": {"serviceIpv4Cidr": "172.20.0.0/16", "ipFamily": "ipv4"},
         "logging": {
             "clusterLogging": [
-                {"types": ["api", "audit", "authenticator", "controllerManager", "scheduler"], "enabled": False}
+                {
+                    "types": ["api", "audit", "authenticator", "controllerManager", "scheduler"],
+                    "enabled": False,
+                }
             ]
         },
         "identity": {"oidc": {"issuer": f"{endpoint}/oidc/id/{name}"}},
@@ -109,7 +112,9 @@ async def _list_clusters(request: Request) -> Response:
         except ValueError:
             limit = 0
         if not 1 <= limit <= _LIST_LIMIT:
-            raise InvalidParameterException(f"maxResults {raw_limit!r} is invalid: it must be between 1 and {_LIST_LIMIT}.")
+            raise InvalidParameterException(
+                f"maxResults {raw_limit!r} is invalid: it must be between 1 and {_LIST_LIMIT}."
+            )
         names = sorted(clusters(engine))
         token = request.query_params.get("nextToken")
         start = names.index(token) if token in names else 0

@@ -5,6 +5,7 @@
 - ``GET /api/v1/nodes``, ``GET /api/v1/nodes/{name}``: the simulated nodes (labels, Batch taints, capacity)
 - ``GET /api/v1/pods``, ``GET /api/v1/namespaces/{ns}/pods`` (``labelSelector``, ``fieldSelector``, ``limit``,
   ``continue``), ``GET|DELETE /api/v1/namespaces/{ns}/pods/{name}``
+- ``watch=true`` on the three lists (:mod:`.kubernetes_watch`)
 - ``GET /api/v1/namespaces/{ns}/pods/{name}/log`` with ``container``, ``follow``, ``sinceSeconds``,
   ``sinceTime``, ``tailLines``, ``timestamps``, ``limitBytes``: ``follow=true`` streams lines while the pod
   runs and ends when it ends.
@@ -27,6 +28,7 @@ from starlette.routing import Route
 
 from ..logs import LogLine
 from ..models import Pod
+from .kubernetes_watch import watch_response
 from .kubernetes_objects import (
     KUBERNETES_VERSION,
     SYSTEM_NAMESPACES,
@@ -56,19 +58,31 @@ _POD_FIELDS: dict[str, Callable[[Pod], str]] = {
     "spec.schedulerName": lambda p: p.spec.get("schedulerName", "default-scheduler"),
     "spec.serviceAccountName": lambda p: p.spec.get("serviceAccountName", "default"),
 }
-_NODE_FIELDS: dict[str, Callable[[Any], str]] = {"metadata.name": lambda n: n.name, "spec.unschedulable": lambda n: "false"}
-_NAMESPACE_FIELDS: dict[str, Callable[[Any], str]] = {"metadata.name": lambda n: n, "status.phase": lambda n: "Active"}
+_NODE_FIELDS: dict[str, Callable[[Any], str]] = {
+    "metadata.name": lambda n: n.name,
+    "spec.unschedulable": lambda n: "false",
+}
+_NAMESPACE_FIELDS: dict[str, Callable[[Any], str]] = {
+    "metadata.name": lambda n: n,
+    "status.phase": lambda n: "Active",
+}
 
 
 # -- plumbing ----------------------------------------------------------------------------------------------------
 def _json(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body, separators=(",", ":")), status_code=status, media_type="application/json")
+    return Response(
+        json.dumps(body, separators=(",", ":")), status_code=status, media_type="application/json"
+    )
 
 
-def _k8s(operation: str) -> Callable[[Callable[[Request], Awaitable[Response]]], Callable[[Request], Awaitable[Response]]]:
+def _k8s(
+    operation: str,
+) -> Callable[[Callable[[Request], Awaitable[Response]]], Callable[[Request], Awaitable[Response]]]:
     """Wrap a handler: ``Status`` errors and the API request metric (service ``kubernetes``)."""
 
-    def decorate(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    def decorate(
+        handler: Callable[[Request], Awaitable[Response]],
+    ) -> Callable[[Request], Awaitable[Response]]:
         async def wrapped(request: Request) -> Response:
             metrics = request.app.state.engine.metrics
             try:
@@ -80,7 +94,9 @@ def _k8s(operation: str) -> Callable[[Callable[[Request], Awaitable[Response]]],
                 return _json(status_object(e), e.code)
             except Exception as e:  # noqa: BLE001 - a bug must answer a Status, not drop the connection
                 metrics.api_request("kubernetes", operation, "InternalError")
-                error = KubernetesError(500, "InternalError", f"Internal error in {operation}: {type(e).__name__}: {e}")
+                error = KubernetesError(
+                    500, "InternalError", f"Internal error in {operation}: {type(e).__name__}: {e}"
+                )
                 return _json(status_object(error), 500)
 
         return wrapped
@@ -101,7 +117,9 @@ def _int_param(request: Request, name: str, minimum: int = 0) -> int | None:
     except ValueError:
         raise KubernetesError.bad_request(f"invalid {name} {raw!r}: must be an integer") from None
     if value < minimum:
-        raise KubernetesError.bad_request(f"invalid {name} {raw!r}: must be greater than or equal to {minimum}")
+        raise KubernetesError.bad_request(
+            f"invalid {name} {raw!r}: must be greater than or equal to {minimum}"
+        )
     return value
 
 
@@ -109,12 +127,13 @@ def _bool_param(request: Request, name: str) -> bool:
     return request.query_params.get(name, "false").lower() in ("true", "1", "yes")
 
 
-def _reject_watch(request: Request) -> None:
-    if _bool_param(request, "watch"):
-        raise KubernetesError(405, "MethodNotAllowed", "watch is not supported by the batch-eks local engine; list and poll instead")
+def _watching(request: Request) -> bool:
+    return _bool_param(request, "watch")
 
 
-def _paginate(request: Request, items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str | None, int | None]:
+def _paginate(
+    request: Request, items: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], str | None, int | None]:
     limit = _int_param(request, "limit", minimum=0) or 0
     token = request.query_params.get("continue")
     start = 0
@@ -167,11 +186,13 @@ async def _version(request: Request) -> Response:
 
 @_k8s("get_api_versions")
 async def _api(request: Request) -> Response:
-    return _json({
-        "kind": "APIVersions",
-        "versions": ["v1"],
-        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": request.url.netloc}],
-    })
+    return _json(
+        {
+            "kind": "APIVersions",
+            "versions": ["v1"],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": request.url.netloc}],
+        }
+    )
 
 
 @_k8s("get_api_groups")
@@ -185,16 +206,18 @@ def _resource(name: str, kind: str, namespaced: bool, verbs: list[str], singular
 
 @_k8s("get_api_resources")
 async def _api_v1(request: Request) -> Response:
-    return _json({
-        "kind": "APIResourceList",
-        "groupVersion": "v1",
-        "resources": [
-            _resource("namespaces", "Namespace", False, ["get", "list"], "namespace"),
-            _resource("nodes", "Node", False, ["get", "list"], "node"),
-            _resource("pods", "Pod", True, ["delete", "get", "list"], "pod"),
-            _resource("pods/log", "Pod", True, ["get"]),
-        ],
-    })
+    return _json(
+        {
+            "kind": "APIResourceList",
+            "groupVersion": "v1",
+            "resources": [
+                _resource("namespaces", "Namespace", False, ["get", "list"], "namespace"),
+                _resource("nodes", "Node", False, ["get", "list"], "node"),
+                _resource("pods", "Pod", True, ["delete", "get", "list"], "pod"),
+                _resource("pods/log", "Pod", True, ["get"]),
+            ],
+        }
+    )
 
 
 @_k8s("not_found")
@@ -206,13 +229,25 @@ async def _unknown(request: Request) -> Response:
 @_k8s("list_namespace")
 async def _list_namespaces(request: Request) -> Response:
     engine = request.app.state.engine
-    _reject_watch(request)
     label_selector = LabelSelector(request.query_params.get("labelSelector"))
     field_selector = FieldSelector(request.query_params.get("fieldSelector"), _NAMESPACE_FIELDS)
+
+    def matching() -> dict[str, float]:
+        found = namespaces(engine)
+        names = select(
+            sorted(found), lambda n: {"kubernetes.io/metadata.name": n}, label_selector, field_selector
+        )
+        return {name: found[name] for name in names}
+
+    def render(name: str, created: float) -> dict[str, Any]:
+        return namespace_object(name, _namespace_uid(name), created, _resource_version(engine))
+
+    if _watching(request):
+        return watch_response(
+            request, lambda: {n: (c, lambda n=n, c=c: render(n, c)) for n, c in matching().items()}
+        )
     version = _resource_version(engine)
-    found = namespaces(engine)
-    names = select(sorted(found), lambda n: {"kubernetes.io/metadata.name": n}, label_selector, field_selector)
-    items = [namespace_object(n, _namespace_uid(n), found[n], version) for n in names]
+    items = [render(name, created) for name, created in matching().items()]
     page, token, remaining = _paginate(request, items)
     return _json(list_object("NamespaceList", page, version, token, remaining))
 
@@ -228,21 +263,35 @@ async def _read_namespace(request: Request) -> Response:
 
 
 def _node_json(engine: Any, node: Any, version: str) -> dict[str, Any]:
-    return node_object(node, engine.state.compute_environments.get(node.ce_name), engine.state.config.region, version)
+    return node_object(
+        node, engine.state.compute_environments.get(node.ce_name), engine.state.config.region, version
+    )
 
 
 @_k8s("list_node")
 async def _list_nodes(request: Request) -> Response:
     engine = request.app.state.engine
-    _reject_watch(request)
     label_selector = LabelSelector(request.query_params.get("labelSelector"))
     field_selector = FieldSelector(request.query_params.get("fieldSelector"), _NODE_FIELDS)
-    version = _resource_version(engine)
-    nodes = sorted((n for n in engine.state.nodes.values() if n.status != "Terminating"), key=lambda n: n.name)
-    items = [_node_json(engine, n, version) for n in nodes if field_selector.matches(n)]
-    items = [i for i in items if label_selector.matches(i["metadata"]["labels"])]
-    page, token, remaining = _paginate(request, items)
-    return _json(list_object("NodeList", page, version, token, remaining))
+
+    def matching() -> list[tuple[Any, dict[str, Any]]]:
+        nodes = sorted(
+            (
+                n
+                for n in engine.state.nodes.values()
+                if n.status != "Terminating" and field_selector.matches(n)
+            ),
+            key=lambda n: n.name,
+        )
+        rendered = [(n, _node_json(engine, n, _resource_version(engine))) for n in nodes]
+        return [(n, body) for n, body in rendered if label_selector.matches(body["metadata"]["labels"])]
+
+    if _watching(request):
+        return watch_response(
+            request, lambda: {n.name: (n.status, lambda body=body: body) for n, body in matching()}
+        )
+    page, token, remaining = _paginate(request, [body for _, body in matching()])
+    return _json(list_object("NodeList", page, _resource_version(engine), token, remaining))
 
 
 @_k8s("read_node")
@@ -256,16 +305,34 @@ async def _read_node(request: Request) -> Response:
 
 
 # -- pods -----------------------------------------------------------------------------------------------------------
+def _pod_fingerprint(pod: Pod) -> tuple[Any, ...]:
+    return pod.phase, pod.started_at, pod.finished_at, pod.deleted, tuple(sorted(pod.container_states))
+
+
 async def _list_pods(request: Request, namespace: str | None) -> Response:
     engine = request.app.state.engine
-    _reject_watch(request)
     label_selector = LabelSelector(request.query_params.get("labelSelector"))
     field_selector = FieldSelector(request.query_params.get("fieldSelector"), _POD_FIELDS)
-    pods = [p for p in visible_pods(engine) if namespace is None or p.namespace == namespace]
-    pods = select(sorted(pods, key=lambda p: (p.namespace, p.created_at, p.name)), lambda p: p.labels,
-                  label_selector, field_selector)
+
+    def matching() -> list[Pod]:
+        pods = [p for p in visible_pods(engine) if namespace is None or p.namespace == namespace]
+        return select(
+            sorted(pods, key=lambda p: (p.namespace, p.created_at, p.name)),
+            lambda p: p.labels,
+            label_selector,
+            field_selector,
+        )
+
+    if _watching(request):
+        return watch_response(
+            request,
+            lambda: {
+                p.name: (_pod_fingerprint(p), lambda p=p: pod_object(p, _resource_version(engine)))
+                for p in matching()
+            },
+        )
     version = _resource_version(engine)
-    page, token, remaining = _paginate(request, [pod_object(p, version) for p in pods])
+    page, token, remaining = _paginate(request, [pod_object(p, version) for p in matching()])
     return _json(list_object("PodList", page, version, token, remaining))
 
 
@@ -313,7 +380,9 @@ def _log_container(pod: Pod, requested: str | None) -> str:
         return requested
     if len(containers) == 1:
         return containers[0]
-    message = f"a container name must be specified for pod {pod.name}, choose one of: [{' '.join(containers)}]"
+    message = (
+        f"a container name must be specified for pod {pod.name}, choose one of: [{' '.join(containers)}]"
+    )
     if init_containers:
         message += f" or one of the init containers: [{' '.join(init_containers)}]"
     raise KubernetesError.bad_request(message)
@@ -343,7 +412,9 @@ async def _pod_log(request: Request) -> Response:
     pod = _find_pod(engine, request.path_params["namespace"], request.path_params["name"])
     container = _log_container(pod, request.query_params.get("container"))
     if _bool_param(request, "previous"):
-        raise KubernetesError.bad_request(f'previous terminated container "{container}" in pod "{pod.name}" not found')
+        raise KubernetesError.bad_request(
+            f'previous terminated container "{container}" in pod "{pod.name}" not found'
+        )
     since = _since(request, engine.clock.now())
     tail = _int_param(request, "tailLines")
     limit_bytes = _int_param(request, "limitBytes", minimum=1)
@@ -358,11 +429,14 @@ async def _pod_log(request: Request) -> Response:
     if not _bool_param(request, "follow"):
         data = b"".join(_format(line, timestamps) for line in lines[start:])
         return Response(data[:limit_bytes] if limit_bytes else data, media_type="text/plain")
-    return StreamingResponse(_follow(engine, pod, key, start, timestamps, limit_bytes), media_type="text/plain")
+    return StreamingResponse(
+        _follow(engine, pod, key, start, timestamps, limit_bytes), media_type="text/plain"
+    )
 
 
-async def _follow(engine: Any, pod: Pod, key: tuple[str, str], start: int, timestamps: bool,
-                  limit_bytes: int | None) -> AsyncIterator[bytes]:
+async def _follow(
+    engine: Any, pod: Pod, key: tuple[str, str], start: int, timestamps: bool, limit_bytes: int | None
+) -> AsyncIterator[bytes]:
     """Yield the container's lines from ``start`` as they come; end once the pod has ended (or is gone)."""
     index, sent = start, 0
     while True:

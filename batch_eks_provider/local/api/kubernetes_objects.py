@@ -31,6 +31,7 @@ __all__ = [
     "list_object",
     "LabelSelector",
     "FieldSelector",
+    "select",
 ]
 
 KUBERNETES_MAJOR = "1"
@@ -108,10 +109,18 @@ def node_object(node: Node, ce: Any, region: str, resource_version: str) -> dict
     instance = INSTANCE_TYPES.get(node.instance_type)
     capacity_mib = instance.memory_mib if instance else node.memory_mib
     zone = f"{region}a"
-    capacity = {"cpu": _quantity_cpu(node.vcpus), "memory": f"{capacity_mib * 1024}Ki", "pods": str(_MAX_PODS),
-                "ephemeral-storage": "31444972Ki"}
-    allocatable = {"cpu": _quantity_cpu(node.vcpus), "memory": f"{node.memory_mib * 1024}Ki", "pods": str(_MAX_PODS),
-                   "ephemeral-storage": "27905944324"}
+    capacity = {
+        "cpu": _quantity_cpu(node.vcpus),
+        "memory": f"{capacity_mib * 1024}Ki",
+        "pods": str(_MAX_PODS),
+        "ephemeral-storage": "31444972Ki",
+    }
+    allocatable = {
+        "cpu": _quantity_cpu(node.vcpus),
+        "memory": f"{node.memory_mib * 1024}Ki",
+        "pods": str(_MAX_PODS),
+        "ephemeral-storage": "27905944324",
+    }
     if node.gpus:
         capacity["nvidia.com/gpu"] = allocatable["nvidia.com/gpu"] = str(node.gpus)
     ready = node.status == "Ready"
@@ -150,10 +159,20 @@ def node_object(node: Node, ce: Any, region: str, resource_version: str) -> dict
             "allocatable": allocatable,
             "conditions": [
                 *(
-                    {"type": kind, "status": "False", "reason": reason, "message": message,
-                     "lastHeartbeatTime": moment, "lastTransitionTime": moment}
+                    {
+                        "type": kind,
+                        "status": "False",
+                        "reason": reason,
+                        "message": message,
+                        "lastHeartbeatTime": moment,
+                        "lastTransitionTime": moment,
+                    }
                     for kind, reason, message in (
-                        ("MemoryPressure", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+                        (
+                            "MemoryPressure",
+                            "KubeletHasSufficientMemory",
+                            "kubelet has sufficient memory available",
+                        ),
                         ("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
                         ("PIDPressure", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
                     )
@@ -214,7 +233,11 @@ def _container_status(container: dict[str, Any], pod: Pod) -> dict[str, Any]:
             terminated["containerID"] = status["containerID"] = ended["containerID"]
         status["state"] = {"terminated": terminated}
     elif pod.phase == "Running" and pod.finished_at is None:
-        status.update(ready=True, started=True, state={"running": {"startedAt": rfc3339(pod.started_at or pod.created_at)}})
+        status.update(
+            ready=True,
+            started=True,
+            state={"running": {"startedAt": rfc3339(pod.started_at or pod.created_at)}},
+        )
     else:
         status["state"] = {"waiting": {"reason": "ContainerCreating"}}
     return status
@@ -222,9 +245,12 @@ def _container_status(container: dict[str, Any], pod: Pod) -> dict[str, Any]:
 
 def _qos_class(spec: dict[str, Any]) -> str:
     containers = spec.get("containers", [])
-    if all((c.get("resources") or {}).get("limits") and
-           (c.get("resources") or {}).get("requests", (c.get("resources") or {}).get("limits")) == c["resources"]["limits"]
-           for c in containers):
+    if all(
+        (c.get("resources") or {}).get("limits")
+        and (c.get("resources") or {}).get("requests", (c.get("resources") or {}).get("limits"))
+        == c["resources"]["limits"]
+        for c in containers
+    ):
         return "Guaranteed"
     return "Burstable"
 
@@ -248,7 +274,12 @@ def pod_object(pod: Pod, resource_version: str) -> dict[str, Any]:
         "phase": pod.phase,
         "conditions": [
             {"type": kind, "status": "True" if ok else "False", "lastTransitionTime": started}
-            for kind, ok in (("Initialized", True), ("Ready", running), ("ContainersReady", running), ("PodScheduled", True))
+            for kind, ok in (
+                ("Initialized", True),
+                ("Ready", running),
+                ("ContainersReady", running),
+                ("PodScheduled", True),
+            )
         ],
         "hostIP": ip,
         "hostIPs": [{"ip": ip}],
@@ -280,8 +311,13 @@ def namespace_object(name: str, uid: str, created_at: float, resource_version: s
     }
 
 
-def list_object(kind: str, items: list[dict[str, Any]], resource_version: str, continue_token: str | None = None,
-                remaining: int | None = None) -> dict[str, Any]:
+def list_object(
+    kind: str,
+    items: list[dict[str, Any]],
+    resource_version: str,
+    continue_token: str | None = None,
+    remaining: int | None = None,
+) -> dict[str, Any]:
     metadata: dict[str, Any] = {"resourceVersion": resource_version}
     if continue_token:
         metadata["continue"] = continue_token
@@ -349,7 +385,9 @@ class LabelSelector:
             return _Requirement(match.group(1), operator, (match.group(3),))
         if re.fullmatch(_KEY, term):
             return _Requirement(term, "exists")
-        raise KubernetesError.bad_request(f"unable to parse requirement: invalid label selector term {term!r}")
+        raise KubernetesError.bad_request(
+            f"unable to parse requirement: invalid label selector term {term!r}"
+        )
 
     def matches(self, labels: dict[str, str]) -> bool:
         return all(r.matches(labels) for r in self.requirements)
@@ -364,16 +402,22 @@ class FieldSelector:
         for term in _split_terms(text or ""):
             match = re.fullmatch(r"([A-Za-z.]+)\s*(==|=|!=)\s*(.*)", term)
             if match is None:
-                raise KubernetesError.bad_request(f"invalid selector: {term!r}; expected field=value or field!=value")
+                raise KubernetesError.bad_request(
+                    f"invalid selector: {term!r}; expected field=value or field!=value"
+                )
             field, operator, value = match.groups()
             if field not in fields:
-                raise KubernetesError.bad_request(f'field label not supported: {field}')
+                raise KubernetesError.bad_request(f"field label not supported: {field}")
             self.terms.append((fields[field], operator != "!=", value))
 
     def matches(self, record: Any) -> bool:
         return all((getter(record) == value) == equal for getter, equal, value in self.terms)
 
 
-def select(records: Iterable[Any], labels: Callable[[Any], dict[str, str]], label_selector: LabelSelector,
-           field_selector: FieldSelector) -> list[Any]:
+def select(
+    records: Iterable[Any],
+    labels: Callable[[Any], dict[str, str]],
+    label_selector: LabelSelector,
+    field_selector: FieldSelector,
+) -> list[Any]:
     return [r for r in records if label_selector.matches(labels(r)) and field_selector.matches(r)]
