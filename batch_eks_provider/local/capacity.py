@@ -12,7 +12,46 @@ from .instance_types import InstanceType, resolve_instance_types
 from .models import ComputeEnvironment, Node
 from .state import EngineState
 
-__all__ = ["NodeUsage", "CapacityManager"]
+__all__ = ["NodeUsage", "CapacityManager", "node_labels", "node_taints", "BATCH_TAINT_KEY"]
+
+BATCH_TAINT_KEY = "batch.amazonaws.com/batch-node"
+
+
+def node_labels(node: Node, ce: ComputeEnvironment | None) -> dict[str, str]:
+    """The Kubernetes labels Batch puts on a node of a managed EKS compute environment."""
+    image_type = "EKS_AL2023"
+    if ce is not None:
+        image_type = ((ce.compute_resources.get("ec2Configuration") or [{}])[0]).get("imageType", image_type)
+    region = node.zone[:-1]
+    labels = {
+        "batch.amazonaws.com/compute-environment-uuid": ce.uuid if ce is not None else "",
+        "batch.amazonaws.com/compute-environment-name": node.ce_name,
+        "batch.amazonaws.com/capacity-type": node.capacity_type,
+        "batch.amazonaws.com/image-type": image_type,
+        "node.kubernetes.io/instance-type": node.instance_type,
+        "beta.kubernetes.io/instance-type": node.instance_type,
+        "kubernetes.io/hostname": node.name,
+        "kubernetes.io/os": "linux",
+        "beta.kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "beta.kubernetes.io/arch": "amd64",
+        "topology.kubernetes.io/region": region,
+        "topology.kubernetes.io/zone": node.zone,
+        "failure-domain.beta.kubernetes.io/region": region,
+        "failure-domain.beta.kubernetes.io/zone": node.zone,
+        "eks.amazonaws.com/capacityType": node.capacity_type,
+    }
+    if node.gpus:
+        labels["nvidia.com/gpu.present"] = "true"
+    return labels
+
+
+def node_taints(node: Node) -> list[dict[str, str]]:
+    """Batch keeps other pods off its nodes: ``batch.amazonaws.com/batch-node`` NoSchedule and NoExecute."""
+    return [
+        {"key": BATCH_TAINT_KEY, "effect": "NoSchedule"},
+        {"key": BATCH_TAINT_KEY, "effect": "NoExecute"},
+    ]
 
 
 @dataclass
@@ -30,10 +69,15 @@ class CapacityManager:
         self.state = state
         self.rng = rng
         self.usage: dict[str, NodeUsage] = {}
+        self._by_ce: dict[str, dict[str, Node]] = {}  # CE name -> its live nodes
 
     # -- views ------------------------------------------------------------------------------------------
     def nodes_of(self, ce: ComputeEnvironment) -> list[Node]:
-        return [n for n in self.state.nodes.values() if n.ce_name == ce.name and n.status != "Terminating"]
+        return list(self._by_ce.get(ce.name, {}).values())
+
+    def has_free_room(self, ce: ComputeEnvironment, cpu: float, mem: int, gpu: int) -> bool:
+        """Whether a ready node of the CE could take the pod now (a cheap check before a placement walk)."""
+        return self.find_ready_node(ce, cpu, mem, gpu) is not None
 
     def instance_types(self, ce: ComputeEnvironment) -> list[InstanceType]:
         return resolve_instance_types(ce.compute_resources.get("instanceTypes", ["optimal"]))
@@ -64,7 +108,7 @@ class CapacityManager:
     def find_ready_node(self, ce: ComputeEnvironment, cpu: float, mem: int, gpu: int) -> Node | None:
         """Best fit: the ready node with the least free vCPU that still fits the pod."""
         best, best_free = None, None
-        for node in self.nodes_of(ce):
+        for node in self._by_ce.get(ce.name, {}).values():
             if node.status != "Ready" or not self.fits_node(node, cpu, mem, gpu):
                 continue
             free = node.vcpus - self.used(node).cpu
@@ -114,8 +158,12 @@ class CapacityManager:
             launched_at=now,
             ready_at=now + self.state.config.node_startup_seconds,
             idle_since=now,
+            zone=f"{self.state.config.region}{self.rng.choice('abc')}",
         )
+        node.labels = node_labels(node, ce)
+        node.taints = node_taints(node)
         self.state.add(node)
+        self._by_ce.setdefault(ce.name, {})[node.name] = node
         return node
 
     def pick_instance_type(self, ce: ComputeEnvironment, cpu: float, mem: int, gpu: int, headroom: float) -> InstanceType | None:
@@ -128,4 +176,5 @@ class CapacityManager:
     def terminate(self, node: Node) -> None:
         node.status = "Terminating"
         self.usage.pop(node.name, None)
+        self._by_ce.get(node.ce_name, {}).pop(node.name, None)
         self.state.remove(node)

@@ -8,7 +8,7 @@ records that the API layer renders into wire shapes.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 __all__ = [
@@ -108,6 +108,10 @@ class SchedulingPolicy:
     arn: str
     spec: dict[str, Any]  # fairsharePolicy, tags
 
+    @property
+    def fairshare(self) -> dict[str, Any]:
+        return self.spec.get("fairsharePolicy") or {}
+
 
 @dataclass
 class Job:
@@ -142,6 +146,7 @@ class Job:
     node_name: str | None = None
     runnable_since: float | None = None
     status_history: list[tuple[str, int]] = field(default_factory=list)
+    instance_id: str | None = None  # EC2 instance of the node under the current attempt
 
     @property
     def is_array_parent(self) -> bool:
@@ -167,6 +172,9 @@ class Node:
     ready_at: float
     status: str = "NotReady"  # NotReady | Ready | Terminating
     idle_since: float | None = None
+    labels: dict[str, str] = field(default_factory=dict)  # Kubernetes node labels, as Batch sets them
+    taints: list[dict[str, str]] = field(default_factory=list)  # Kubernetes taints ({key, effect})
+    zone: str = "us-east-1a"
 
 
 @dataclass
@@ -188,8 +196,20 @@ class Pod:
     deleted: bool = False
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def record_to_dict(record: Any) -> dict[str, Any]:
-    return asdict(record)
+    """A record's fields as a JSON-ready dict (shallow: nested values are plain JSON data already).
+
+    ``dataclasses.asdict`` deep-copies every nested value; the store only serializes, so a shallow view
+    is enough and several times cheaper for the thousands of jobs one flush can carry.
+    """
+    cls = type(record)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return {name: getattr(record, name) for name in names}
 
 
 def record_from_dict(cls: type, data: dict[str, Any]) -> Any:

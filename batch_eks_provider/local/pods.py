@@ -5,13 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from .capacity import BATCH_TAINT_KEY
 from .models import ComputeEnvironment, Job, Node, Pod
 from .runtime.process import ContainerSpec
 from .service.validation import parse_memory_mib
 
 __all__ = ["build_pod", "container_specs", "BATCH_TAINT_KEY"]
-
-BATCH_TAINT_KEY = "batch.amazonaws.com/batch-node"
 
 
 def _batch_env(job: Job, ce: ComputeEnvironment, node: Node) -> list[dict[str, str]]:

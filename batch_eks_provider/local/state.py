@@ -8,7 +8,7 @@ and the scheduler take turns. Whatever changes a record calls :meth:`EngineState
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .clock import Clock
@@ -26,7 +26,11 @@ from .models import (
 )
 from .store import Store
 
-__all__ = ["EngineConfig", "EngineState", "StatusIndex"]
+__all__ = ["EngineConfig", "EngineState", "StatusIndex", "EksCluster", "DEFAULT_EKS_VERSION", "SUPPORTED_EKS_VERSIONS"]
+
+DEFAULT_EKS_VERSION = "1.30"
+# Kubernetes versions AWS Batch accepts for EKS compute environments (standard and extended support).
+SUPPORTED_EKS_VERSIONS = ("1.24", "1.25", "1.26", "1.27", "1.28", "1.29", "1.30", "1.31", "1.32", "1.33")
 
 _KINDS: dict[str, type] = {
     "job_definition": JobDefinition,
@@ -56,23 +60,46 @@ class EngineConfig:
     spot_interruption_rate: float = 0.0  # per Spot node per minute
     termination_grace_seconds: float = 2.0
     random_seed: int | None = None
+    # Kubernetes version of each EKS cluster the engine knows, by cluster name; clusters not listed run
+    # DEFAULT_EKS_VERSION. Tests set an unsupported version to see a compute environment go INVALID.
+    eks_cluster_versions: dict[str, str] = field(default_factory=dict)
 
     def arn(self, resource: str) -> str:
         return f"arn:aws:batch:{self.region}:{self.account_id}:{resource}"
 
 
+@dataclass
+class EksCluster:
+    """An EKS cluster as the engine knows it (what EKS ``DescribeCluster`` reports)."""
+
+    name: str
+    arn: str
+    version: str
+    created_at: float
+
+
 class StatusIndex:
-    """Job ids by status, in the order they entered it (dicts keep insertion order), and the RUNNABLE
-    jobs of each queue, which the scheduler walks on every pass."""
+    """Job ids by status, in the order they entered it (dicts keep insertion order); the RUNNABLE jobs of
+    each queue; the jobs that became RUNNABLE since the scheduler last looked (``newly_runnable``), and the
+    children of each array job counted by status (its ``statusSummary``), so that no scheduler pass and no
+    DescribeJobs has to walk every job."""
 
     def __init__(self) -> None:
         self.by_status: dict[str, dict[str, None]] = {status: {} for status in JobStatus.ALL}
         self.runnable_by_queue: dict[str, dict[str, None]] = defaultdict(dict)
+        self.newly_runnable: list[str] = []
+        self.array_counts: dict[str, dict[str, int]] = {}
 
     def add(self, job: Job) -> None:
         self.by_status[job.status][job.job_id] = None
         if job.status == JobStatus.RUNNABLE:
             self.runnable_by_queue[job.job_queue_arn][job.job_id] = None
+            self.newly_runnable.append(job.job_id)
+        if job.parent_id is not None:
+            counts = self.array_counts.get(job.parent_id)
+            if counts is None:
+                counts = self.array_counts[job.parent_id] = dict.fromkeys(JobStatus.ALL, 0)
+            counts[job.status] += 1
 
     def move(self, job: Job, old: str, new: str) -> None:
         self.by_status[old].pop(job.job_id, None)
@@ -81,6 +108,15 @@ class StatusIndex:
             self.runnable_by_queue[job.job_queue_arn].pop(job.job_id, None)
         if new == JobStatus.RUNNABLE:
             self.runnable_by_queue[job.job_queue_arn][job.job_id] = None
+            self.newly_runnable.append(job.job_id)
+        if job.parent_id is not None:
+            counts = self.array_counts[job.parent_id]
+            counts[old] -= 1
+            counts[new] += 1
+
+    def summary(self, parent_id: str) -> dict[str, int]:
+        """The array job's ``statusSummary``: its children counted by status."""
+        return dict(self.array_counts.get(parent_id) or dict.fromkeys(JobStatus.ALL, 0))
 
     def ids(self, status: str) -> list[str]:
         return list(self.by_status[status])
@@ -106,6 +142,7 @@ class EngineState:
         self.tags: dict[str, dict[str, str]] = {}  # arn -> tags (stored inside each record's spec too)
         self.children: dict[str, list[str]] = defaultdict(list)  # array parent id -> child ids
         self.status_index = StatusIndex()
+        self.eks_clusters: dict[str, EksCluster] = {}  # name -> cluster (not persisted: derived from CEs)
         self._dirty: dict[tuple[str, str], Any] = {}
         self._deleted: set[tuple[str, str]] = set()
 
@@ -191,6 +228,25 @@ class EngineState:
         self._dirty.clear()
         self._deleted.clear()
         self.store.write(upserts, deletes)
+
+    # -- EKS clusters ------------------------------------------------------------------------------------
+    def eks_cluster(self, name_or_arn: str) -> EksCluster:
+        """The EKS cluster of that name (or ARN), created on first sight with the configured version."""
+        name = name_or_arn.rsplit("/", 1)[-1]
+        cluster = self.eks_clusters.get(name)
+        if cluster is None:
+            arn = name_or_arn if name_or_arn.startswith("arn:") else (
+                f"arn:aws:eks:{self.config.region}:{self.config.account_id}:cluster/{name}"
+            )
+            cluster = self.eks_clusters[name] = EksCluster(
+                name, arn, self.config.eks_cluster_versions.get(name, DEFAULT_EKS_VERSION), self.clock.now()
+            )
+        return cluster
+
+    def set_eks_cluster_version(self, name: str, version: str) -> None:
+        """Change a cluster's Kubernetes version (tests, the admin API); CEs re-check it on their next update."""
+        self.config.eks_cluster_versions[name] = version
+        self.eks_cluster(name).version = version
 
     # -- look-ups -----------------------------------------------------------------------------------------
     def find_queue(self, name_or_arn: str) -> JobQueue | None:

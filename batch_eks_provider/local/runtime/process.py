@@ -82,17 +82,17 @@ class ProcessRuntime:
         run.task = asyncio.get_running_loop().create_task(self._run_pod(run), name=f"pod {run.pod_name}")
 
     def stop(self, pod_name: str, reason: str, *, force: bool = False) -> None:
-        """Stop a pod: SIGTERM, then SIGKILL after the grace period (at once when ``force``)."""
+        """Stop a pod: SIGTERM (SIGKILL when ``force``). The caller sends :meth:`kill` after the grace
+        period, on its own clock, so that tests with a manual clock decide when the grace period ends."""
         run = self.runs.get(pod_name)
         if run is None:
             return
         run.stop_reason = run.stop_reason or reason
         for proc in run.processes.values():
             _signal_group(proc, signal.SIGKILL if force else signal.SIGTERM)
-        if not force:
-            asyncio.get_running_loop().call_later(self.grace_seconds, self._kill_all, pod_name)
 
-    def _kill_all(self, pod_name: str) -> None:
+    def kill(self, pod_name: str) -> None:
+        """SIGKILL every process of the pod (the end of the grace period)."""
         run = self.runs.get(pod_name)
         if run is not None:
             for proc in run.processes.values():

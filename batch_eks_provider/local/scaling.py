@@ -1,0 +1,153 @@
+"""Managed EKS compute environments over time: validation (CREATING/UPDATING -> VALID or INVALID), node
+start-up, scaling for RUNNABLE demand up to maxvCpus, idle nodes removed down to minvCpus, and Spot
+interruptions.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Callable
+
+from .capacity import CapacityManager
+from .models import ComputeEnvironment, Node
+from .state import SUPPORTED_EKS_VERSIONS, EngineState
+
+__all__ = ["Scaler", "Demand", "eks_config_problem"]
+
+Demand = dict[str, list[tuple[float, int, int]]]  # CE name -> (cpu, memory MiB, gpus) of unplaced pods
+
+
+def eks_config_problem(state: EngineState, ce: ComputeEnvironment) -> str | None:
+    """Why the CE's EKS configuration cannot work (its ``statusReason`` when INVALID), or None."""
+    cluster = state.eks_cluster(ce.cluster_arn)
+    if cluster.version not in SUPPORTED_EKS_VERSIONS:
+        return (
+            f"CLIENT_ERROR - The compute environment cannot use EKS cluster {cluster.name}: "
+            f"EKS Cluster version [{cluster.version}] is unsupported"
+        )
+    return None
+
+
+class Scaler:
+    """Keeps every compute environment's nodes in line with its settings and its demand."""
+
+    def __init__(self, state: EngineState, capacity: CapacityManager, rng: random.Random, reclaim: Callable[[Node], object]) -> None:
+        self.state = state
+        self.capacity = capacity
+        self.rng = rng
+        self.reclaim = reclaim
+        self._not_ready: dict[str, Node] = {}
+
+    def settle_compute_environments(self) -> bool:
+        """CREATING/UPDATING -> VALID or INVALID; DELETING ones go once their nodes are gone.
+        Returns whether any CE changed (queues then get another look)."""
+        changed = False
+        for ce in list(self.state.compute_environments.values()):
+            if ce.status in ("CREATING", "UPDATING"):
+                problem = eks_config_problem(self.state, ce)
+                ce.status, ce.status_reason = ("INVALID", problem) if problem else ("VALID", None)
+                self.state.touch(ce)
+                changed = True
+            elif ce.status == "DELETING" and not self.capacity.nodes_of(ce):
+                self.state.remove(ce)
+                changed = True
+        for queue in list(self.state.job_queues.values()):
+            if queue.status == "DELETING":
+                self.state.remove(queue)
+        return changed
+
+    def nodes_ready(self, now: float) -> None:
+        for node in list(self._not_ready.values()):
+            if node.ready_at <= now:
+                if node.status == "NotReady":
+                    node.status = "Ready"
+                del self._not_ready[node.name]
+
+    def next_node_ready_at(self) -> float | None:
+        return min((n.ready_at for n in self._not_ready.values()), default=None)
+
+    def _launch(self, ce: ComputeEnvironment, itype) -> Node:
+        node = self.capacity.launch(ce, itype)
+        self._not_ready[node.name] = node
+        return node
+
+    def scale(self, now: float, demand: Demand) -> None:
+        for ce in list(self.state.compute_environments.values()):
+            if ce.status not in ("VALID", "DELETING", "INVALID"):
+                continue
+            resources = ce.compute_resources
+            max_vcpus = int(resources.get("maxvCpus", 0))
+            # a DISABLED CE takes no new work and does not scale out, but keeps minvCpus
+            floor = min(int(resources.get("minvCpus", 0)), max_vcpus) if ce.status == "VALID" else 0
+            target = floor
+            if ce.usable:
+                target = min(max(floor, int(resources.get("desiredvCpus") or 0)), max_vcpus)
+            nodes = self.capacity.nodes_of(ce)
+            total = sum(n.vcpus for n in nodes)
+            if ce.usable and demand.get(ce.name):
+                total = self._launch_for_demand(ce, nodes, demand[ce.name], total, max_vcpus)
+            while total < target:  # minvCpus / desiredvCpus: pre-warmed nodes
+                types = self.capacity.instance_types(ce)
+                fitting = [t for t in types if t.vcpus <= max(target - total, types[0].vcpus) and total + t.vcpus <= max_vcpus]
+                if not fitting:
+                    break
+                total += self._launch(ce, fitting[-1]).vcpus
+            if resources.get("desiredvCpus", 0) > floor and total > target and not demand.get(ce.name):
+                resources["desiredvCpus"] = floor
+                self.state.touch(ce)
+            self._remove_idle(ce, nodes, now, total, target, max_vcpus)
+
+    def _launch_for_demand(
+        self, ce: ComputeEnvironment, nodes: list[Node], pods: list[tuple[float, int, int]], total: float, max_vcpus: int
+    ) -> float:
+        """Pack the unplaced pods into nodes still starting, and launch what is missing (best fit)."""
+        starting_free = {}
+        for n in nodes:
+            if n.status == "NotReady":
+                use = self.capacity.used(n)
+                starting_free[n.name] = [n.vcpus - use.cpu, n.memory_mib - use.memory_mib, n.gpus - use.gpus]
+        cannot_launch: set[tuple[float, int, int]] = set()
+        for cpu, mem, gpu in pods:
+            slot = next((f for f in starting_free.values() if f[0] >= cpu and f[1] >= mem and f[2] >= gpu), None)
+            if slot is None:
+                if (cpu, mem, gpu) in cannot_launch:
+                    continue
+                itype = self.capacity.pick_instance_type(ce, cpu, mem, gpu, max_vcpus - total)
+                if itype is None:
+                    cannot_launch.add((cpu, mem, gpu))
+                    continue
+                node = self._launch(ce, itype)
+                total += node.vcpus
+                slot = starting_free[node.name] = [node.vcpus, node.memory_mib, node.gpus]
+            slot[0] -= cpu
+            slot[1] -= mem
+            slot[2] -= gpu
+        return total
+
+    def _remove_idle(self, ce: ComputeEnvironment, nodes: list[Node], now: float, total: float, target: int, max_vcpus: int) -> None:
+        """Idle nodes above the floor go away; with maxvCpus lowered, idle nodes above it go at once."""
+        idle_seconds = self.state.config.node_idle_seconds
+        for node in sorted(nodes, key=lambda n: n.vcpus):
+            use = self.capacity.used(node)
+            if use.pods:
+                continue
+            over_max = total > max_vcpus
+            idle_for = now - node.idle_since if node.idle_since is not None else 0
+            if (over_max or idle_for >= idle_seconds) and total - node.vcpus >= target:
+                self._not_ready.pop(node.name, None)
+                self.capacity.terminate(node)
+                total -= node.vcpus
+
+    def spot_interruptions(self, elapsed: float) -> None:
+        """Reclaim Spot nodes at random, at the CE's rate or the engine's (interruptions per node per minute)."""
+        if elapsed <= 0:
+            return
+        engine_rate = self.state.config.spot_interruption_rate
+        for node in list(self.state.nodes.values()):
+            if node.capacity_type != "SPOT" or node.status != "Ready":
+                continue
+            ce = self.state.compute_environments.get(node.ce_name)
+            rate = (ce.spot_interruption_rate if ce else 0.0) or engine_rate
+            if rate > 0 and self.rng.random() < 1 - math.exp(-rate * elapsed / 60.0):
+                self.reclaim(node)
