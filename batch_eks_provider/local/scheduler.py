@@ -78,9 +78,11 @@ class Scheduler:
         )
         self.attempts = AttemptBook(self)
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = False
         self._requests: dict[str, tuple[float, int, int]] = {}
         self._last_tick = state.clock.now()
+        self.passes = 0  # scheduler passes made (tests wait on it to know the engine looked again)
         self._unfit: set[str] = set()  # RUNNABLE jobs too large for every CE of their queue
         self.base_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_BATCH")}
 
@@ -88,7 +90,13 @@ class Scheduler:
     def wake(self) -> None:
         self._wake.set()
 
+    def wake_threadsafe(self) -> None:
+        """Wake the scheduler from another thread (tests, the CLI)."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
     async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self.recover()
         while not self._stopped:
             try:
@@ -145,6 +153,7 @@ class Scheduler:
         self.fairshare.decay(elapsed)
         self.state.flush()
         self.logs.flush()
+        self.passes += 1
 
     def _take_newly_runnable(self, now: float) -> None:
         index = self.state.status_index
@@ -256,6 +265,8 @@ class Scheduler:
         self.attempts.output(pod_name, container, line)
 
     def _on_pod_exit(self, pod_name, init_results, results, stop_reason) -> None:
+        if self._stopped:
+            return  # the engine is going down: on restart these attempts fail as a lost host
         self.attempts.pod_exited(pod_name, init_results, results, stop_reason)
         self.wake()
 

@@ -42,6 +42,12 @@ class Env:
     def advance(self, seconds: float) -> None:
         admin(self.url, "/_local/clock/advance", {"seconds": seconds})
 
+    def settle(self, passes: int = 3) -> None:
+        """Wait until the scheduler has made a few more passes (so "nothing happened" means something)."""
+        scheduler = self.engine.scheduler
+        target = scheduler.passes + passes
+        wait_for(lambda: (scheduler.wake_threadsafe(), scheduler.passes >= target)[1], timeout=10, what="scheduler passes")
+
     def ce(self, name: str, *, max_vcpus: int = 16, min_vcpus: int = 0, instance_types=("m5",), spot: bool = False,
            cluster: str = CLUSTER_ARN, state: str = "ENABLED") -> str:
         self.batch.create_compute_environment(

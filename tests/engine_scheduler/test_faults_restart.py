@@ -1,0 +1,112 @@
+"""Spot interruptions, node reclaim and engine restarts."""
+
+from __future__ import annotations
+
+from batch_eks_provider.local.clock import ManualClock
+from tests.engine_scheduler.conftest import admin
+from tests.helpers import wait_for
+
+SPOT_RETRY = {"attempts": 2, "evaluateOnExit": [
+    {"onStatusReason": "Host EC2*", "action": "RETRY"}, {"onReason": "*", "action": "EXIT"}]}
+LONG_ON_FIRST_ATTEMPT = ["sh", "-c", 'if [ "$AWS_BATCH_JOB_ATTEMPT" = 1 ]; then sleep 60; fi']
+
+
+def _spot(env):
+    env.ce("spot", spot=True)
+    env.queue("spot-q", ["spot"])
+    env.definition("once-slow", LONG_ON_FIRST_ATTEMPT)
+
+
+def _host_terminated(reason):
+    return reason.startswith("Host EC2 (instance i-") and reason.endswith(") terminated.")
+
+
+def test_reclaiming_the_node_retries_on_spot_and_succeeds(make_env):
+    env = make_env()
+    _spot(env)
+    job_id = env.submit("spot-q", "once-slow", retryStrategy=SPOT_RETRY)
+    running = env.wait_status(job_id, "RUNNING")
+    answer = admin(env.url, "/_local/reclaim", {"jobId": job_id})
+    assert answer["nodeName"] == running["eksProperties"]["podProperties"]["nodeName"]
+    done = env.wait(job_id)
+    assert done["status"] == "SUCCEEDED"
+    first, second = done["eksAttempts"]
+    assert first["statusReason"] == f"Host EC2 (instance {answer['instanceId']}) terminated."
+    assert first["nodeName"] != second["nodeName"]
+    assert answer["nodeName"] not in env.engine.state.nodes
+
+
+def test_a_reclaimed_job_without_retry_fails_with_the_host_reason(make_env):
+    env = make_env()
+    _spot(env)
+    job_id = env.submit("spot-q", "once-slow")
+    env.wait_status(job_id, "RUNNING")
+    admin(env.url, "/_local/reclaim", {"jobId": job_id})
+    done = env.wait(job_id)
+    assert done["status"] == "FAILED"
+    assert _host_terminated(done["statusReason"])
+
+
+def test_the_engine_wide_spot_interruption_rate_reclaims_spot_nodes(make_env):
+    env = make_env(clock=ManualClock())
+    _spot(env)
+    env.ce("od")
+    env.queue("od-q", ["od"])
+    spot_job = env.submit("spot-q", "once-slow", retryStrategy=SPOT_RETRY)
+    od_job = env.submit("od-q", "once-slow", retryStrategy=SPOT_RETRY)
+    env.wait_status(spot_job, "RUNNING")
+    env.wait_status(od_job, "RUNNING")
+    admin(env.url, "/_local/faults", {"spot_interruption_rate": 60.0})  # per node per minute
+    env.advance(60)
+    done = env.wait(spot_job)
+    admin(env.url, "/_local/faults", {"spot_interruption_rate": 0.0})
+    assert done["status"] == "SUCCEEDED"
+    assert _host_terminated(done["eksAttempts"][0]["statusReason"])
+    assert env.job(od_job)["status"] == "RUNNING"  # on-demand nodes are not Spot-interrupted
+    env.batch.terminate_job(jobId=od_job, reason="cleanup")
+
+
+def test_a_compute_environment_rate_applies_to_its_own_nodes(make_env):
+    env = make_env(clock=ManualClock())
+    _spot(env)
+    env.engine.state.compute_environments["spot"].spot_interruption_rate = 60.0
+    job_id = env.submit("spot-q", "once-slow", retryStrategy=SPOT_RETRY)
+    env.wait_status(job_id, "RUNNING")
+    env.advance(60)
+    done = env.wait(job_id)
+    assert len(done["eksAttempts"]) == 2
+    assert _host_terminated(done["eksAttempts"][0]["statusReason"])
+
+
+def test_after_a_restart_everything_is_back_and_running_attempts_fail_as_lost_hosts(make_env, tmp_path):
+    state_dir = tmp_path / "kept"
+    first = make_env(state_dir=state_dir)
+    first.ce("ce")
+    first.queue("q", ["ce"])
+    first.definition("ok", ["true"])
+    first.definition("once-slow", LONG_ON_FIRST_ATTEMPT)
+    finished = first.submit("q", "ok", "finished")
+    first.wait(finished)
+    survivor = first.submit("q", "once-slow", "survivor", retryStrategy=SPOT_RETRY)
+    lost = first.submit("q", "once-slow", "lost")
+    first.wait_status(survivor, "RUNNING")
+    first.wait_status(lost, "RUNNING")
+    after = first.submit("q", "ok", "after", dependsOn=[{"jobId": survivor}])
+    arr = first.submit("q", "once-slow", "arr", arrayProperties={"size": 2}, retryStrategy=SPOT_RETRY)
+    first.local.stop()
+
+    second = make_env(state_dir=state_dir)
+    definitions = second.batch.describe_job_definitions(status="ACTIVE")["jobDefinitions"]
+    assert sorted(d["jobDefinitionName"] for d in definitions) == ["ok", "once-slow"]
+    assert second.describe_ce("ce")["status"] == "VALID"
+    assert second.batch.describe_job_queues(jobQueues=["q"])["jobQueues"][0]["state"] == "ENABLED"
+    assert second.job(finished)["status"] == "SUCCEEDED"
+    done = second.wait(survivor)
+    assert done["status"] == "SUCCEEDED"
+    assert _host_terminated(done["eksAttempts"][0]["statusReason"])
+    lost_job = second.wait(lost)
+    assert lost_job["status"] == "FAILED" and _host_terminated(lost_job["statusReason"])
+    assert second.wait(after)["status"] == "SUCCEEDED"
+    assert second.wait(arr)["status"] == "SUCCEEDED"
+    assert second.job(arr)["arrayProperties"]["statusSummary"]["SUCCEEDED"] == 2
+    wait_for(lambda: second.engine.state.nodes, timeout=5, what="nodes launched again")
