@@ -51,6 +51,7 @@ class PodRun:
     processes: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
     oom_killed: set[str] = field(default_factory=set)
     stop_reason: str | None = None  # set when the engine stops the pod (terminate, timeout, reclaim)
+    stop_signal: int = signal.SIGTERM  # what a process started after the stop request gets at once
     task: asyncio.Task | None = None
 
 
@@ -88,6 +89,8 @@ class ProcessRuntime:
         if run is None:
             return
         run.stop_reason = run.stop_reason or reason
+        if force:
+            run.stop_signal = signal.SIGKILL
         for proc in run.processes.values():
             _signal_group(proc, signal.SIGKILL if force else signal.SIGTERM)
 
@@ -95,6 +98,7 @@ class ProcessRuntime:
         """SIGKILL every process of the pod (the end of the grace period)."""
         run = self.runs.get(pod_name)
         if run is not None:
+            run.stop_signal = signal.SIGKILL
             for proc in run.processes.values():
                 _signal_group(proc, signal.SIGKILL)
 
@@ -153,6 +157,8 @@ class ProcessRuntime:
             self.on_output(run.pod_name, spec.name, f"failed to start {spec.argv[0]!r}: {e}")
             return ContainerResult(spec.name, container_id, NO_COMMAND_EXIT_CODE, "ContainerCannotRun")
         run.processes[spec.name] = proc
+        if run.stop_reason:  # stopped while the process was being spawned
+            _signal_group(proc, run.stop_signal)
         watcher = None
         if spec.memory_limit_mib:
             watcher = asyncio.get_running_loop().create_task(self._watch_memory(run, spec, proc))
