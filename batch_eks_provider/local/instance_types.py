@@ -8,6 +8,7 @@ RUNNABLE as it would on AWS.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = ["InstanceType", "INSTANCE_TYPES", "resolve_instance_types"]
 
@@ -59,6 +60,11 @@ _OPTIMAL = ["m5", "c5", "r5"]
 def resolve_instance_types(names: list[str]) -> list[InstanceType]:
     """Expand ``instanceTypes`` (types, families such as ``m5``, or ``optimal``) into instance types,
     smallest first. Unknown names raise ``KeyError`` naming the first one."""
+    return list(_resolve(tuple(names or ["optimal"])))
+
+
+@lru_cache(maxsize=256)
+def _resolve(names: tuple[str, ...]) -> tuple[InstanceType, ...]:
     result: dict[str, InstanceType] = {}
     for name in names or ["optimal"]:
         families = _OPTIMAL if name == "optimal" else [name] if name in _FAMILY_NAMES else None
@@ -70,4 +76,4 @@ def resolve_instance_types(names: list[str]) -> list[InstanceType]:
             result[name] = INSTANCE_TYPES[name]
         else:
             raise KeyError(name)
-    return sorted(result.values(), key=lambda t: (t.vcpus, t.memory_mib, t.name))
+    return tuple(sorted(result.values(), key=lambda t: (t.vcpus, t.memory_mib, t.name)))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import time
 import traceback
 from collections import defaultdict
 from pathlib import Path
@@ -55,6 +56,7 @@ _MISSES_PER_QUEUE = 16  # jobs that find no room before a queue's walk stops
 _UNFIT_PER_QUEUE = 64  # jobs too large for every CE stepped over before a queue's walk stops
 _DEMAND_PER_CE = 500
 _TIME_LIMIT_RECHECK_SECONDS = 60.0
+_FLUSH_INTERVAL = 0.1  # seconds between writes of the scheduler's changes while passes follow each other
 
 
 def time_limit_reason(reason: str) -> str:
@@ -82,6 +84,7 @@ class Scheduler:
         self._stopped = False
         self._requests: dict[str, tuple[float, int, int]] = {}
         self._last_tick = state.clock.now()
+        self._last_flush = 0.0
         self.passes = 0  # scheduler passes made (tests wait on it to know the engine looked again)
         self._unfit: set[str] = set()  # RUNNABLE jobs too large for every CE of their queue
         self.base_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_BATCH")}
@@ -103,10 +106,13 @@ class Scheduler:
                 self.tick()
             except Exception:  # noqa: BLE001 - the loop must survive a bad pass; the error is reported
                 traceback.print_exc()
+            timeout = self._idle_wait()
+            if self.state.dirty_count:
+                timeout = min(timeout, _FLUSH_INTERVAL)
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self._idle_wait())
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
             except asyncio.TimeoutError:
-                pass
+                self._flush(force=True)
             self._wake.clear()
 
     def _idle_wait(self) -> float:
@@ -151,9 +157,21 @@ class Scheduler:
         self.deps.resolve_pending()
         self.scaler.spot_interruptions(elapsed)
         self.fairshare.decay(elapsed)
-        self.state.flush()
-        self.logs.flush()
+        self._flush()
         self.passes += 1
+
+    def _flush(self, force: bool = False) -> None:
+        """Write what the pass changed, at most every ``_FLUSH_INTERVAL`` seconds while busy.
+
+        Nothing a client saw can be lost by waiting: every API response flushes all dirty records (the
+        scheduler's too) before it leaves, and changes no one has seen yet are redone after a restart
+        (a lost attempt fails as a lost host and follows its retry strategy).
+        """
+        now = time.monotonic()
+        if force or now - self._last_flush >= _FLUSH_INTERVAL:
+            self.state.flush()
+            self.logs.flush()
+            self._last_flush = now
 
     def _take_newly_runnable(self, now: float) -> None:
         index = self.state.status_index

@@ -41,6 +41,7 @@ _KINDS: dict[str, type] = {
     "node": Node,
     "pod": Pod,
 }
+_KIND_OF_TYPE: dict[type, str] = {cls: kind for kind, cls in _KINDS.items()}
 # Nodes and pods live only as long as the engine process: after a restart they are gone, as the
 # processes that ran the pods are.
 _PERSISTED_KINDS = ("job_definition", "compute_environment", "job_queue", "scheduling_policy", "job")
@@ -183,10 +184,10 @@ class EngineState:
 
     @staticmethod
     def _kind_of(record: Any) -> str:
-        for kind, cls in _KINDS.items():
-            if isinstance(record, cls):
-                return kind
-        raise TypeError(f"Not an engine record: {record!r}")
+        kind = _KIND_OF_TYPE.get(type(record))
+        if kind is None:
+            raise TypeError(f"Not an engine record: {record!r}")
+        return kind
 
     def add(self, record: Any) -> None:
         kind = self._kind_of(record)
@@ -218,6 +219,10 @@ class EngineState:
             return
         self._dirty.pop((kind, key), None)
         self._deleted.add((kind, key))
+
+    @property
+    def dirty_count(self) -> int:
+        return len(self._dirty) + len(self._deleted)
 
     def flush(self) -> None:
         """Write every record changed since the last flush in one transaction."""

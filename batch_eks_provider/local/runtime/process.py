@@ -13,9 +13,12 @@ import asyncio
 import contextlib
 import os
 import signal
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
+
+from .local_process import spawn
 
 __all__ = ["ContainerSpec", "ContainerResult", "PodRun", "ProcessRuntime"]
 
@@ -48,7 +51,7 @@ class PodRun:
     init_containers: list[ContainerSpec]
     containers: list[ContainerSpec]
     work_dir: Path
-    processes: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
+    processes: dict[str, Any] = field(default_factory=dict)  # container name -> running process
     oom_killed: set[str] = field(default_factory=set)
     stop_reason: str | None = None  # set when the engine stops the pod (terminate, timeout, reclaim)
     stop_signal: int = signal.SIGTERM  # what a process started after the stop request gets at once
@@ -69,6 +72,7 @@ class ProcessRuntime:
         on_exit: ExitCallback,
         grace_seconds: float = 2.0,
         memory_poll_seconds: float = 0.25,
+        spawn_threads: int = 4,
     ) -> None:
         self.work_root = work_root
         self.on_output = on_output
@@ -76,6 +80,9 @@ class ProcessRuntime:
         self.grace_seconds = grace_seconds
         self.memory_poll_seconds = memory_poll_seconds
         self.runs: dict[str, PodRun] = {}
+        self._watched: dict[tuple[str, str], tuple[PodRun, ContainerSpec, Any]] = {}
+        self._watch_task: asyncio.Task | None = None
+        self._spawner = ThreadPoolExecutor(max_workers=spawn_threads, thread_name_prefix="pod-spawn")
         self._container_seq = 0
 
     def start(self, run: PodRun) -> None:
@@ -108,6 +115,7 @@ class ProcessRuntime:
         tasks = [r.task for r in self.runs.values() if r.task is not None]
         if tasks:
             await asyncio.wait(tasks, timeout=5)
+        self._spawner.shutdown(wait=False)
 
     def _next_container_id(self) -> str:
         self._container_seq += 1
@@ -124,7 +132,10 @@ class ProcessRuntime:
                 if result.exit_code != 0 or run.stop_reason:
                     break
             else:
-                results = list(await asyncio.gather(*(self._run_container(run, s) for s in run.containers)))
+                if len(run.containers) == 1:
+                    results = [await self._run_container(run, run.containers[0])]
+                else:
+                    results = list(await asyncio.gather(*(self._run_container(run, s) for s in run.containers)))
         finally:
             self.runs.pop(run.pod_name, None)
         outcome = self.on_exit(run.pod_name, init_results, results, run.stop_reason)
@@ -144,14 +155,12 @@ class ProcessRuntime:
             )
             return ContainerResult(spec.name, container_id, NO_COMMAND_EXIT_CODE, "ContainerCannotRun")
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *spec.argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                env=spec.env,
-                cwd=str(run.work_dir),
-                start_new_session=True,
+            proc = await spawn(
+                spec.argv,
+                spec.env,
+                str(run.work_dir),
+                lambda line: self.on_output(run.pod_name, spec.name, line),
+                self._spawner,
             )
         except OSError as e:
             self.on_output(run.pod_name, spec.name, f"failed to start {spec.argv[0]!r}: {e}")
@@ -159,35 +168,38 @@ class ProcessRuntime:
         run.processes[spec.name] = proc
         if run.stop_reason:  # stopped while the process was being spawned
             _signal_group(proc, run.stop_signal)
-        watcher = None
         if spec.memory_limit_mib:
-            watcher = asyncio.get_running_loop().create_task(self._watch_memory(run, spec, proc))
+            self._watch(run, spec, proc)
         try:
-            assert proc.stdout is not None
-            async for raw in proc.stdout:
-                self.on_output(run.pod_name, spec.name, raw.decode("utf-8", "replace").rstrip("\n"))
             code = await proc.wait()
         finally:
-            if watcher is not None:
-                watcher.cancel()
+            self._watched.pop((run.pod_name, spec.name), None)
             run.processes.pop(spec.name, None)
         if spec.name in run.oom_killed:
             return ContainerResult(spec.name, container_id, OOM_EXIT_CODE, "OOMKilled")
         exit_code = code if code >= 0 else 128 - code
         return ContainerResult(spec.name, container_id, exit_code, "Completed" if exit_code == 0 else "Error")
 
-    async def _watch_memory(self, run: PodRun, spec: ContainerSpec, proc: asyncio.subprocess.Process) -> None:
-        limit_bytes = (spec.memory_limit_mib or 0) * 1024 * 1024
-        while proc.returncode is None:
-            if _tree_rss_bytes(proc.pid) > limit_bytes:
-                run.oom_killed.add(spec.name)
-                self.on_output(run.pod_name, spec.name, f"memory limit of {spec.memory_limit_mib}Mi exceeded: OOMKilled")
-                _signal_group(proc, signal.SIGKILL)
-                return
+    def _watch(self, run: PodRun, spec: ContainerSpec, proc) -> None:
+        """Put a container under the memory watch: one task polls every watched container."""
+        self._watched[(run.pod_name, spec.name)] = (run, spec, proc)
+        if self._watch_task is None or self._watch_task.done():
+            self._watch_task = asyncio.get_running_loop().create_task(self._watch_memory(), name="memory watch")
+
+    async def _watch_memory(self) -> None:
+        while self._watched:
             await asyncio.sleep(self.memory_poll_seconds)
+            for key, (run, spec, proc) in list(self._watched.items()):
+                if proc.returncode is not None:
+                    continue
+                if _tree_rss_bytes(proc.pid) > (spec.memory_limit_mib or 0) * 1024 * 1024:
+                    run.oom_killed.add(spec.name)
+                    self._watched.pop(key, None)
+                    self.on_output(run.pod_name, spec.name, f"memory limit of {spec.memory_limit_mib}Mi exceeded: OOMKilled")
+                    _signal_group(proc, signal.SIGKILL)
 
 
-def _signal_group(proc: asyncio.subprocess.Process, sig: int) -> None:
+def _signal_group(proc: Any, sig: int) -> None:
     if proc.returncode is not None:
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -1,0 +1,157 @@
+"""A child process watched by the event loop itself: output through a non-blocking pipe, exit through a
+Linux pidfd. No thread per child (asyncio's default child watcher starts one per process) and the same
+code on asyncio's loop and on uvloop (whose own subprocess support forks instead of vforking, which is
+several times slower for a large parent process).
+
+Falls back to ``asyncio.create_subprocess_exec`` where ``os.pidfd_open`` is missing (not Linux >= 5.3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+from concurrent.futures import Executor
+from typing import Callable
+
+__all__ = ["LocalProcess", "spawn", "PIDFD_AVAILABLE"]
+
+PIDFD_AVAILABLE = hasattr(os, "pidfd_open")
+
+
+def _pidfd_works() -> bool:
+    if not PIDFD_AVAILABLE:
+        return False
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+        return True
+    except OSError:
+        return False
+
+
+_USE_PIDFD = _pidfd_works()
+
+
+class LocalProcess:
+    """A running child: ``pid``, ``returncode`` (None while it runs; negative = killed by that signal)."""
+
+    def __init__(self, popen: subprocess.Popen, on_line: Callable[[str], None], loop: asyncio.AbstractEventLoop) -> None:
+        self._popen = popen
+        self.pid = popen.pid
+        self.returncode: int | None = None
+        self._on_line = on_line
+        self._loop = loop
+        self._partial = b""
+        self._output_done = loop.create_future()
+        self._exited = loop.create_future()
+        assert popen.stdout is not None
+        self._out_fd = popen.stdout.fileno()
+        os.set_blocking(self._out_fd, False)
+        loop.add_reader(self._out_fd, self._read)
+        self._pidfd = os.pidfd_open(self.pid)
+        loop.add_reader(self._pidfd, self._reap)
+
+    def _read(self) -> None:
+        try:
+            data = os.read(self._out_fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._loop.remove_reader(self._out_fd)
+            self._popen.stdout.close()
+            if self._partial:
+                self._emit(self._partial)
+                self._partial = b""
+            if not self._output_done.done():
+                self._output_done.set_result(None)
+            return
+        data = self._partial + data
+        *lines, self._partial = data.split(b"\n")
+        for line in lines:
+            self._emit(line)
+
+    def _emit(self, raw: bytes) -> None:
+        self._on_line(raw.decode("utf-8", "replace").rstrip("\r"))
+
+    def _reap(self) -> None:
+        self._loop.remove_reader(self._pidfd)
+        os.close(self._pidfd)
+        try:
+            _, status = os.waitpid(self.pid, 0)
+            code = os.waitstatus_to_exitcode(status)
+        except ChildProcessError:  # reaped elsewhere: the exit status is lost
+            code = 255
+        self.returncode = code
+        self._popen.returncode = code  # so that Popen never polls (and reaps) this pid again
+        if not self._exited.done():
+            self._exited.set_result(code)
+
+    async def wait(self) -> int:
+        """Wait for the exit and for the end of the output (children may hold the pipe a little longer)."""
+        code = await self._exited
+        try:
+            await asyncio.wait_for(asyncio.shield(self._output_done), timeout=2.0)
+        except asyncio.TimeoutError:  # a daemonized grandchild keeps the pipe open: stop reading
+            if not self._output_done.done():
+                self._loop.remove_reader(self._out_fd)
+                self._popen.stdout.close()
+                self._output_done.set_result(None)
+        return code
+
+
+class _AsyncioProcess:
+    """The same interface over ``asyncio.subprocess`` (systems without pidfd)."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, on_line: Callable[[str], None]) -> None:
+        self._proc = proc
+        self.pid = proc.pid
+        self._on_line = on_line
+
+    @property
+    def returncode(self) -> int | None:
+        return self._proc.returncode
+
+    async def wait(self) -> int:
+        assert self._proc.stdout is not None
+        async for raw in self._proc.stdout:
+            self._on_line(raw.decode("utf-8", "replace").rstrip("\n"))
+        return await self._proc.wait()
+
+
+async def spawn(
+    argv: list[str], env: dict[str, str], cwd: str, on_line: Callable[[str], None], executor: Executor | None = None
+):
+    """Start ``argv`` in a new session with stdin from /dev/null and stdout+stderr to ``on_line``.
+
+    With an ``executor``, the fork/exec runs on one of its threads: ``fork_exec`` releases the GIL while the
+    child starts, so a few threads start processes several times faster than the event loop alone, and the
+    loop keeps serving the API meanwhile.
+    """
+    if not _USE_PIDFD:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
+        return _AsyncioProcess(proc, on_line)
+    def start() -> subprocess.Popen:
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+            close_fds=True,
+        )
+
+    loop = asyncio.get_running_loop()
+    popen = await loop.run_in_executor(executor, start) if executor is not None else start()
+    return LocalProcess(popen, on_line, loop)

@@ -1,0 +1,1 @@
+"""Benchmarks of the project (run by hand or by ``make bench``, never by the tests)."""
