@@ -132,7 +132,7 @@ class Scaler:
             use = self.capacity.used(node)
             if use.pods:
                 continue
-            over_max = total > max_vcpus
+            over_max = total > max_vcpus or ce.status == "DELETING"
             idle_for = now - node.idle_since if node.idle_since is not None else 0
             if (over_max or idle_for >= idle_seconds) and total - node.vcpus >= target:
                 self._not_ready.pop(node.name, None)

@@ -345,6 +345,7 @@ class Scheduler:
             if key in self.state.pods:
                 self.state.remove(self.state.pods[key])
                 self.logs.forget_pod(key)
+                self.runtime.forget(key)
         elif kind == "time_limit":
             self._time_limit(key, token, now)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -116,6 +117,11 @@ class ProcessRuntime:
         if tasks:
             await asyncio.wait(tasks, timeout=5)
         self._spawner.shutdown(wait=False)
+
+    def forget(self, pod_name: str) -> None:
+        """The pod was deleted: remove its working directory."""
+        if pod_name not in self.runs:
+            shutil.rmtree(self.work_root / pod_name, ignore_errors=True)
 
     def _next_container_id(self) -> str:
         self._container_seq += 1
