@@ -44,6 +44,25 @@ class Engine:
             await asyncio.wait([self._task], timeout=5)
         self.store.close()
 
+    def set_eks_cluster_version(self, cluster_name: str, version: str) -> None:
+        """Set the Kubernetes version of an EKS cluster (tests, admin API). Compute environments on it are
+        validated again on their next UpdateComputeEnvironment, as Batch does."""
+        self.state.set_eks_cluster_version(cluster_name, version)
+
+    def set_spot_interruption_rate(self, rate: float, compute_environment: str | None = None) -> None:
+        """Spot interruptions per Spot node per minute, engine-wide or for one compute environment."""
+        if rate < 0:
+            raise ValueError(f"Invalid Spot interruption rate {rate!r}: must not be negative.")
+        if compute_environment is None:
+            self.config.spot_interruption_rate = rate
+            return
+        ce = self.state.find_compute_environment(compute_environment)
+        if ce is None:
+            raise KeyError(compute_environment)
+        ce.spot_interruption_rate = rate
+        self.state.touch(ce)
+        self.scheduler.wake_threadsafe()
+
     def maybe_inject_fault(self) -> None:
         """Raise an injected throttling or server error at the configured rates (AWS API routes only)."""
         roll = self.fault_rng.random()

@@ -159,6 +159,8 @@ class Scheduler:
         self.fairshare.decay(elapsed)
         self._flush()
         self.passes += 1
+        if self.state.status_index.newly_runnable or self.state.status_index.count(S.SUBMITTED):
+            self.wake()  # jobs freed late in this pass (timers, dependencies) get placed at once
 
     def _flush(self, force: bool = False) -> None:
         """Write what the pass changed, at most every ``_FLUSH_INTERVAL`` seconds while busy.

@@ -119,7 +119,7 @@ def test_a_ce_on_an_unsupported_cluster_version_is_invalid(make_env):
     env.ce("good")
     assert env.describe_ce("good")["status"] == "VALID"
     # the cluster gets upgraded; the next update of the CE validates it again
-    env.engine.state.set_eks_cluster_version("old-cluster", "1.30")
+    env.engine.set_eks_cluster_version("old-cluster", "1.30")
     env.batch.update_compute_environment(computeEnvironment="bad", computeResources={"maxvCpus": 8})
     wait_for(lambda: env.describe_ce("bad")["status"] == "VALID", timeout=5, what="CE valid again")
     assert "statusReason" not in env.describe_ce("bad")

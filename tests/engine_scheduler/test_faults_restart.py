@@ -69,7 +69,7 @@ def test_the_engine_wide_spot_interruption_rate_reclaims_spot_nodes(make_env):
 def test_a_compute_environment_rate_applies_to_its_own_nodes(make_env):
     env = make_env(clock=ManualClock())
     _spot(env)
-    env.engine.state.compute_environments["spot"].spot_interruption_rate = 60.0
+    env.engine.set_spot_interruption_rate(60.0, "spot")
     job_id = env.submit("spot-q", "once-slow", retryStrategy=SPOT_RETRY)
     env.wait_status(job_id, "RUNNING")
     env.advance(60)
