@@ -220,7 +220,8 @@ class Scheduler:
         queues = sorted(self.state.job_queues.values(), key=lambda q: -q.priority)
         for queue in queues:
             runnable = self.state.status_index.runnable_by_queue.get(queue.arn)
-            if not runnable or queue.state != "ENABLED" or queue.status != "VALID":
+            # a DISABLED queue accepts no new jobs, but "jobs already in the queue can finish" (UpdateJobQueue)
+            if not runnable or queue.status not in ("VALID", "UPDATING"):
                 continue
             all_ces = self.queue_ces(queue)
             ces = [ce for ce in all_ces if ce.usable]

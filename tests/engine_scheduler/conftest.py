@@ -88,18 +88,8 @@ class Env:
         return name
 
     def policy(self, name: str, fairshare: dict[str, Any]) -> str:
-        """A fair-share scheduling policy, through CreateSchedulingPolicy when the engine serves it."""
-        try:
-            return self.batch.create_scheduling_policy(name=name, fairsharePolicy=fairshare)["arn"]
-        except self.batch.exceptions.ClientException as e:
-            if "Unknown or unsupported" not in str(e):
-                raise
-        # CreateSchedulingPolicy is not served yet by this build: add the record the API would have added.
-        from batch_eks_provider.local.models import SchedulingPolicy
-
-        arn = self.engine.config.arn(f"scheduling-policy/{name}")
-        self.local.engine.state.add(SchedulingPolicy(name=name, arn=arn, spec={"fairsharePolicy": fairshare}))
-        return arn
+        """A fair-share scheduling policy (CreateSchedulingPolicy); returns its ARN."""
+        return self.batch.create_scheduling_policy(name=name, fairsharePolicy=fairshare)["arn"]
 
     def definition(self, name: str, command: list[str], *, cpu: str = "1", memory: str = "256Mi", **extra: Any) -> str:
         container = {

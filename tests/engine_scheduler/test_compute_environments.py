@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from batch_eks_provider.local.capacity import node_labels
 from tests.helpers import wait_for
 
@@ -58,16 +60,17 @@ def test_min_vcpus_prewarms_and_scale_to_zero_removes_nodes(make_env):
 
 def test_disabled_queue_and_ce_take_no_new_work(env):
     env.definition("one", ["true"])
-    env.batch.update_job_queue(jobQueue="q", state="DISABLED")
-    job_id = env.submit("q", "one")
-    wait_for(lambda: env.job(job_id)["status"] == "RUNNABLE", timeout=5, what="runnable")
     env.batch.update_compute_environment(computeEnvironment="ce", state="DISABLED")
-    env.batch.update_job_queue(jobQueue="q", state="ENABLED")
+    waiting = env.submit("q", "one", "waiting")
     env.settle()
-    assert env.job(job_id)["status"] == "RUNNABLE"
-    assert _nodes(env, "ce") == []
+    assert env.job(waiting)["status"] == "RUNNABLE"
+    assert _nodes(env, "ce") == []  # a DISABLED CE does not scale out
+    env.batch.update_job_queue(jobQueue="q", state="DISABLED")
+    with pytest.raises(env.batch.exceptions.ClientException, match="DISABLED"):
+        env.submit("q", "one", "rejected")
     env.batch.update_compute_environment(computeEnvironment="ce", state="ENABLED")
-    assert env.wait(job_id)["status"] == "SUCCEEDED"
+    # jobs already in a DISABLED queue can still finish
+    assert env.wait(waiting)["status"] == "SUCCEEDED"
 
 
 def test_a_job_larger_than_any_node_stays_runnable_with_a_misconfiguration_reason(env):

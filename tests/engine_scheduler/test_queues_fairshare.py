@@ -31,27 +31,38 @@ def _running(env, ids, count):
 
 
 def test_fifo_queue_starts_jobs_in_submission_order(slots):
-    slots.queue("q", ["ce"], state="DISABLED")
+    slots.queue("q", ["ce"])
+    _hold(slots)
     ids = [slots.submit("q", "hold", f"j{i}") for i in range(8)]
-    slots.batch.update_job_queue(jobQueue="q", state="ENABLED")
+    _release(slots)
     running = _running(slots, ids, 4)
     assert sorted(j["jobName"] for j in running) == ["j0", "j1", "j2", "j3"]
 
 
 def test_the_higher_priority_queue_goes_first(slots):
-    slots.batch.update_compute_environment(computeEnvironment="ce", state="DISABLED")
+    _hold(slots)
     slots.queue("low", ["ce"], priority=1)
     slots.queue("high", ["ce"], priority=10)
     low = [slots.submit("low", "hold", f"low{i}") for i in range(4)]
     high = [slots.submit("high", "hold", f"high{i}") for i in range(3)]
-    slots.batch.update_compute_environment(computeEnvironment="ce", state="ENABLED")
+    _release(slots)
     running = _running(slots, low + high, 4)
     assert sorted(j["jobName"] for j in running) == ["high0", "high1", "high2", "low0"]
 
 
+def _hold(env):
+    """Disable the CE: jobs submitted now wait RUNNABLE, and all meet the scheduler in one pass later."""
+    env.batch.update_compute_environment(computeEnvironment="ce", state="DISABLED")
+
+
+def _release(env):
+    env.batch.update_compute_environment(computeEnvironment="ce", state="ENABLED")
+
+
 def _fair_queue(env, fairshare):
     arn = env.policy("fair", fairshare)
-    env.queue("q", ["ce"], policy_arn=arn, state="DISABLED")
+    env.queue("q", ["ce"], policy_arn=arn)
+    _hold(env)
 
 
 def test_lower_weight_gets_the_larger_share(slots):
@@ -59,7 +70,7 @@ def test_lower_weight_gets_the_larger_share(slots):
         {"shareIdentifier": "teamA", "weightFactor": 1}, {"shareIdentifier": "teamB", "weightFactor": 3}]})
     ids = [slots.submit("q", "hold", f"b{i}", shareIdentifier="teamB") for i in range(6)]
     ids += [slots.submit("q", "hold", f"a{i}", shareIdentifier="teamA") for i in range(6)]
-    slots.batch.update_job_queue(jobQueue="q", state="ENABLED")
+    _release(slots)
     running = _running(slots, ids, 4)
     shares = sorted(j["shareIdentifier"] for j in running)
     assert shares == ["teamA", "teamA", "teamA", "teamB"]
@@ -74,11 +85,11 @@ def test_lower_weight_gets_the_larger_share(slots):
 def test_trailing_star_share_identifiers_and_scheduling_priority(slots):
     _fair_queue(slots, {"shareDistribution": [
         {"shareIdentifier": "gpu*", "weightFactor": 3}, {"shareIdentifier": "cpu", "weightFactor": 1}]})
-    ids = [slots.submit("q", "hold", f"g{i}", shareIdentifier="gpu-team", schedulingPriorityOverride=i) for i in range(4)]
+    ids = [slots.submit("q", "hold", f"g{i}", shareIdentifier="gputeam", schedulingPriorityOverride=i) for i in range(4)]
     ids += [slots.submit("q", "hold", f"c{i}", shareIdentifier="cpu") for i in range(4)]
-    slots.batch.update_job_queue(jobQueue="q", state="ENABLED")
+    _release(slots)
     running = _running(slots, ids, 4)
-    gpu = [j["jobName"] for j in running if j["shareIdentifier"] == "gpu-team"]
+    gpu = [j["jobName"] for j in running if j["shareIdentifier"] == "gputeam"]
     assert len(gpu) == 1
     assert gpu == ["g3"]  # highest schedulingPriority first within the share
 
@@ -86,7 +97,7 @@ def test_trailing_star_share_identifiers_and_scheduling_priority(slots):
 def test_compute_reservation_keeps_room_for_idle_shares(slots):
     _fair_queue(slots, {"computeReservation": 50, "shareDistribution": []})
     ids = [slots.submit("q", "hold", f"a{i}", shareIdentifier="teamA") for i in range(6)]
-    slots.batch.update_job_queue(jobQueue="q", state="ENABLED")
+    _release(slots)
     # one active share: (50/100)^1 of 4 vCPUs stays reserved for shares with nothing running
     running = _running(slots, ids, 2)
     assert {j["shareIdentifier"] for j in running} == {"teamA"}
@@ -99,14 +110,14 @@ def test_share_decay_remembers_recent_usage(make_env):
     env.ce("ce", min_vcpus=2, max_vcpus=2, instance_types=["m5.large"])
     env.definition("one", ["sleep", "0.3"], cpu="2")
     _fair_queue(env, {"shareDecaySeconds": 3600, "shareDistribution": []})
-    env.batch.update_job_queue(jobQueue="q", state="ENABLED")
+    _release(env)
     heavy = env.submit("q", "one", "heavy", shareIdentifier="teamA")
     env.wait_status(heavy, "RUNNING")
     env.advance(600)  # teamA holds 2 vCPUs for 10 minutes of engine time
     env.wait(heavy)
-    env.batch.update_job_queue(jobQueue="q", state="DISABLED")
+    _hold(env)
     a = env.submit("q", "one", "a", shareIdentifier="teamA")
     b = env.submit("q", "one", "b", shareIdentifier="teamB")
-    env.batch.update_job_queue(jobQueue="q", state="ENABLED")
+    _release(env)
     first = wait_for(lambda: next((j for j in env.jobs([a, b]) if j["status"] != "RUNNABLE"), None), timeout=10)
     assert first["jobName"] == "b"

@@ -362,7 +362,7 @@ async def _delete_pod(request: Request) -> Response:
     pod.deleted = True
     body = pod_object(pod, _resource_version(engine))
     if pod.finished_at is None:
-        engine.scheduler.runtime.stop(pod.name, DELETED_POD_REASON.format(name=pod.name))
+        engine.scheduler.stop_pod(pod.name, DELETED_POD_REASON.format(name=pod.name))  # SIGTERM, SIGKILL after grace
     else:
         engine.state.remove(pod)
         engine.logs.forget_pod(pod.name)
