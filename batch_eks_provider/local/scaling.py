@@ -64,6 +64,10 @@ class Scaler:
                     node.status = "Ready"
                 del self._not_ready[node.name]
 
+    def forget_node(self, node: Node) -> None:
+        """A node went away outside scaling (reclaimed)."""
+        self._not_ready.pop(node.name, None)
+
     def next_node_ready_at(self) -> float | None:
         return min((n.ready_at for n in self._not_ready.values()), default=None)
 

@@ -24,7 +24,7 @@ import time
 import traceback
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from .attempts import AttemptBook, TIMEOUT_REASON, host_terminated_reason
 from .capacity import CapacityManager
@@ -238,7 +238,15 @@ class Scheduler:
             self._walk_queue(queue, all_ces, ces, candidates, demand)
         return demand
 
-    def _walk_queue(self, queue: JobQueue, all_ces, ces, candidates, demand: Demand) -> None:
+    def _walk_queue(
+        self,
+        queue: JobQueue,
+        all_ces: list[ComputeEnvironment],
+        ces: list[ComputeEnvironment],
+        candidates: Iterator[Job],
+        demand: Demand,
+    ) -> None:
+        """Offer the queue's jobs to its usable CEs until a few find no room; note the unmet demand."""
         misses = unfit = 0
         for job in candidates:
             if job.status != S.RUNNABLE:
@@ -328,7 +336,7 @@ class Scheduler:
         pods = [p.name for p in self.state.pods.values() if p.node_name == node.name and p.finished_at is None]
         for pod_name in pods:
             self.runtime.stop(pod_name, reason, force=True)
-        self.scaler._not_ready.pop(node.name, None)
+        self.scaler.forget_node(node)
         self.capacity.terminate(node)
         if self.metrics is not None:
             self.metrics.spot_reclaimed(node)
