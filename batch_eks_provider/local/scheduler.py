@@ -86,6 +86,7 @@ class Scheduler:
         self._last_tick = state.clock.now()
         self._last_flush = 0.0
         self.passes = 0  # scheduler passes made (tests wait on it to know the engine looked again)
+        self.jobs_examined = 0  # RUNNABLE jobs offered to compute environments, over all passes
         self._unfit: set[str] = set()  # RUNNABLE jobs too large for every CE of their queue
         self.base_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_BATCH")}
 
@@ -249,6 +250,7 @@ class Scheduler:
         """Offer the queue's jobs to its usable CEs until a few find no room; note the unmet demand."""
         misses = unfit = 0
         for job in candidates:
+            self.jobs_examined += 1
             if job.status != S.RUNNABLE:
                 continue
             cpu, mem, gpu = self.requests_of(job)

@@ -121,3 +121,25 @@ def test_share_decay_remembers_recent_usage(make_env):
     _release(env)
     first = wait_for(lambda: next((j for j in env.jobs([a, b]) if j["status"] != "RUNNABLE"), None), timeout=10)
     assert first["jobName"] == "b"
+
+
+@pytest.mark.parametrize("fair", [False, True], ids=["fifo", "fair-share"])
+def test_a_pass_looks_at_a_few_waiting_jobs_not_all_of_them(make_env, fair):
+    env = make_env()
+    env.ce("ce", min_vcpus=2, max_vcpus=2, instance_types=["m5.large"])
+    if fair:
+        env.queue("q", ["ce"], policy_arn=env.policy("fair", {"shareDistribution": []}))
+        share = {"shareIdentifier": "team"}
+    else:
+        env.queue("q", ["ce"])
+        share = {}
+    env.definition("hold", ["sleep", "60"], cpu="2")
+    blocker = env.submit("q", "hold", "blocker", **share)
+    env.wait_status(blocker, "RUNNING")
+    parent = env.submit("q", "hold", "many", arrayProperties={"size": 3000}, **share)
+    wait_for(lambda: env.job(parent)["arrayProperties"]["statusSummary"]["RUNNABLE"] == 3000, timeout=20, what="3000 RUNNABLE")
+    scheduler = env.engine.scheduler
+    passes, examined = scheduler.passes, scheduler.jobs_examined
+    env.settle(passes=10)
+    per_pass = (scheduler.jobs_examined - examined) / (scheduler.passes - passes)
+    assert per_pass <= 16  # the walk stops when nothing has room, whatever the queue's length
