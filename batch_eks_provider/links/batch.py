@@ -1,8 +1,9 @@
 """Extra links on Batch tasks: the job, its queue and its logs.
 
 On AWS they open the AWS console; when the task's connection points at the local engine (its
-``endpoint_url`` is not an AWS endpoint) they open the engine's own pages under ``/_local/ui/``.
-The operator stores what the links need in one XCom (:data:`LINKS_XCOM_KEY`) right after submitting.
+``endpoint_url`` is not an AWS endpoint) they open the engine's web page (``/``, queues and jobs) and its
+log page (``/_local/ui/logs?pod=NAME``). The operator stores what the links need in one XCom
+(:data:`LINKS_XCOM_KEY`) right after submitting, and again with the pod name once the job ended.
 """
 
 from __future__ import annotations
@@ -34,13 +35,16 @@ def is_engine_endpoint(endpoint_url: str | None) -> bool:
     return not (host.endswith(".amazonaws.com") or host.endswith(".amazonaws.com.cn") or host.endswith(".api.aws"))
 
 
-def link_details(*, job_id: str, job_queue: str, region_name: str | None, endpoint_url: str | None) -> dict[str, Any]:
+def link_details(
+    *, job_id: str, job_queue: str, region_name: str | None, endpoint_url: str | None, pod_name: str | None = None
+) -> dict[str, Any]:
     """What the links of one job need (stored in XCom by the operator)."""
     return {
         "job_id": job_id,
         "job_queue": job_queue,
         "region_name": region_name or "us-east-1",
         "endpoint_url": endpoint_url.rstrip("/") if is_engine_endpoint(endpoint_url) else None,
+        "pod_name": pod_name,
     }
 
 
@@ -65,7 +69,7 @@ class BatchEksJobLink(_BatchEksLink):
     def url(self, details: dict[str, Any]) -> str:
         job = quote(details["job_id"], safe="")
         if details.get("endpoint_url"):
-            return f"{details['endpoint_url']}/_local/ui/jobs/{job}"
+            return f"{details['endpoint_url']}/"
         return f"{AWS_CONSOLE}/batch/home?region={details['region_name']}#jobs/detail/{job}"
 
 
@@ -75,20 +79,20 @@ class BatchEksJobQueueLink(_BatchEksLink):
     name = "AWS Batch Job Queue"
 
     def url(self, details: dict[str, Any]) -> str:
-        queue = details["job_queue"].rsplit("/", 1)[-1]
         if details.get("endpoint_url"):
-            return f"{details['endpoint_url']}/_local/ui/queues/{quote(queue, safe='')}"
+            return f"{details['endpoint_url']}/"
         return f"{AWS_CONSOLE}/batch/home?region={details['region_name']}#queues/detail/{quote(details['job_queue'], safe='')}"
 
 
 class BatchEksJobLogsLink(_BatchEksLink):
-    """The job's pod logs (CloudWatch Logs on AWS)."""
+    """The job's pod logs (Container Insights log groups in CloudWatch Logs on AWS)."""
 
     name = "AWS Batch Job Logs"
 
     def url(self, details: dict[str, Any]) -> str:
-        job = quote(details["job_id"], safe="")
         if details.get("endpoint_url"):
-            return f"{details['endpoint_url']}/_local/ui/jobs/{job}/logs"
+            if details.get("pod_name"):
+                return f"{details['endpoint_url']}/_local/ui/logs?pod={quote(details['pod_name'], safe='')}"
+            return f"{details['endpoint_url']}/"
         region = details["region_name"]
-        return f"{AWS_CONSOLE}/cloudwatch/home?region={region}#logsV2:logs-insights$3FqueryDetail$3D~(source~(~'*2faws*2fbatch*2fjob))"
+        return f"{AWS_CONSOLE}/cloudwatch/home?region={region}#logsV2:log-groups$3FlogGroupNameFilter$3Dcontainerinsights"

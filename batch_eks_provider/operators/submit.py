@@ -247,7 +247,7 @@ class BatchEksSubmitJobOperator(BaseOperator):
         existing = hook.find_job_by_tags(self._queues(), identity, job_name=request["jobName"])
         if existing is not None:
             self.job_id = existing["jobId"]
-            queue = existing["jobQueue"]
+            queue = existing["jobQueue"].rsplit("/", 1)[-1]
             self.log.info(
                 "Re-attaching to AWS Batch job %s (%s), %s, submitted earlier for this task instance; not submitting again",
                 request["jobName"], self.job_id, existing["status"],
@@ -257,14 +257,8 @@ class BatchEksSubmitJobOperator(BaseOperator):
             request["jobQueue"] = queue
             self.job_id = hook.submit_job(**request)["jobId"]
             self.log.info("Submitted AWS Batch job %s (%s) to queue %s", request["jobName"], self.job_id, queue)
-        ti = context["ti"]
-        ti.xcom_push(key=JOB_ID_XCOM_KEY, value=self.job_id)
-        ti.xcom_push(
-            key=LINKS_XCOM_KEY,
-            value=link_details(
-                job_id=self.job_id, job_queue=queue, region_name=hook.conn_region_name, endpoint_url=hook.conn_config.endpoint_url
-            ),
-        )
+        context["ti"].xcom_push(key=JOB_ID_XCOM_KEY, value=self.job_id)
+        self._push_links(context, hook, queue)
         if not self.wait_for_completion:
             return self.job_id
         if self.deferrable:
@@ -309,10 +303,22 @@ class BatchEksSubmitJobOperator(BaseOperator):
                 )
             time.sleep(self.poll_interval)
 
+    def _push_links(self, context: Any, hook: BatchEksHook, queue: str, pod_name: str | None = None) -> None:
+        details = link_details(
+            job_id=self.job_id,
+            job_queue=queue,
+            region_name=hook.conn_region_name,
+            endpoint_url=hook.conn_config.endpoint_url,
+            pod_name=pod_name,
+        )
+        context["ti"].xcom_push(key=LINKS_XCOM_KEY, value=details)
+
     def _finish(self, context: Any, hook: BatchEksHook, job: dict[str, Any]) -> str:
         """Push the job summary to XCom; return the job id, or raise the typed error of its failure."""
         summary = job_summary(job)
         context["ti"].xcom_push(key=JOB_XCOM_KEY, value=summary)
+        if summary["attempts"]:
+            self._push_links(context, hook, (job.get("jobQueue") or "").rsplit("/", 1)[-1], summary["attempts"][-1]["pod_name"])
         outcome = job_outcome(job)
         if outcome.status != "SUCCEEDED":
             raise failure_error(outcome, self.permanent_exit_codes)

@@ -31,6 +31,7 @@ def test_sync_and_deferred_tasks_return_the_job_id_and_push_attempts(airflow_db,
     assert container["resources"]["limits"] == {"cpu": "0.25", "memory": "128Mi"}
     links = xcom(run, "sync", "batch_eks_links")
     assert links["endpoint_url"] == aws_default.url and links["job_queue"] == "doeks-JQ1_OD"
+    assert links["pod_name"] == sync_job["eksAttempts"][0]["podName"]
     assert api_requests(aws_default, "SubmitJob") == 2
 
 

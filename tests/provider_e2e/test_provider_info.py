@@ -1,0 +1,61 @@
+"""Airflow's ProvidersManager finds the provider through its entry point, with every module importable."""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+
+def test_providers_manager_sees_the_provider_and_its_parts():
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
+    assert "batch-eks-provider" in manager.providers
+    provider = manager.providers["batch-eks-provider"]
+    assert provider.version == "0.1.0"
+    links = set(manager.extra_links_class_names)
+    assert {
+        "batch_eks_provider.links.batch.BatchEksJobLink",
+        "batch_eks_provider.links.batch.BatchEksJobQueueLink",
+        "batch_eks_provider.links.batch.BatchEksJobLogsLink",
+    } <= links
+    triggers = {t.trigger_class_name for t in manager.trigger if t.package_name == "batch-eks-provider"}
+    assert triggers == {"batch_eks_provider.triggers.batch"}
+    # The hooks ride on the Amazon provider's "aws" connection type.
+    assert manager.hooks["aws"].package_name == "apache-airflow-providers-amazon"
+
+
+def test_every_module_listed_imports_and_exports_the_public_api():
+    from batch_eks_provider import get_provider_info
+
+    info = get_provider_info()
+    for section in ("hooks", "operators", "sensors", "triggers"):
+        for entry in info[section]:
+            for module in entry["python-modules"]:
+                import_module(module)
+    for dotted in info["extra-links"]:
+        module, name = dotted.rsplit(".", 1)
+        assert getattr(import_module(module), name).name
+    from batch_eks_provider.operators.batch import BatchEksScaleComputeEnvironmentOperator, BatchEksSubmitJobOperator  # noqa: F401
+    from batch_eks_provider.sensors.batch import (  # noqa: F401
+        BatchEksComputeEnvironmentSensor,
+        BatchEksJobQueueSensor,
+        BatchEksJobSensor,
+    )
+    from batch_eks_provider.triggers.batch import BatchEksJobTrigger  # noqa: F401
+
+
+def test_links_point_at_the_engine_or_the_aws_console():
+    from batch_eks_provider.links.batch import BatchEksJobLink, BatchEksJobLogsLink, BatchEksJobQueueLink, link_details
+
+    engine = link_details(job_id="j-1", job_queue="doeks-JQ1_OD", region_name="us-east-1", endpoint_url="http://127.0.0.1:4566/")
+    assert BatchEksJobLink().url(engine) == "http://127.0.0.1:4566/"
+    assert BatchEksJobQueueLink().url(engine) == "http://127.0.0.1:4566/"
+    assert BatchEksJobLogsLink().url(engine) == "http://127.0.0.1:4566/"
+    engine["pod_name"] = "aws-batch.abc"
+    assert BatchEksJobLogsLink().url(engine) == "http://127.0.0.1:4566/_local/ui/logs?pod=aws-batch.abc"
+    aws = link_details(job_id="j-1", job_queue="doeks-JQ1_OD", region_name="eu-west-1", endpoint_url=None)
+    assert BatchEksJobLink().url(aws) == "https://console.aws.amazon.com/batch/home?region=eu-west-1#jobs/detail/j-1"
+    assert BatchEksJobQueueLink().url(aws).startswith("https://console.aws.amazon.com/batch/home?region=eu-west-1#queues/")
+    assert link_details(job_id="j", job_queue="q", region_name="us-east-1", endpoint_url="https://batch.us-east-1.amazonaws.com")[
+        "endpoint_url"
+    ] is None
