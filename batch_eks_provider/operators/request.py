@@ -15,9 +15,9 @@ import shlex
 from typing import Any, Iterable
 
 from ..exceptions import BatchEksInvalidInputError
-from ..submit_request import SubmitRequestSpec, build_submit_request
+from ..submit_request import SubmitRequestSpec
 
-__all__ = ["as_list", "as_dict", "as_int", "depends_on_entries", "build_request"]
+__all__ = ["as_list", "as_dict", "as_int", "depends_on_entries", "build_spec"]
 
 
 def _literal(field: str, text: str, kind: type) -> Any:
@@ -97,18 +97,18 @@ def depends_on_entries(value: Any) -> list[dict[str, str]]:
     return entries
 
 
-def build_request(fields: dict[str, Any]) -> dict[str, Any]:
-    """One SubmitJob request (wire names) from the operator's rendered fields, or a
-    :class:`~batch_eks_provider.exceptions.BatchEksInvalidInputError` naming field, value and rule.
+def build_spec(fields: dict[str, Any]) -> SubmitRequestSpec:
+    """The :class:`~batch_eks_provider.submit_request.SubmitRequestSpec` of the operator's rendered fields.
 
-    Strings from templates are read back into lists, mappings and numbers here; every rule is checked by
-    :func:`~batch_eks_provider.submit_request.build_submit_request`.
+    Strings from templates are read back into lists, mappings and numbers here (or a
+    :class:`~batch_eks_provider.exceptions.BatchEksInvalidInputError` naming field, value and rule); every
+    rule of the request is checked by :func:`~batch_eks_provider.submit_request.build_submit_request`.
     """
     timeout = fields.get("timeout")
     retry_strategy = fields.get("retry_strategy")
     spec = SubmitRequestSpec(
         job_name=fields["job_name"],
-        job_queue=fields["job_queue"],
+        job_queue=as_list("job_queue", fields["job_queue"]) if isinstance(fields["job_queue"], str) and fields["job_queue"].strip().startswith("[") else fields["job_queue"],
         job_definition=fields["job_definition"],
         command=as_list("command", fields.get("command")),
         args=as_list("args", fields.get("args")),
@@ -126,7 +126,7 @@ def build_request(fields: dict[str, Any]) -> dict[str, Any]:
         tags=as_dict("tags", fields.get("tags")),
         parameters=as_dict("parameters", fields.get("parameters")),
     )
-    return build_submit_request(spec)
+    return spec
 
 
 def _blank_is_none(value: Any) -> Any:

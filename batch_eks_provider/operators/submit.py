@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from datetime import timedelta
@@ -14,9 +15,10 @@ from ..hooks.batch import BatchEksHook
 from ..hooks.pods import BatchEksPodHook
 from ..links.batch import LINKS_XCOM_KEY, BatchEksJobLink, BatchEksJobLogsLink, BatchEksJobQueueLink, link_details
 from ..outcome import attempt_line, failure_error, job_outcome
+from ..submit_request import build_submit_request, normalize_job_queues
 from ..triggers.batch import BatchEksJobTrigger
 from .identity import identity_tags
-from .request import build_request
+from .request import build_spec
 
 __all__ = ["BatchEksSubmitJobOperator", "JOB_XCOM_KEY", "JOB_ID_XCOM_KEY", "job_summary"]
 
@@ -184,15 +186,6 @@ class BatchEksSubmitJobOperator(BaseOperator):
     def hook(self) -> BatchEksHook:
         return BatchEksHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
 
-    def _queues(self) -> list[str]:
-        queues = [self.job_queue] if isinstance(self.job_queue, str) else list(self.job_queue or [])
-        return [str(q) for q in queues if q]
-
-    def _choose_queue(self, hook: BatchEksHook, queues: list[str], request: dict[str, Any]) -> str:
-        """The first queue able to take the job, and that the job can ever fit (``BatchEksHook.choose_queue``)."""
-        report = hook.choose_queue(queues, hook.resource_requirement(request))
-        return report.name
-
     def _pod_hook(self) -> BatchEksPodHook:
         return BatchEksPodHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
 
@@ -228,33 +221,24 @@ class BatchEksSubmitJobOperator(BaseOperator):
 
     # -- execute ---------------------------------------------------------------------------------------------
 
-    def _request(self) -> dict[str, Any]:
-        queues = self._queues()
-        return build_request(
-            {
-                name: getattr(self, name)
-                for name in self.template_fields
-                if name != "job_queue"
-            }
-            | {"job_queue": queues[0] if queues else None}
-        )
-
     def execute(self, context: Any) -> str:
-        request = self._request()  # bad input fails here, before any API call
+        spec = build_spec({name: getattr(self, name) for name in self.template_fields})
+        queues = normalize_job_queues(spec.job_queue)
+        offline = build_submit_request(dataclasses.replace(spec, job_queue=queues[0]))  # bad input fails before any call
         hook = self.hook
         identity = identity_tags(context)
-        request["tags"] = {**request.get("tags", {}), **identity}
-        existing = hook.find_job_by_tags(self._queues(), identity, job_name=request["jobName"])
+        existing = hook.find_job_by_tags(queues, identity, job_name=offline["jobName"])
         if existing is not None:
             self.job_id = existing["jobId"]
             queue = existing["jobQueue"].rsplit("/", 1)[-1]
             self.log.info(
                 "Re-attaching to AWS Batch job %s (%s), %s, submitted earlier for this task instance; not submitting again",
-                request["jobName"], self.job_id, existing["status"],
+                offline["jobName"], self.job_id, existing["status"],
             )
         else:
-            queue = self._choose_queue(hook, self._queues(), request)
-            request["jobQueue"] = queue
+            request, report = hook.prepare_submit_request(spec)  # definition, queue fallback, fit, fair share
+            request["tags"] = {**request.get("tags", {}), **identity}
+            queue = report.name
             self.job_id = hook.submit_job(**request)["jobId"]
             self.log.info("Submitted AWS Batch job %s (%s) to queue %s", request["jobName"], self.job_id, queue)
         context["ti"].xcom_push(key=JOB_ID_XCOM_KEY, value=self.job_id)

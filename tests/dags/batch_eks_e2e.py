@@ -140,3 +140,26 @@ with DAG(dag_id="batch_eks_e2e_scale", **COMMON) as scale_dag:
         task_id="scale_to_zero", compute_environment="doeks-CE1_OD", scale_to_zero=True, poll_interval=0.2
     )
     up >> run >> down
+
+BAD_INPUT = {
+    "millicores": {"cpu": "100m"},
+    "memory_without_mi": {"memory": "512"},
+    "unknown_queue": {"job_queue": "no-such-queue"},
+    "bad_job_name": {"job_name": "bad name!"},
+    "array_of_one": {"array_size": 1},
+    "short_timeout": {"timeout": 30},
+    "too_many_dependencies": {"depends_on": [f"job-{i}" for i in range(21)]},
+    "priority_out_of_range": {"scheduling_priority": 10000},
+    "unknown_definition": {"job_definition": "no-such-definition"},
+    "negative_gpus": {"gpus": -1},
+    "reserved_env": {"env": {"AWS_BATCH_JOB_ID": "x"}},
+    "unsplittable_command": {"command": "echo 'unclosed"},
+    "too_big_for_any_instance": {"cpu": "512"},
+}
+
+with DAG(dag_id="batch_eks_e2e_bad_input", **COMMON) as bad_input_dag:
+    for case, change in BAD_INPUT.items():
+        BatchEksSubmitJobOperator(
+            task_id=case,
+            **{"job_name": f"bad_{case}", "job_queue": QUEUE, "command": sh("echo never"), "deferrable": False, **FAST, **change},
+        )

@@ -140,3 +140,10 @@ def test_a_spot_reclaim_during_the_job_is_retried_by_batch_and_reported(airflow_
     assert first["status_reason"].startswith("Host EC2") and first["node_name"] == reclaimed["nodeName"]
     assert second["exit_codes"] == {"application": 0}
     assert api_requests(aws_default, "SubmitJob") == 1
+
+
+def test_bad_input_fails_each_task_before_any_submit_job(airflow_db, aws_default, batch, e2e_dags):
+    run = e2e_dags.bad_input_dag.test()
+    states = task_states(run)
+    assert states == {case: "failed" for case in e2e_dags.BAD_INPUT}
+    assert api_requests(aws_default, "SubmitJob") == 0
