@@ -227,7 +227,8 @@ class BatchEksSubmitJobOperator(BaseOperator):
         offline = build_submit_request(dataclasses.replace(spec, job_queue=queues[0]))  # bad input fails before any call
         hook = self.hook
         identity = identity_tags(context)
-        existing = hook.find_job_by_tags(queues, identity, job_name=offline["jobName"])
+        known = [q["jobQueueName"] for q in hook.describe_job_queues(queues)]  # ListJobs fails on a missing queue
+        existing = hook.find_job_by_tags(known, identity, job_name=offline["jobName"]) if known else None
         if existing is not None:
             self.job_id = existing["jobId"]
             queue = existing["jobQueue"].rsplit("/", 1)[-1]

@@ -163,3 +163,16 @@ with DAG(dag_id="batch_eks_e2e_bad_input", **COMMON) as bad_input_dag:
             task_id=case,
             **{"job_name": f"bad_{case}", "job_queue": QUEUE, "command": sh("echo never"), "deferrable": False, **FAST, **change},
         )
+
+with DAG(dag_id="batch_eks_e2e_sensors", **COMMON) as sensors_dag:
+    from batch_eks_provider.sensors.batch import BatchEksComputeEnvironmentSensor, BatchEksJobQueueSensor
+
+    queue_ready = BatchEksJobQueueSensor(task_id="queue_ready", job_queue=QUEUE, poke_interval=0.2, timeout=30)
+    ce_ready = BatchEksComputeEnvironmentSensor(
+        task_id="ce_ready", compute_environment="doeks-CE1_OD", state="ENABLED", poke_interval=0.2, timeout=30
+    )
+    started = BatchEksSubmitJobOperator(
+        task_id="start", job_name="sensed", job_queue=QUEUE, command=sh("sleep 1; echo sensed"), wait_for_completion=False, **FAST
+    )
+    waited = BatchEksJobSensor(task_id="wait_deferred", job_id=started.output, deferrable=True, poll_interval=0.2)
+    [queue_ready, ce_ready] >> started

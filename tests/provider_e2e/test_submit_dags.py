@@ -147,3 +147,11 @@ def test_bad_input_fails_each_task_before_any_submit_job(airflow_db, aws_default
     states = task_states(run)
     assert states == {case: "failed" for case in e2e_dags.BAD_INPUT}
     assert api_requests(aws_default, "SubmitJob") == 0
+
+
+def test_queue_and_ce_sensors_then_a_deferred_job_sensor(airflow_db, aws_default, batch, e2e_dags):
+    run = e2e_dags.sensors_dag.test()
+    assert run.state == "success", task_states(run)
+    (job,) = batch.describe_jobs(jobs=[xcom(run, "start")])["jobs"]
+    assert job["status"] == "SUCCEEDED"
+    assert api_requests(aws_default, "SubmitJob") == 1

@@ -1,0 +1,92 @@
+"""Each bad input fails the operator with a message naming field, value and rule, and sends no SubmitJob."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from batch_eks_provider.exceptions import BatchEksInvalidInputError, BatchEksQueueUnavailableError
+from batch_eks_provider.operators.batch import BatchEksSubmitJobOperator
+from tests.dags.batch_eks_e2e import BAD_INPUT
+from tests.provider_e2e.conftest import api_requests
+
+EXPECTED = {
+    "millicores": (BatchEksInvalidInputError, "cpu", "100m"),
+    "memory_without_mi": (BatchEksInvalidInputError, "memory", "512"),
+    "unknown_queue": (BatchEksQueueUnavailableError, "no-such-queue", "does not exist"),
+    "bad_job_name": (BatchEksInvalidInputError, "job_name", "bad name!"),
+    "array_of_one": (BatchEksInvalidInputError, "array_size", "2 to 10000"),
+    "short_timeout": (BatchEksInvalidInputError, "timeout", "60"),
+    "too_many_dependencies": (BatchEksInvalidInputError, "depends_on", "20"),
+    "priority_out_of_range": (BatchEksInvalidInputError, "scheduling_priority", "10000"),
+    "unknown_definition": (BatchEksInvalidInputError, "job_definition", "no-such-definition"),
+    "negative_gpus": (BatchEksInvalidInputError, "gpus", "-1"),
+    "reserved_env": (BatchEksInvalidInputError, "env", "AWS_BATCH"),
+    "unsplittable_command": (BatchEksInvalidInputError, "command", "unclosed"),
+    "too_big_for_any_instance": (BatchEksInvalidInputError, "cpu", "512"),
+}
+
+
+def context() -> dict:
+    """The part of a task's context the operator reads before it submits (Airflow's boundary)."""
+    ti = SimpleNamespace(dag_id="bad_input", run_id="manual__1", task_id="t", map_index=-1, xcom_push=lambda **_: None)
+    return {"ti": ti}
+
+
+def test_every_bad_input_case_has_an_expectation():
+    assert set(EXPECTED) == set(BAD_INPUT)
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUT))
+def test_bad_input_is_rejected_naming_field_value_and_rule(case, aws_default):
+    change = BAD_INPUT[case]
+    operator = BatchEksSubmitJobOperator(
+        task_id=case,
+        **{"job_name": f"bad_{case}", "job_queue": "doeks-JQ1_OD", "job_definition": "doeks-hello-world", "command": ["sh", "-c", "echo never"], "args": [], "deferrable": False, **change},
+    )
+    error_type, field, detail = EXPECTED[case]
+    with pytest.raises(error_type) as raised:
+        operator.execute(context())
+    message = str(raised.value)
+    assert field in message and detail in message, message
+    assert api_requests(aws_default, "SubmitJob") == 0
+
+
+def test_a_param_rendered_as_a_string_list_is_read_back_as_a_list():
+    from batch_eks_provider.operators.request import as_list
+
+    assert as_list("command", "['sh', '-c', 'echo hi']") == ["sh", "-c", "echo hi"]
+    assert as_list("command", "echo 'two words'") == ["echo", "two words"]
+    assert as_list("command", ["a", 1]) == ["a", "1"]
+
+
+def test_on_kill_terminates_the_running_job(aws_default, batch):
+    import threading
+
+    from batch_eks_provider.exceptions import BatchEksJobCancelledError
+    from tests.helpers import wait_for
+
+    operator = BatchEksSubmitJobOperator(
+        task_id="killed", job_name="killed", job_queue="doeks-JQ1_OD", job_definition="doeks-hello-world",
+        command=["sh", "-c", "sleep 60"], args=[], deferrable=False, poll_interval=0.2,
+    )
+    raised: list[BaseException] = []
+
+    def run():
+        try:
+            operator.execute(context())
+        except BaseException as error:  # noqa: BLE001 - the test inspects it
+            raised.append(error)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    wait_for(lambda: operator.job_id and batch.describe_jobs(jobs=[operator.job_id])["jobs"][0]["status"] == "RUNNING",
+             timeout=30, what="the job to run")
+    operator.on_kill()
+    worker.join(timeout=30)
+    (job,) = batch.describe_jobs(jobs=[operator.job_id])["jobs"]
+    assert job["status"] == "FAILED" and job["isTerminated"] is True
+    assert job["statusReason"] == "Terminated by Airflow: the task was killed"
+    assert len(raised) == 1 and isinstance(raised[0], BatchEksJobCancelledError)
+    assert operator.job_id in str(raised[0])
