@@ -6,7 +6,7 @@ import dataclasses
 import threading
 import time
 from datetime import timedelta
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 from airflow.sdk import BaseOperator
 
@@ -205,19 +205,24 @@ class BatchEksSubmitJobOperator(BaseOperator):
         streams[pod_name] = threading.Thread(target=follow, name=f"logs:{pod_name}", daemon=True)
         streams[pod_name].start()
 
-    def _fetch_attempt_logs(self, job: dict[str, Any]) -> None:
-        """Write every attempt's output into the task log once the job ended (deferrable mode)."""
+    def _fetch_attempt_logs(self, job: dict[str, Any], skip_pods: Collection[str] = ()) -> None:
+        """Write the output of every attempt (except pods in ``skip_pods``, already streamed) into the task log."""
         if job.get("arrayProperties", {}).get("size"):
             return  # an array parent has no pod; its children have one each
+        attempts = job.get("eksAttempts") or []
+        if all(a.get("podName") in skip_pods for a in attempts):
+            return
         pods = self._pod_hook()
-        for index, _ in enumerate(job.get("eksAttempts") or []):
+        for index, attempt in enumerate(attempts):
+            if attempt.get("podName") in skip_pods:
+                continue
             try:
                 logs = pods.fetch_attempt_logs(job, index)
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:  # noqa: BLE001 - logs are best effort; the job's state decides the task
                 self.log.warning("Could not fetch the logs of attempt %d of AWS Batch job %s: %s", index + 1, job["jobId"], error)
                 continue
             for line in logs.lines:
-                self.log.info("[attempt %d %s] %s", index + 1, logs.pod_name, line)
+                self.log.info("[%s] %s", logs.pod_name, line)
 
     # -- execute ---------------------------------------------------------------------------------------------
 
@@ -263,10 +268,12 @@ class BatchEksSubmitJobOperator(BaseOperator):
         logged = 0
         streams: dict[str, threading.Thread] = {}
         try:
-            return self._poll(hook, deadline, logged, streams)
+            job = self._poll(hook, deadline, logged, streams)
         finally:
             for stream in streams.values():
-                stream.join(timeout=2)
+                stream.join(timeout=5)
+        self._fetch_attempt_logs(job, skip_pods=streams)  # attempts too short to be seen running
+        return job
 
     def _poll(self, hook: BatchEksHook, deadline: float | None, logged: int, streams: dict[str, threading.Thread]) -> dict[str, Any]:
         while True:

@@ -71,7 +71,7 @@ with DAG(dag_id="batch_eks_e2e_spot", **COMMON) as spot_dag:
         task_id="spot",
         job_name="e2e_spot",
         job_queue=SPOT_QUEUE,
-        command=sh("sleep 1; echo survived"),
+        command=sh("echo started; sleep 1; echo survived"),
         retry_strategy={"attempts": 3, "evaluateOnExit": [{"onStatusReason": "Host EC2*", "action": "RETRY"}, {"onReason": "*", "action": "EXIT"}]},
         deferrable=False,
         **FAST,

@@ -10,7 +10,7 @@ from tests.helpers import wait_for
 from tests.provider_e2e.conftest import api_requests, task_states, try_numbers, xcom
 
 
-def test_sync_and_deferred_tasks_return_the_job_id_and_push_attempts(airflow_db, aws_default, batch, e2e_dags):
+def test_sync_and_deferred_tasks_return_the_job_id_and_push_attempts(airflow_db, aws_default, batch, e2e_dags, capfd):
     run = e2e_dags.basic_dag.test(run_conf={"command": "echo templated-from-the-form", "cpu": "0.25", "memory": "128Mi"})
     assert run.state == "success", task_states(run)
     for task_id in ("sync", "deferred"):
@@ -33,6 +33,10 @@ def test_sync_and_deferred_tasks_return_the_job_id_and_push_attempts(airflow_db,
     assert links["endpoint_url"] == aws_default.url and links["job_queue"] == "doeks-JQ1_OD"
     assert links["pod_name"] == sync_job["eksAttempts"][0]["podName"]
     assert api_requests(aws_default, "SubmitJob") == 2
+    task_log = capfd.readouterr().out
+    deferred_pod = xcom(run, "deferred", "batch_job")["attempts"][0]["pod_name"]
+    assert f"[{deferred_pod}] deferred" in task_log  # fetched once the deferred job ended
+    assert f"[{links['pod_name']}] templated-from-the-form" in task_log
 
 
 def jobs_named(batch, name: str, queue: str = "doeks-JQ1_OD") -> list[dict]:
@@ -116,7 +120,7 @@ def test_a_fair_share_queue_takes_share_identifier_and_priority(airflow_db, aws_
     assert job["jobQueue"] == batch.describe_job_queues(jobQueues=["e2e-fair-share"])["jobQueues"][0]["jobQueueArn"]
 
 
-def test_a_spot_reclaim_during_the_job_is_retried_by_batch_and_reported(airflow_db, aws_default, batch, e2e_dags):
+def test_a_spot_reclaim_during_the_job_is_retried_by_batch_and_reported(airflow_db, aws_default, batch, e2e_dags, capfd):
     reclaimed = {}
 
     def reclaim_once_running():
@@ -139,6 +143,9 @@ def test_a_spot_reclaim_during_the_job_is_retried_by_batch_and_reported(airflow_
     first, second = summary["attempts"]
     assert first["status_reason"].startswith("Host EC2") and first["node_name"] == reclaimed["nodeName"]
     assert second["exit_codes"] == {"application": 0}
+    task_log = capfd.readouterr().out
+    assert f"attempt 1: pod {first['pod_name']}" in task_log and f"attempt 2: pod {second['pod_name']}" in task_log
+    assert f"[{second['pod_name']}] survived" in task_log  # the pod's output, in the task log
     assert api_requests(aws_default, "SubmitJob") == 1
 
 
