@@ -90,3 +90,41 @@ def test_on_kill_terminates_the_running_job(aws_default, batch):
     assert job["statusReason"] == "Terminated by Airflow: the task was killed"
     assert len(raised) == 1 and isinstance(raised[0], BatchEksJobCancelledError)
     assert operator.job_id in str(raised[0])
+
+
+def test_a_deferred_wait_that_timed_out_terminates_the_job_before_failing(aws_default, batch):
+    from airflow.sdk.exceptions import TaskDeferralTimeout
+
+    from batch_eks_provider.operators.submit import JOB_ID_XCOM_KEY
+    from tests.helpers import wait_for_job
+
+    job_id = batch.submit_job(
+        jobName="waited_too_long", jobQueue="doeks-JQ1_OD", jobDefinition="doeks-hello-world",
+        eksPropertiesOverride={"podProperties": {"containers": [{"command": ["sh", "-c", "sleep 60"], "args": []}]}},
+    )["jobId"]
+    operator = BatchEksSubmitJobOperator(
+        task_id="deferred", job_name="waited_too_long", job_queue="doeks-JQ1_OD", job_definition="doeks-hello-world",
+        deferrable=True, max_wait=60,
+    )
+    pulled = {}
+
+    def xcom_pull(task_ids, key, map_indexes):
+        pulled.update(task_ids=task_ids, key=key, map_indexes=map_indexes)
+        return job_id
+
+    ctx = context()
+    ctx["ti"].xcom_pull = xcom_pull
+    with pytest.raises(TaskDeferralTimeout):
+        operator.resume_execution("__fail__", {"error": "Trigger timeout"}, ctx)
+    assert pulled == {"task_ids": "deferred", "key": JOB_ID_XCOM_KEY, "map_indexes": -1}
+    job = wait_for_job(batch, job_id)
+    assert job["isTerminated"] is True and "max_wait" in job["statusReason"]
+
+
+def test_deferrable_defaults_to_airflow_operators_default_deferrable(monkeypatch):
+    kwargs = {"job_name": "j", "job_queue": "q", "job_definition": "d"}
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "true")
+    assert BatchEksSubmitJobOperator(task_id="a", **kwargs).deferrable is True
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "false")
+    assert BatchEksSubmitJobOperator(task_id="b", **kwargs).deferrable is False
+    assert BatchEksSubmitJobOperator(task_id="c", deferrable=True, **kwargs).deferrable is True
