@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import DAG, Param
 
 from batch_eks_provider.operators.batch import BatchEksScaleComputeEnvironmentOperator, BatchEksSubmitJobOperator
+from batch_eks_provider.retry import RetryStrategy
 from batch_eks_provider.sensors.batch import BatchEksJobSensor
 
 QUEUE = "doeks-JQ1_OD"
@@ -72,7 +73,7 @@ with DAG(dag_id="batch_eks_e2e_spot", **COMMON) as spot_dag:
         job_name="e2e_spot",
         job_queue=SPOT_QUEUE,
         command=sh("echo started; sleep 1; echo survived"),
-        retry_strategy={"attempts": 3, "evaluateOnExit": [{"onStatusReason": "Host EC2*", "action": "RETRY"}, {"onReason": "*", "action": "EXIT"}]},
+        retry_strategy=RetryStrategy.spot_only(3),
         deferrable=False,
         **FAST,
     )

@@ -102,6 +102,7 @@ def test_a_deferred_wait_that_timed_out_terminates_the_job_before_failing(aws_de
         jobName="waited_too_long", jobQueue="doeks-JQ1_OD", jobDefinition="doeks-hello-world",
         eksPropertiesOverride={"podProperties": {"containers": [{"command": ["sh", "-c", "sleep 60"], "args": []}]}},
     )["jobId"]
+    wait_for_job(batch, job_id, statuses=("RUNNING",))
     operator = BatchEksSubmitJobOperator(
         task_id="deferred", job_name="waited_too_long", job_queue="doeks-JQ1_OD", job_definition="doeks-hello-world",
         deferrable=True, max_wait=60,
