@@ -58,13 +58,20 @@ def test_a_job_over_its_timeout_fails_the_task_with_a_timeout_error(airflow_db, 
 
 
 def test_a_worker_killed_mid_job_and_the_task_retried_makes_one_job(airflow_db, aws_default, batch, e2e_dags):
+    """The first try runs the task's ``execute`` in a worker process that is SIGKILLed once its job runs
+    (the task instance it stands for: the run ``dag.test`` makes for this logical date); the retry is a real
+    ``dag.test()`` run of the same DAG run, which must re-attach instead of submitting."""
+    from airflow.utils.types import DagRunType
+
     logical_date = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    run_id = DagRunType.MANUAL.generate_run_id(suffix=logical_date.isoformat())
     script = (
-        "from datetime import datetime\n"
         "from importlib import import_module\n"
-        "module = import_module('tests.dags.batch_eks_e2e')\n"
-        f"when = datetime.fromisoformat({logical_date.isoformat()!r})\n"
-        "module.reattach_dag.test(logical_date=when, run_after=when)\n"
+        "from types import SimpleNamespace\n"
+        "task = import_module('tests.dags.batch_eks_e2e').reattach_dag.get_task('long')\n"
+        f"ti = SimpleNamespace(dag_id='batch_eks_e2e_reattach', run_id={run_id!r}, task_id='long', map_index=-1,\n"
+        "                     xcom_push=lambda **_: None)\n"
+        "task.execute({'ti': ti})\n"
     )
     worker = subprocess.Popen(
         [sys.executable, "-c", script], cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -80,6 +87,7 @@ def test_a_worker_killed_mid_job_and_the_task_retried_makes_one_job(airflow_db, 
     assert api_requests(aws_default, "SubmitJob") == 1
 
     run = e2e_dags.reattach_dag.test(logical_date=logical_date, run_after=logical_date)  # the same run id
+    assert run.run_id == run_id
     assert run.state == "success", task_states(run)
     assert xcom(run, "long") == running[0]["jobId"]
     assert api_requests(aws_default, "SubmitJob") == 1
