@@ -177,3 +177,8 @@ with DAG(dag_id="batch_eks_e2e_sensors", **COMMON) as sensors_dag:
     )
     waited = BatchEksJobSensor(task_id="wait_deferred", job_id=started.output, deferrable=True, poll_interval=0.2)
     [queue_ready, ce_ready] >> started
+
+with DAG(dag_id="batch_eks_e2e_mapped", **COMMON) as mapped_dag:
+    BatchEksSubmitJobOperator.partial(
+        task_id="mapped", job_name="e2e_mapped", job_queue=QUEUE, deferrable=True, **FAST
+    ).expand(command=[sh("echo zero"), sh("echo one")])

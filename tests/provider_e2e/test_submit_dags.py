@@ -162,3 +162,13 @@ def test_queue_and_ce_sensors_then_a_deferred_job_sensor(airflow_db, aws_default
     (job,) = batch.describe_jobs(jobs=[xcom(run, "start")])["jobs"]
     assert job["status"] == "SUCCEEDED"
     assert api_requests(aws_default, "SubmitJob") == 1
+
+
+def test_mapped_tasks_each_get_their_own_job_tagged_with_the_map_index(airflow_db, aws_default, batch, e2e_dags):
+    run = e2e_dags.mapped_dag.test()
+    assert run.state == "success", task_states(run)
+    jobs = jobs_named(batch, "e2e_mapped")
+    assert sorted(j["tags"]["airflow:map_index"] for j in jobs) == ["0", "1"]
+    by_index = {j["tags"]["airflow:map_index"]: j for j in jobs}
+    assert by_index["0"]["eksProperties"]["podProperties"]["containers"][0]["command"] == ["sh", "-c", "echo zero"]
+    assert {j["status"] for j in jobs} == {"SUCCEEDED"}
