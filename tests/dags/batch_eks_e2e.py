@@ -79,15 +79,16 @@ with DAG(dag_id="batch_eks_e2e_spot", **COMMON) as spot_dag:
     )
 
 with DAG(dag_id="batch_eks_e2e_permanent", default_args={"retries": 2, "retry_delay": timedelta(0)}, **COMMON) as permanent_dag:
-    BatchEksSubmitJobOperator(
-        task_id="permanent",
-        job_name="e2e_permanent",
-        job_queue=QUEUE,
-        command=sh("exit 42"),
-        permanent_exit_codes=[42],
-        deferrable=False,
-        **FAST,
-    )
+    for mode, deferrable in (("", False), ("_deferred", True)):
+        BatchEksSubmitJobOperator(
+            task_id=f"permanent{mode}",
+            job_name=f"e2e_permanent{mode}",
+            job_queue=QUEUE,
+            command=sh("exit 42"),
+            permanent_exit_codes=[42],
+            deferrable=deferrable,
+            **FAST,
+        )
 
 with DAG(dag_id="batch_eks_e2e_timeout", **COMMON) as timeout_dag:
     BatchEksSubmitJobOperator(

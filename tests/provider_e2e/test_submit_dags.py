@@ -62,11 +62,12 @@ def test_a_chain_with_depends_on_and_a_failing_middle_job(airflow_db, aws_defaul
 
 def test_a_permanent_exit_code_fails_at_once_without_airflow_retries(airflow_db, aws_default, batch, e2e_dags):
     run = e2e_dags.permanent_dag.test()
-    assert task_states(run) == {"permanent": "failed"}
-    assert try_numbers(run) == {"permanent": 1}
-    assert api_requests(aws_default, "SubmitJob") == 1
-    summary = xcom(run, "permanent", "batch_job")
-    assert summary["attempts"][0]["exit_codes"] == {"application": 42}
+    assert task_states(run) == {"permanent": "failed", "permanent_deferred": "failed"}
+    assert try_numbers(run) == {"permanent": 1, "permanent_deferred": 1}
+    assert api_requests(aws_default, "SubmitJob") == 2
+    for task_id in ("permanent", "permanent_deferred"):
+        summary = xcom(run, task_id, "batch_job")
+        assert summary["attempts"][0]["exit_codes"] == {"application": 42}
 
 
 def test_an_array_job_runs_its_children(airflow_db, aws_default, batch, e2e_dags):
