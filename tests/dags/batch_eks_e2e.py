@@ -183,3 +183,8 @@ with DAG(dag_id="batch_eks_e2e_mapped", **COMMON) as mapped_dag:
     BatchEksSubmitJobOperator.partial(
         task_id="mapped", job_name="e2e_mapped", job_queue=QUEUE, deferrable=True, **FAST
     ).expand(command=[sh("echo zero"), sh("echo one")])
+
+with DAG(dag_id="batch_eks_e2e_retried", default_args={"retries": 1, "retry_delay": timedelta(0)}, **COMMON) as retried_dag:
+    BatchEksSubmitJobOperator(
+        task_id="flaky", job_name="e2e_flaky", job_queue=QUEUE, command=sh("exit 5"), deferrable=False, **FAST
+    )

@@ -173,3 +173,13 @@ def test_mapped_tasks_each_get_their_own_job_tagged_with_the_map_index(airflow_d
     by_index = {j["tags"]["airflow:map_index"]: j for j in jobs}
     assert by_index["0"]["eksProperties"]["podProperties"]["containers"][0]["command"] == ["sh", "-c", "echo zero"]
     assert {j["status"] for j in jobs} == {"SUCCEEDED"}
+
+
+def test_an_airflow_retry_after_a_failed_job_submits_a_new_one(airflow_db, aws_default, batch, e2e_dags):
+    """Re-attaching is for active or SUCCEEDED jobs only: a retry of a FAILED job's task runs a new job."""
+    run = e2e_dags.retried_dag.test()
+    assert task_states(run) == {"flaky": "failed"}
+    assert try_numbers(run) == {"flaky": 2}
+    jobs = jobs_named(batch, "e2e_flaky")
+    assert len(jobs) == 2 and {j["status"] for j in jobs} == {"FAILED"}
+    assert api_requests(aws_default, "SubmitJob") == 2
