@@ -97,10 +97,8 @@ class Scaler:
                 if not fitting:
                     break
                 total += self._launch(ce, fitting[-1]).vcpus
-            if resources.get("desiredvCpus", 0) > floor and total > target and not demand.get(ce.name):
-                resources["desiredvCpus"] = floor
-                self.state.touch(ce)
-            self._remove_idle(ce, nodes, now, total, target, max_vcpus)
+            total = self._remove_idle(ce, self.capacity.nodes_of(ce), now, total, floor, max_vcpus)
+            self._report_desired(ce, floor, total, max_vcpus)
 
     def _launch_for_demand(
         self, ce: ComputeEnvironment, nodes: list[Node], pods: list[tuple[float, int, int]], total: float, max_vcpus: int
@@ -129,8 +127,19 @@ class Scaler:
             slot[2] -= gpu
         return total
 
-    def _remove_idle(self, ce: ComputeEnvironment, nodes: list[Node], now: float, total: float, target: int, max_vcpus: int) -> None:
-        """Idle nodes above the floor go away; with maxvCpus lowered, idle nodes above it go at once."""
+    def _report_desired(self, ce: ComputeEnvironment, floor: int, total: float, max_vcpus: int) -> None:
+        """``desiredvCpus`` of an EKS compute environment is Batch's: what it wants now, ``minvCpus`` or the
+        vCPUs its nodes (busy, starting for demand, or not yet idle long enough) hold, within maxvCpus."""
+        resources = ce.compute_resources
+        desired = min(max(floor, math.ceil(total)), max_vcpus)
+        if int(resources.get("desiredvCpus") or 0) != desired:
+            resources["desiredvCpus"] = desired
+            self.state.touch(ce)
+
+    def _remove_idle(self, ce: ComputeEnvironment, nodes: list[Node], now: float, total: float, floor: int, max_vcpus: int) -> float:
+        """Nodes idle for ``node_idle_seconds`` go away down to ``minvCpus`` (a ``desiredvCpus`` set by hand
+        launches nodes but does not hold them); with maxvCpus lowered, idle nodes above it go at once.
+        Returns the vCPUs left."""
         idle_seconds = self.state.config.node_idle_seconds
         for node in sorted(nodes, key=lambda n: n.vcpus):
             use = self.capacity.used(node)
@@ -138,10 +147,11 @@ class Scaler:
                 continue
             over_max = total > max_vcpus or ce.status == "DELETING"
             idle_for = now - node.idle_since if node.idle_since is not None else 0
-            if (over_max or idle_for >= idle_seconds) and total - node.vcpus >= target:
+            if (over_max or idle_for >= idle_seconds) and total - node.vcpus >= floor:
                 self._not_ready.pop(node.name, None)
                 self.capacity.terminate(node)
                 total -= node.vcpus
+        return total
 
     def spot_interruptions(self, elapsed: float) -> None:
         """Reclaim Spot nodes at random, at the CE's rate or the engine's (interruptions per node per minute)."""

@@ -69,13 +69,36 @@ def test_the_engine_wide_spot_interruption_rate_reclaims_spot_nodes(make_env):
 def test_a_compute_environment_rate_applies_to_its_own_nodes(make_env):
     env = make_env(clock=ManualClock())
     _spot(env)
-    env.engine.set_spot_interruption_rate(60.0, "spot")
+    env.ce("other-spot", spot=True)
+    env.queue("other-spot-q", ["other-spot"])
+    answer = admin(env.url, "/_local/faults", {"spot_interruption_rate": 60, "compute_environment": "spot"})
+    assert answer["compute_environments"] == {"spot": 60.0} and answer["spot_interruption_rate"] == 0.0
     job_id = env.submit("spot-q", "once-slow", retryStrategy=SPOT_RETRY)
+    other = env.submit("other-spot-q", "once-slow", retryStrategy=SPOT_RETRY)
     env.wait_status(job_id, "RUNNING")
+    env.wait_status(other, "RUNNING")
     env.advance(60)
     done = env.wait(job_id)
     assert len(done["eksAttempts"]) == 2
     assert _host_terminated(done["eksAttempts"][0]["statusReason"])
+    assert env.job(other)["status"] == "RUNNING" and len(env.job(other)["eksAttempts"]) == 0
+    env.batch.terminate_job(jobId=other, reason="cleanup")
+
+
+def test_the_fault_route_names_a_bad_compute_environment_or_rate(make_env):
+    import urllib.error
+
+    import pytest
+
+    env = make_env()
+    for body, message in (
+        ({"spot_interruption_rate": 2, "compute_environment": "nope"}, "Compute environment 'nope' does not exist."),
+        ({"throttle_rate": 0.5, "compute_environment": "nope"}, "goes with spot_interruption_rate alone"),
+        ({"spot_interruption_rate": "often"}, "Invalid spot_interruption_rate 'often': must be a number between 0 and 60"),
+    ):
+        with pytest.raises(urllib.error.HTTPError) as raised:
+            admin(env.url, "/_local/faults", body)
+        assert raised.value.code == 400 and message in raised.value.read().decode()
 
 
 def test_after_a_restart_everything_is_back_and_running_attempts_fail_as_lost_hosts(make_env, tmp_path):

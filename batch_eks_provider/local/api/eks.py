@@ -15,7 +15,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..errors import InvalidParameterException, ResourceNotFoundException
-from .kubernetes_objects import KUBERNETES_MINOR, KUBERNETES_MAJOR
 from .wire import aws_call
 
 __all__ = ["eks_routes", "clusters", "cluster_name_from_arn", "CERTIFICATE_AUTHORITY_DATA"]
@@ -54,7 +53,7 @@ def _cluster(engine: Any, name: str, info: dict[str, Any], endpoint: str) -> dic
         "name": name,
         "arn": info["arn"],
         "createdAt": info["createdAt"],
-        "version": f"{KUBERNETES_MAJOR}.{KUBERNETES_MINOR}",
+        "version": engine.state.eks_cluster(info["arn"]).version,
         "endpoint": endpoint,
         "roleArn": f"arn:aws:iam::{cfg.account_id}:role/{name}-cluster-role",
         "resourcesVpcConfig": {

@@ -263,9 +263,9 @@ async def _read_namespace(request: Request) -> Response:
 
 
 def _node_json(engine: Any, node: Any, version: str) -> dict[str, Any]:
-    return node_object(
-        node, engine.state.compute_environments.get(node.ce_name), engine.state.config.region, version
-    )
+    ce = engine.state.compute_environments.get(node.ce_name)
+    cluster_version = engine.state.eks_cluster(ce.cluster_arn).version if ce is not None and ce.cluster_arn else None
+    return node_object(node, ce, engine.state.config.region, version, cluster_version)
 
 
 @_k8s("list_node")

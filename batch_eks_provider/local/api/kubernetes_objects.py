@@ -14,7 +14,6 @@ from typing import Any, Callable, Iterable
 
 from ..instance_types import INSTANCE_TYPES
 from ..models import Node, Pod
-from ..pods import BATCH_TAINT_KEY
 
 __all__ = [
     "KUBERNETES_MAJOR",
@@ -105,10 +104,13 @@ def _ip_of(node_name: str) -> str:
 
 
 # -- nodes ----------------------------------------------------------------------------------------------------
-def node_object(node: Node, ce: Any, region: str, resource_version: str) -> dict[str, Any]:
+def node_object(node: Node, ce: Any, region: str, resource_version: str, kubernetes_version: str | None = None) -> dict[str, Any]:
+    """A ``V1Node`` from the engine's node: its labels, taints and zone as capacity set them at launch; the
+    kubelet reports ``kubernetes_version`` (the EKS cluster's version, e.g. ``"1.30"``)."""
     instance = INSTANCE_TYPES.get(node.instance_type)
     capacity_mib = instance.memory_mib if instance else node.memory_mib
-    zone = f"{region}a"
+    zone = node.zone or f"{region}a"
+    kubelet = f"v{kubernetes_version or f'{KUBERNETES_MAJOR}.{KUBERNETES_MINOR}'}.0-eks-batch-local"
     capacity = {
         "cpu": _quantity_cpu(node.vcpus),
         "memory": f"{capacity_mib * 1024}Ki",
@@ -134,25 +136,12 @@ def node_object(node: Node, ce: Any, region: str, resource_version: str) -> dict
             "uid": node.uid,
             "resourceVersion": resource_version,
             "creationTimestamp": rfc3339(node.launched_at),
-            "labels": {
-                "batch.amazonaws.com/compute-environment-uuid": ce.uuid if ce is not None else "",
-                "node.kubernetes.io/instance-type": node.instance_type,
-                "beta.kubernetes.io/instance-type": node.instance_type,
-                "eks.amazonaws.com/capacityType": node.capacity_type,
-                "kubernetes.io/hostname": node.name,
-                "kubernetes.io/os": "linux",
-                "kubernetes.io/arch": "amd64",
-                "topology.kubernetes.io/region": region,
-                "topology.kubernetes.io/zone": zone,
-            },
+            "labels": dict(node.labels),
             "annotations": {"node.alpha.kubernetes.io/ttl": "0"},
         },
         "spec": {
             "providerID": f"aws:///{zone}/{node.instance_id}",
-            "taints": [
-                {"key": BATCH_TAINT_KEY, "effect": "NoSchedule"},
-                {"key": BATCH_TAINT_KEY, "effect": "NoExecute"},
-            ],
+            "taints": [dict(taint) for taint in node.taints],
         },
         "status": {
             "capacity": capacity,
@@ -197,8 +186,8 @@ def node_object(node: Node, ce: Any, region: str, resource_version: str) -> dict
                 "bootID": node.uid,
                 "containerRuntimeVersion": "local://batch-eks",
                 "kernelVersion": "6.1.0-batch-eks-local",
-                "kubeProxyVersion": f"v{KUBERNETES_MAJOR}.{KUBERNETES_MINOR}.0-eks-batch-local",
-                "kubeletVersion": f"v{KUBERNETES_MAJOR}.{KUBERNETES_MINOR}.0-eks-batch-local",
+                "kubeProxyVersion": kubelet,
+                "kubeletVersion": kubelet,
                 "machineID": node.uid.replace("-", ""),
                 "operatingSystem": "linux",
                 "osImage": "Amazon Linux 2023 (batch-eks local engine)",
