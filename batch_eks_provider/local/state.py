@@ -140,7 +140,6 @@ class EngineState:
         self.jobs: dict[str, Job] = {}  # id -> job
         self.nodes: dict[str, Node] = {}  # name -> node
         self.pods: dict[str, Pod] = {}  # name -> pod
-        self.tags: dict[str, dict[str, str]] = {}  # arn -> tags (stored inside each record's spec too)
         self.children: dict[str, list[str]] = defaultdict(list)  # array parent id -> child ids
         self.status_index = StatusIndex()
         self.eks_clusters: dict[str, EksCluster] = {}  # name -> cluster (not persisted: derived from CEs)

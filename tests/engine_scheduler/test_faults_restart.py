@@ -133,3 +133,23 @@ def test_after_a_restart_everything_is_back_and_running_attempts_fail_as_lost_ho
     assert second.wait(arr)["status"] == "SUCCEEDED"
     assert second.job(arr)["arrayProperties"]["statusSummary"]["SUCCEEDED"] == 2
     wait_for(lambda: second.engine.state.nodes, timeout=5, what="nodes launched again")
+
+
+def test_tags_survive_a_restart_on_the_same_state_dir(make_env, tmp_path):
+    state_dir = tmp_path / "tagged"
+    first = make_env(state_dir=state_dir)
+    first.ce("ce")
+    queue_arn = first.batch.describe_job_queues(jobQueues=[first.queue("q", ["ce"])])["jobQueues"][0]["jobQueueArn"]
+    first.definition("one", ["true"])
+    job_id = first.submit("q", "one", tags={"team": "data"})
+    job_arn = first.job(job_id)["jobArn"]
+    first.batch.tag_resource(resourceArn=queue_arn, tags={"owner": "ml", "tier": "gold"})
+    first.batch.untag_resource(resourceArn=queue_arn, tagKeys=["tier"])
+    first.batch.tag_resource(resourceArn=job_arn, tags={"run": "7"})
+    first.local.stop()
+
+    second = make_env(state_dir=state_dir)
+    assert second.batch.list_tags_for_resource(resourceArn=queue_arn)["tags"] == {"owner": "ml"}
+    assert second.batch.list_tags_for_resource(resourceArn=job_arn)["tags"] == {"team": "data", "run": "7"}
+    assert second.batch.describe_job_queues(jobQueues=["q"])["jobQueues"][0]["tags"] == {"owner": "ml"}
+    assert second.job(job_id)["tags"] == {"team": "data", "run": "7"}

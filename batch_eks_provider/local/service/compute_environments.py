@@ -130,7 +130,6 @@ def create(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
         created_at=state.clock.now(),
     )
     state.add(ce)
-    state.tags[arn] = dict(spec["tags"])
     return {"computeEnvironmentName": name, "computeEnvironmentArn": arn}
 
 

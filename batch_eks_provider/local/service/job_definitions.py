@@ -98,7 +98,6 @@ def register(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
     if retry:
         spec["retryStrategy"] = retry
     state.add(JobDefinition(arn=arn, name=name, revision=revision, status="ACTIVE", spec=spec))
-    state.tags[arn] = dict(spec["tags"])
     return {"jobDefinitionName": name, "jobDefinitionArn": arn, "revision": revision}
 
 

@@ -89,7 +89,6 @@ def create(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
         spec["schedulingPolicyArn"] = params["schedulingPolicyArn"]
     arn = state.config.arn(f"job-queue/{name}")
     state.add(JobQueue(name=name, arn=arn, spec=spec, state=params.get("state") or "ENABLED"))
-    state.tags[arn] = dict(spec["tags"])
     return {"jobQueueName": name, "jobQueueArn": arn}
 
 

@@ -160,7 +160,6 @@ def submit(state: EngineState, stopper: JobStopper, params: dict[str, Any]) -> d
         status_history=[(JobStatus.SUBMITTED, now_ms)],
     )
     state.add(job)
-    state.tags[job.job_arn] = dict(tags)
     if job.array_size:
         for index in range(job.array_size):
             child = copy.copy(job)

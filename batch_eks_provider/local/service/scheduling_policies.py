@@ -101,7 +101,6 @@ def create(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
         "tags": dict(params.get("tags") or {}),
     }
     state.add(SchedulingPolicy(name=name, arn=arn, spec=spec))
-    state.tags[arn] = dict(spec["tags"])
     return {"name": name, "arn": arn}
 
 
@@ -131,7 +130,6 @@ def delete(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
             f"Cannot delete scheduling policy {policy.name!r}: it is used by job queue(s) {', '.join(users)}."
         )
     state.remove(policy)
-    state.tags.pop(policy.arn, None)
     return {}
 
 

@@ -2,7 +2,7 @@
 
 Compute environments, job queues, job definitions, scheduling policies and jobs take tags; child jobs
 of an array job do not, as in AWS. Tags live on the record (``spec["tags"]``, or ``Job.tags``) so they
-persist with it; ``state.tags`` mirrors them by ARN.
+persist with it and survive a restart (the record is the only copy).
 """
 
 from __future__ import annotations
@@ -59,7 +59,6 @@ def _set_tags(state: EngineState, arn: str, record: Any, tags: dict[str, str]) -
         record.tags = tags
     else:
         record.spec["tags"] = tags
-    state.tags[arn] = dict(tags)
     state.touch(record)
 
 
