@@ -1,7 +1,9 @@
 """A small static catalogue of EC2 instance types (vCPUs, memory, GPUs) for "can this job ever fit?" checks.
 
 The provider does not call EC2 DescribeInstanceTypes: that needs another permission and a call per check.
-This catalogue covers the common families used with AWS Batch on EKS; a compute environment naming a type
+This catalogue covers the common families used with AWS Batch on EKS and is the only one in the project: the
+local engine launches its simulated nodes from it (``batch_eks_provider.local.instance_types``), so the
+provider's "can this job ever fit" check and the engine's placement agree. A compute environment naming a type
 or family it does not know is treated as *unknown* and never blocks a job (the check only rejects what is
 certain to never run).
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-__all__ = ["InstanceType", "CATALOGUE", "OPTIMAL_FAMILIES", "lookup", "expand"]
+__all__ = ["InstanceType", "CATALOGUE", "OPTIMAL_FAMILIES", "ARM64_FAMILIES", "lookup", "expand"]
 
 _KUBE_RESERVED_MIB = 255 + 11 * 29 + 100
 
@@ -28,6 +30,15 @@ class InstanceType:
     vcpus: int
     memory_mib: int
     gpus: int = 0
+
+    @property
+    def family(self) -> str:
+        return self.name.split(".")[0]
+
+    @property
+    def architecture(self) -> str:
+        """``arm64`` for Graviton families, else ``x86_64``."""
+        return "arm64" if self.family in ARM64_FAMILIES else "x86_64"
 
     @property
     def allocatable_memory_mib(self) -> int:
@@ -122,12 +133,13 @@ CATALOGUE: dict[str, InstanceType] = {
 }
 
 _FAMILIES = {name.split(".")[0] for name in CATALOGUE}
+ARM64_FAMILIES = ("m6g", "c6g", "r6g")
 OPTIMAL_FAMILIES = ("m5", "c5", "r5")
 """What ``optimal`` / ``default_x86_64`` stand for here (Batch picks from current C, M and R families)."""
 _ALIASES = {
     "optimal": OPTIMAL_FAMILIES,
     "default_x86_64": OPTIMAL_FAMILIES,
-    "default_arm64": ("m6g", "c6g", "r6g"),
+    "default_arm64": ARM64_FAMILIES,
 }
 
 

@@ -8,7 +8,7 @@ import random
 import uuid
 from dataclasses import dataclass
 
-from .instance_types import InstanceType, resolve_instance_types
+from .instance_types import INSTANCE_TYPES, InstanceType, kubernetes_arch, resolve_instance_types
 from .models import ComputeEnvironment, Node
 from .state import EngineState
 
@@ -23,6 +23,7 @@ def node_labels(node: Node, ce: ComputeEnvironment | None) -> dict[str, str]:
     if ce is not None:
         image_type = ((ce.compute_resources.get("ec2Configuration") or [{}])[0]).get("imageType", image_type)
     region = node.zone[:-1]
+    arch = kubernetes_arch(INSTANCE_TYPES.get(node.instance_type))
     labels = {
         "batch.amazonaws.com/compute-environment-uuid": ce.uuid if ce is not None else "",
         "batch.amazonaws.com/compute-environment-name": node.ce_name,
@@ -33,8 +34,8 @@ def node_labels(node: Node, ce: ComputeEnvironment | None) -> dict[str, str]:
         "kubernetes.io/hostname": node.name,
         "kubernetes.io/os": "linux",
         "beta.kubernetes.io/os": "linux",
-        "kubernetes.io/arch": "amd64",
-        "beta.kubernetes.io/arch": "amd64",
+        "kubernetes.io/arch": arch,
+        "beta.kubernetes.io/arch": arch,
         "topology.kubernetes.io/region": region,
         "topology.kubernetes.io/zone": node.zone,
         "failure-domain.beta.kubernetes.io/region": region,

@@ -182,7 +182,7 @@ def node_object(node: Node, ce: Any, region: str, resource_version: str, kuberne
             ],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
             "nodeInfo": {
-                "architecture": "amd64",
+                "architecture": node.labels.get("kubernetes.io/arch", "amd64"),
                 "bootID": node.uid,
                 "containerRuntimeVersion": "local://batch-eks",
                 "kernelVersion": "6.1.0-batch-eks-local",
