@@ -98,11 +98,28 @@ class AttemptBook:
         ok = not stop_reason and bool(results) and all(r.exit_code == 0 for r in results)
         pod.phase = "Succeeded" if ok else "Failed"
         sched.logs.notify(pod_name)
-        sched.timers.add(now + state.config.pod_retention_seconds, "pod_delete", pod_name)
+        if not pod.deleted:  # a pod deleted through the Kubernetes API goes once it has stopped (below)
+            sched.timers.add(now + state.config.pod_retention_seconds, "pod_delete", pod_name)
         job = state.jobs.get(pod.job_id)
         cpu, mem, gpu = sched.requests_of(job) if job is not None else (0.0, 0, 0)
         sched.capacity.release(pod.node_name, cpu, mem, gpu)
-        if job is None or job.pod_name != pod_name or job.status in TERMINAL_STATUSES:
+        try:
+            self._attempt_ended(job, pod, init_results, results, stop_reason, cpu)
+        finally:
+            if pod.deleted:
+                sched.remove_pod(pod_name)
+
+    def _attempt_ended(
+        self,
+        job: Job | None,
+        pod: Pod,
+        init_results: list[ContainerResult],
+        results: list[ContainerResult],
+        stop_reason: str | None,
+        cpu: float,
+    ) -> None:
+        sched = self.scheduler
+        if job is None or job.pod_name != pod.name or job.status in TERMINAL_STATUSES:
             return
         sched.fairshare.attempt_ended(job, cpu)
         failing_init = next((r for r in init_results if r.exit_code != 0), None)

@@ -313,6 +313,15 @@ class Scheduler:
         if not force:
             self.timers.add(self.state.clock.now() + self.state.config.termination_grace_seconds, "kill", pod_name)
 
+    def remove_pod(self, pod_name: str) -> None:
+        """The pod is gone: its record, its in-memory log lines (CloudWatch keeps its copy) and its work dir."""
+        pod = self.state.pods.get(pod_name)
+        if pod is None:
+            return
+        self.state.remove(pod)
+        self.logs.forget_pod(pod_name)
+        self.runtime.forget(pod_name)
+
     def stop_job(self, job: Job, reason: str, *, terminate: bool) -> None:
         """TerminateJob / CancelJob: stop a running pod, or fail a job that has not started."""
         if job.status in TERMINAL_STATUSES:
@@ -355,10 +364,7 @@ class Scheduler:
         elif kind == "kill":
             self.runtime.kill(key)
         elif kind == "pod_delete":
-            if key in self.state.pods:
-                self.state.remove(self.state.pods[key])
-                self.logs.forget_pod(key)
-                self.runtime.forget(key)
+            self.remove_pod(key)
         elif kind == "time_limit":
             self._time_limit(key, token, now)
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import urllib.request
 
 import pytest
 from kubernetes import client
 from kubernetes.client import ApiException
 
-from tests.engine_k8s.support import NAMESPACE, running_pod, submit_command, submit_gated_job
+from tests.engine_k8s.support import NAMESPACE, core_v1, running_pod, submit_command, submit_gated_job
 from tests.helpers import wait_for, wait_for_job
 
 
@@ -165,6 +166,34 @@ def test_deleting_a_running_pod_stops_its_attempt(batch, core, tmp_path):
         ),
         what="the deleted pod to disappear",
     )
+
+
+def test_a_running_pod_deleted_through_the_api_is_removed_once_it_stops(manual_engine, manual_batch, tmp_path):
+    """Not after the retention time (30 s on this engine's clock, which does not move here): at once."""
+    core = core_v1(manual_engine.url)
+    job_id = submit_command(manual_batch, "echo before; while true; do sleep 0.05; done")
+    pod = running_pod(core, job_id)
+    work_dir = manual_engine.engine.scheduler.runtime.work_root / pod.metadata.name
+    assert work_dir.is_dir()
+    core.delete_namespaced_pod(pod.metadata.name, NAMESPACE, grace_period_seconds=0)
+    manual_engine_admin_advance(manual_engine, 5)  # past the termination grace period: SIGKILL if SIGTERM was ignored
+    job = wait_for_job(manual_batch, job_id)
+    assert job["status"] == "FAILED" and "deleted" in job["statusReason"]
+    wait_for(lambda: pod.metadata.name not in manual_engine.engine.state.pods, timeout=10, what="the pod record to go")
+    assert not work_dir.exists()
+    with pytest.raises(ApiException) as raised:
+        core.read_namespaced_pod(pod.metadata.name, NAMESPACE)
+    assert raised.value.status == 404
+
+
+def manual_engine_admin_advance(local, seconds: float) -> None:
+    request = urllib.request.Request(
+        f"{local.url}/_local/clock/advance",
+        data=json.dumps({"seconds": seconds}).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    urllib.request.urlopen(request, timeout=10).close()
 
 
 def test_deleting_a_finished_pod_removes_it_at_once(batch, core):
