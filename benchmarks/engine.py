@@ -15,7 +15,11 @@ The engine starts processes on a few threads (``fork_exec`` releases the GIL) an
 which is faster than plain asyncio; so the table also shows the same processes started by that spawner
 alone, and the engine's ratio to it, which is the engine's own overhead.
 
-The target is ``engine / direct < 1.5``. Results go to stdout as a table and to ``bench-results/engine.json``.
+4. the start-up of ``batch-eks local serve --blueprint data-on-eks``: from launching the command to the first
+   answer of ``GET /version`` (wall and CPU seconds of the server process; median of ``--serve-runs``).
+
+The targets are ``engine / direct < 1.5`` and serve start-up to ``/version`` < 2 s. Results go to stdout as a
+table and to ``bench-results/engine.json``.
 """
 
 from __future__ import annotations
@@ -25,10 +29,13 @@ import asyncio
 import json
 import os
 import platform
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +44,9 @@ import boto3
 from batch_eks_provider.local import LocalEngine
 from batch_eks_provider.local.state import EngineConfig
 
-__all__ = ["main", "run"]
+__all__ = ["main", "run", "measure_serve_startup"]
 
+SERVE_STARTUP_TARGET_SECONDS = 2.0
 CLUSTER_ARN = "arn:aws:eks:us-east-1:123456789012:cluster/bench"
 
 
@@ -188,12 +196,71 @@ async def _direct_threaded(size: int, concurrency: int, work_root: Path, threads
     return wall
 
 
-def run(size: int = 10_000, concurrency: int = 16, submits: int = 500, describes: int = 200, skip_api: bool = False) -> dict[str, Any]:
+def _serve_command() -> list[str]:
+    script = Path(sys.executable).with_name("batch-eks")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "batch_eks_provider.cli"]
+
+
+def _answers_version(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/version", timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc; 0.0 elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure_serve_startup(runs: int, work_root: Path, limit_seconds: float = 60.0) -> dict[str, Any]:
+    """Start ``batch-eks local serve --blueprint data-on-eks`` ``runs`` times; time each until /version answers."""
+    walls, cpus = [], []
+    for i in range(runs):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        url = f"http://127.0.0.1:{port}"
+        start = time.perf_counter()
+        process = subprocess.Popen(
+            [*_serve_command(), "local", "serve", "--port", str(port), "--blueprint", "data-on-eks",
+             "--state-dir", str(work_root / f"serve{i}")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            while not _answers_version(url):
+                if process.poll() is not None or time.perf_counter() - start > limit_seconds:
+                    raise RuntimeError(f"`batch-eks local serve` did not answer /version on {url}")
+                time.sleep(0.01)
+            walls.append(time.perf_counter() - start)
+            cpus.append(_cpu_seconds(process.pid))
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    wall = statistics.median(walls)
+    return {"runs": runs, "wall_seconds": wall, "wall_seconds_all": walls, "cpu_seconds": statistics.median(cpus),
+            "target_seconds": SERVE_STARTUP_TARGET_SECONDS, "met": wall < SERVE_STARTUP_TARGET_SECONDS}
+
+
+def run(size: int = 10_000, concurrency: int = 16, submits: int = 500, describes: int = 200, skip_api: bool = False,
+        serve_runs: int = 3) -> dict[str, Any]:
     results: dict[str, Any] = {
         "machine": {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count(),
                     "loadavg_at_start": os.getloadavg()},
     }
     with tempfile.TemporaryDirectory(prefix="bench-engine-") as tmp:
+        if serve_runs > 0:
+            results["serve_startup"] = measure_serve_startup(serve_runs, Path(tmp))
         config = EngineConfig(node_startup_seconds=0.0, pod_retention_seconds=30.0, node_idle_seconds=60.0)
         if not skip_api:
             with LocalEngine(state_dir=Path(tmp) / "api", config=config) as local:
@@ -220,6 +287,10 @@ def run(size: int = 10_000, concurrency: int = 16, submits: int = 500, describes
 
 def _table(results: dict[str, Any]) -> str:
     rows = []
+    if "serve_startup" in results:
+        r = results["serve_startup"]
+        rows.append((f"serve start-up to /version (median of {r['runs']})", f"{r['wall_seconds']:.2f} s",
+                     f"CPU {r['cpu_seconds']:.2f} s; target < {r['target_seconds']:g} s: " + ("met" if r["met"] else "NOT met")))
     if "api" in results:
         for key, label in (("submit_job_ms", "SubmitJob"), ("describe_jobs_100_ms", "DescribeJobs (100 ids)")):
             r = results["api"][key]
@@ -248,9 +319,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--submits", type=int, default=500)
     parser.add_argument("--describes", type=int, default=200)
     parser.add_argument("--skip-api", action="store_true", help="only the array job comparison")
+    parser.add_argument("--serve-runs", type=int, default=3, help="times to start `batch-eks local serve` (0: skip)")
     parser.add_argument("--output", default="bench-results/engine.json")
     args = parser.parse_args(argv)
-    results = run(args.size, args.concurrency, args.submits, args.describes, args.skip_api)
+    results = run(args.size, args.concurrency, args.submits, args.describes, args.skip_api, args.serve_runs)
     print(_table(results))
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)

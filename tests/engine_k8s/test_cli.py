@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
+import json
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -17,7 +16,9 @@ from batch_eks_provider.cli import build_parser
 from tests.engine_k8s.support import aws_client, submit_gated_job
 from tests.helpers import wait_for, wait_for_job
 
-STARTUP_BUDGET_SECONDS = 2.0
+# Only so that a broken start-up fails instead of hanging; the 2 s start-up target is measured in
+# benchmarks/engine.py ("serve start-up to /version"), not in tests.
+STARTUP_LIMIT_SECONDS = 60.0
 
 
 def _command() -> list[str]:
@@ -39,19 +40,11 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (from /proc)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 @pytest.fixture
 def served(tmp_path):
-    """``batch-eks local serve`` on a free port; yields (url, wall seconds and CPU seconds until /version answered)."""
+    """``batch-eks local serve`` on a free port; yields its URL once /version answers."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    started = time.monotonic()
     process = subprocess.Popen(
         [
             *_command(), "local", "serve", "--port", str(port), "--blueprint", "data-on-eks",
@@ -64,13 +57,12 @@ def served(tmp_path):
     try:
         wait_for(
             lambda: _answers(url) or process.poll() is not None,
-            timeout=20,
+            timeout=STARTUP_LIMIT_SECONDS,
             interval=0.02,
             what="the engine to answer",
         )
-        ready_after = time.monotonic() - started
         assert process.poll() is None, process.communicate()
-        yield url, ready_after, _cpu_seconds(process.pid)
+        yield url
     finally:
         process.terminate()
         try:
@@ -79,19 +71,16 @@ def served(tmp_path):
             process.kill()
 
 
-def test_serve_answers_version_within_two_seconds(served):
-    """Start-up is measured in CPU seconds, which do not grow when other work shares the machine (a loaded
-    2-core CI box stretches wall time several times over); on an idle machine wall time is about the same."""
-    url, ready_after, cpu_seconds = served
-    assert cpu_seconds < STARTUP_BUDGET_SECONDS, (
-        f"/version answered after {cpu_seconds:.2f} CPU s ({ready_after:.2f} s wall)"
-    )
+def test_serve_answers_version_and_serves_the_blueprint(served):
+    url = served
+    with urllib.request.urlopen(url + "/version", timeout=10) as response:
+        assert json.loads(response.read())["major"] == "1"
     queues = aws_client("batch", url).describe_job_queues(jobQueues=["doeks-JQ1_OD"])["jobQueues"]
     assert queues[0]["state"] == "ENABLED"
 
 
 def test_reclaim_stops_the_job_as_a_spot_interruption(served, tmp_path):
-    url, _, _ = served
+    url = served
     batch = aws_client("batch", url)
     job_id = submit_gated_job(batch, tmp_path / "never")
     wait_for_job(batch, job_id, statuses=("RUNNING",))
