@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import socket
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
 
+import boto3
 import pytest
 
 from batch_eks_provider.cli import build_parser
@@ -32,31 +35,32 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _answers(url: str) -> bool:
+def _answers(url: str, path: str = "/version") -> bool:
     try:
-        with urllib.request.urlopen(url + "/version", timeout=1) as response:
+        with urllib.request.urlopen(url + path, timeout=1) as response:
             return response.status == 200
     except OSError:
         return False
 
 
-@pytest.fixture
-def served(tmp_path):
-    """``batch-eks local serve`` on a free port; yields its URL once /version answers."""
+@contextlib.contextmanager
+def _serving(state_dir: Path, env: dict[str, str] | None = None, ready_path: str = "/version"):
+    """``batch-eks local serve`` on a free port; yields its URL once ``ready_path`` answers."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
         [
             *_command(), "local", "serve", "--port", str(port), "--blueprint", "data-on-eks",
-            "--state-dir", str(tmp_path / "s"),
+            "--state-dir", str(state_dir),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, **(env or {})},
     )
     try:
         wait_for(
-            lambda: _answers(url) or process.poll() is not None,
+            lambda: _answers(url, ready_path) or process.poll() is not None,
             timeout=STARTUP_LIMIT_SECONDS,
             interval=0.02,
             what="the engine to answer",
@@ -69,6 +73,12 @@ def served(tmp_path):
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture
+def served(tmp_path):
+    with _serving(tmp_path / "s") as url:
+        yield url
 
 
 def test_serve_answers_version_and_serves_the_blueprint(served):
@@ -131,3 +141,38 @@ def test_every_flag_is_documented_in_help(command):
         assert action.help and len(action.help) > 10, f"{action.dest} has no help"
         for option in action.option_strings or [action.dest]:
             assert option in text, f"{option} is missing from `batch-eks local {command} --help`"
+
+
+KEY, SECRET = "AKIDLOCALENGINE", "a-secret-of-thirty-two-characters"
+
+
+def test_reclaim_signs_its_request_for_an_engine_with_credentials(tmp_path):
+    guarded = {"BATCH_EKS_ACCESS_KEY_ID": KEY, "BATCH_EKS_SECRET_ACCESS_KEY": SECRET}
+    with _serving(tmp_path / "s", env=guarded, ready_path="/_local/health") as url:
+        batch = boto3.client(
+            "batch", endpoint_url=url, region_name="us-east-1", aws_access_key_id=KEY, aws_secret_access_key=SECRET
+        )
+        job_id = submit_gated_job(batch, tmp_path / "never")
+        wait_for_job(batch, job_id, statuses=("RUNNING",))
+        without_env = {k: v for k, v in os.environ.items() if not k.startswith("BATCH_EKS_")}
+
+        def reclaim(*flags: str, env: dict[str, str] = without_env) -> subprocess.CompletedProcess:
+            return subprocess.run(
+                [*_command(), "local", "reclaim", job_id, "--url", url, *flags],
+                capture_output=True, text=True, timeout=30, env=env,
+            )
+
+        unsigned = reclaim()
+        assert unsigned.returncode == 1 and "Missing Authentication Token" in unsigned.stderr
+        wrong = reclaim("--access-key-id", KEY, "--secret-access-key", "not-the-secret-at-all-no")
+        assert wrong.returncode == 1 and "signature we calculated does not match" in wrong.stderr
+        half = reclaim("--access-key-id", KEY)
+        assert half.returncode == 2 and "go together" in half.stderr
+        signed = reclaim("--access-key-id", KEY, "--secret-access-key", SECRET)
+        assert signed.returncode == 0, signed.stderr
+        assert signed.stdout.startswith("reclaimed node ip-")
+        job = wait_for_job(batch, job_id)
+        assert job["status"] == "FAILED" and job["statusReason"].startswith("Host EC2 (instance i-")
+
+        from_env = reclaim(env={**without_env, **guarded})  # the variables serve reads sign it too
+        assert from_env.returncode == 1 and f"Job {job_id} is FAILED" in from_env.stderr
