@@ -85,8 +85,12 @@ def test_serve_answers_version_and_serves_the_blueprint(served):
     url = served
     with urllib.request.urlopen(url + "/version", timeout=10) as response:
         assert json.loads(response.read())["major"] == "1"
-    queues = aws_client("batch", url).describe_job_queues(jobQueues=["doeks-JQ1_OD"])["jobQueues"]
+    batch = aws_client("batch", url)
+    queues = batch.describe_job_queues(jobQueues=["doeks-JQ1_OD"])["jobQueues"]
     assert queues[0]["state"] == "ENABLED"
+    for queue in ("doeks-JQ1_OD", "doeks-JQ1_SPOT"):  # the blueprint's hello world, unchanged, on both queues
+        job_id = batch.submit_job(jobName="hello", jobQueue=queue, jobDefinition="doeks-hello-world")["jobId"]
+        assert wait_for_job(batch, job_id, timeout=60)["status"] == "SUCCEEDED"
 
 
 def test_reclaim_stops_the_job_as_a_spot_interruption(served, tmp_path):
