@@ -98,11 +98,12 @@ class CapacityManager:
         )
 
     def can_ever_fit(self, ce: ComputeEnvironment, cpu: float, mem: int, gpu: int) -> bool:
-        """Whether some instance type of the CE, launchable within maxvCpus, could hold the pod."""
+        """Whether the CE could ever run the pod: its vCPU request is within maxvCpus and some instance type of
+        the CE holds it. The instance type itself may be larger than maxvCpus: with BEST_FIT_PROGRESSIVE and
+        SPOT_CAPACITY_OPTIMIZED, Batch may exceed maxvCpus, never by more than one instance."""
         max_vcpus = int(ce.compute_resources.get("maxvCpus", 0))
-        return any(
-            cpu <= t.vcpus <= max_vcpus and mem <= t.allocatable_memory_mib and gpu <= t.gpus
-            for t in self.instance_types(ce)
+        return cpu <= max_vcpus and any(
+            cpu <= t.vcpus and mem <= t.allocatable_memory_mib and gpu <= t.gpus for t in self.instance_types(ce)
         )
 
     # -- placement ----------------------------------------------------------------------------------------
@@ -168,9 +169,13 @@ class CapacityManager:
         return node
 
     def pick_instance_type(self, ce: ComputeEnvironment, cpu: float, mem: int, gpu: int, headroom: float) -> InstanceType | None:
-        """Best fit progressive: the smallest instance type that fits the pod within the vCPU headroom."""
+        """Best fit progressive: the smallest instance type that fits the pod, or None when the CE has no vCPU
+        headroom left under maxvCpus. Any headroom allows one more instance, even one that goes past
+        maxvCpus (Batch may exceed it by at most one instance)."""
+        if headroom <= 0:
+            return None
         for itype in self.instance_types(ce):
-            if cpu <= itype.vcpus <= headroom and mem <= itype.allocatable_memory_mib and gpu <= itype.gpus:
+            if cpu <= itype.vcpus and mem <= itype.allocatable_memory_mib and gpu <= itype.gpus:
                 return itype
         return None
 

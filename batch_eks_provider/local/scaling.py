@@ -91,9 +91,9 @@ class Scaler:
             total = sum(n.vcpus for n in nodes)
             if ce.usable and demand.get(ce.name):
                 total = self._launch_for_demand(ce, nodes, demand[ce.name], total, max_vcpus)
-            while total < target:  # minvCpus / desiredvCpus: pre-warmed nodes
+            while total < target:  # minvCpus / desiredvCpus: pre-warmed nodes (the last may pass maxvCpus)
                 types = self.capacity.instance_types(ce)
-                fitting = [t for t in types if t.vcpus <= max(target - total, types[0].vcpus) and total + t.vcpus <= max_vcpus]
+                fitting = [t for t in types if t.vcpus <= max(target - total, types[0].vcpus)]
                 if not fitting:
                     break
                 total += self._launch(ce, fitting[-1]).vcpus
@@ -145,7 +145,9 @@ class Scaler:
             use = self.capacity.used(node)
             if use.pods:
                 continue
-            over_max = total > max_vcpus or ce.status == "DELETING"
+            # above maxvCpus by more than this node (maxvCpus was lowered): it goes at once; within one
+            # instance of it, as Batch allows, it waits like any idle node
+            over_max = total - node.vcpus >= max_vcpus or ce.status == "DELETING"
             idle_for = now - node.idle_since if node.idle_since is not None else 0
             if (over_max or idle_for >= idle_seconds) and total - node.vcpus >= floor:
                 self._not_ready.pop(node.name, None)
