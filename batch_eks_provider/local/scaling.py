@@ -10,7 +10,7 @@ import random
 from typing import Callable
 
 from .capacity import CapacityManager
-from .models import ComputeEnvironment, Node
+from .models import ComputeEnvironment, JobQueue, Node
 from .state import SUPPORTED_EKS_VERSIONS, EngineState
 
 __all__ = ["Scaler", "Demand", "eks_config_problem"]
@@ -32,16 +32,27 @@ def eks_config_problem(state: EngineState, ce: ComputeEnvironment) -> str | None
 class Scaler:
     """Keeps every compute environment's nodes in line with its settings and its demand."""
 
-    def __init__(self, state: EngineState, capacity: CapacityManager, rng: random.Random, reclaim: Callable[[Node], object]) -> None:
+    def __init__(
+        self,
+        state: EngineState,
+        capacity: CapacityManager,
+        rng: random.Random,
+        reclaim: Callable[[Node], object],
+        end_queue_jobs: Callable[[JobQueue], bool],
+    ) -> None:
+        """:param reclaim: takes a Spot node away with its pods.
+        :param end_queue_jobs: terminates the jobs of a deleted queue; returns whether none is left unfinished."""
         self.state = state
         self.capacity = capacity
         self.rng = rng
         self.reclaim = reclaim
+        self.end_queue_jobs = end_queue_jobs
         self._not_ready: dict[str, Node] = {}
 
     def settle_compute_environments(self) -> bool:
-        """CREATING/UPDATING -> VALID or INVALID; DELETING ones go once their nodes are gone.
-        Returns whether any CE changed (queues then get another look)."""
+        """CREATING/UPDATING -> VALID or INVALID; DELETING ones go once their nodes are gone. A DELETING queue
+        terminates its jobs ("all jobs in the queue are eventually terminated", DeleteJobQueue) and goes once
+        every one of them has ended. Returns whether any CE changed (queues then get another look)."""
         changed = False
         for ce in list(self.state.compute_environments.values()):
             if ce.status in ("CREATING", "UPDATING"):
@@ -53,7 +64,7 @@ class Scaler:
                 self.state.remove(ce)
                 changed = True
         for queue in list(self.state.job_queues.values()):
-            if queue.status == "DELETING":
+            if queue.status == "DELETING" and self.end_queue_jobs(queue):
                 self.state.remove(queue)
         return changed
 

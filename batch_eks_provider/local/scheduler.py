@@ -46,6 +46,7 @@ __all__ = [
     "DEPENDENCY_FAILED_REASON",
     "RESOURCE_REQUIREMENT_REASON",
     "time_limit_reason",
+    "queue_deleted_reason",
 ]
 
 RESOURCE_REQUIREMENT_REASON = (
@@ -57,6 +58,12 @@ _UNFIT_PER_QUEUE = 64  # jobs too large for every CE stepped over before a queue
 _DEMAND_PER_CE = 500
 _TIME_LIMIT_RECHECK_SECONDS = 60.0
 _FLUSH_INTERVAL = 0.1  # seconds between writes of the scheduler's changes while passes follow each other
+
+
+def queue_deleted_reason(queue_name: str) -> str:
+    """statusReason of a job ended because its queue was deleted (the engine's wording; AWS documents the
+    termination, not its reason text)."""
+    return f"Job queue {queue_name} was deleted"
 
 
 def time_limit_reason(reason: str) -> str:
@@ -73,7 +80,7 @@ class Scheduler:
         self.capacity = CapacityManager(state, self.rng)
         self.deps = DependencyTracker(state, self._job_ended)
         self.fairshare = FairShareBook(state)
-        self.scaler = Scaler(state, self.capacity, self.rng, self.reclaim_node)
+        self.scaler = Scaler(state, self.capacity, self.rng, self.reclaim_node, self.end_queue_jobs)
         self.timers = Deadlines()
         self.runtime = ProcessRuntime(
             work_root, self._on_output_line, self._on_pod_exit, grace_seconds=state.config.termination_grace_seconds
@@ -340,6 +347,23 @@ class Scheduler:
         job.is_cancelled = True
         transition(self.state, job, S.FAILED, reason)
         self.deps.job_ended(job)
+
+    def end_queue_jobs(self, queue: JobQueue) -> bool:
+        """The queue was deleted: terminate its jobs (RUNNING/STARTING pods are stopped, the others fail now).
+        Returns whether every job of the queue has ended, so that the queue can go."""
+        reason = queue_deleted_reason(queue.name)
+        index = self.state.status_index
+        all_ended = True
+        for status in (S.SUBMITTED, S.PENDING, S.RUNNABLE, S.STARTING, S.RUNNING):
+            for job_id in list(index.by_status[status]):
+                job = self.state.jobs.get(job_id)
+                if job is None or job.job_queue_arn != queue.arn:
+                    continue
+                if not (job.is_terminated and job.pod_name):  # a pod already told to stop is not told again
+                    self.stop_job(job, reason, terminate=True)
+                if job.status not in TERMINAL_STATUSES:
+                    all_ended = False
+        return all_ended
 
     def reclaim_node(self, node: Node) -> list[str]:
         """A Spot interruption (or a lost host): every pod on the node dies; the node goes away."""
