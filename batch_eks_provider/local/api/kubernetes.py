@@ -364,8 +364,7 @@ async def _delete_pod(request: Request) -> Response:
     if pod.finished_at is None:
         engine.scheduler.stop_pod(pod.name, DELETED_POD_REASON.format(name=pod.name))  # SIGTERM, SIGKILL after grace
     else:
-        engine.state.remove(pod)
-        engine.logs.forget_pod(pod.name)
+        engine.scheduler.remove_pod(pod.name)  # record, log lines and work dir, as the retention timer does
     engine.scheduler.wake()
     return _json(body)
 
