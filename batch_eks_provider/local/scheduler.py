@@ -33,6 +33,7 @@ from .fairshare import FairShareBook, fifo_candidates
 from .lifecycle import transition
 from .logs import LogStore
 from .models import TERMINAL_STATUSES, ComputeEnvironment, Job, JobQueue, JobStatus as S, Node
+from .retention import JobRetention
 from .runtime.process import ProcessRuntime
 from .scaling import Demand, Scaler
 from .service.validation import pod_requests
@@ -86,6 +87,7 @@ class Scheduler:
             work_root, self._on_output_line, self._on_pod_exit, grace_seconds=state.config.termination_grace_seconds
         )
         self.attempts = AttemptBook(self)
+        self.retention = JobRetention(state, self._job_removed)
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = False
@@ -165,6 +167,7 @@ class Scheduler:
         self.deps.resolve_pending()
         self.scaler.spot_interruptions(elapsed)
         self.fairshare.decay(elapsed)
+        self.retention.maybe_sweep(now)
         self._flush()
         self.passes += 1
         if self.state.status_index.newly_runnable or self.state.status_index.count(S.SUBMITTED):
@@ -312,6 +315,12 @@ class Scheduler:
         self._requests.pop(job.job_id, None)
         if self.metrics is not None:
             self.metrics.job_finished(job)
+
+    def _job_removed(self, job: Job) -> None:
+        """Retention removed the job: forget what the scheduler kept about it."""
+        self._requests.pop(job.job_id, None)
+        self._unfit.discard(job.job_id)
+        self.deps.dependents.pop(job.job_id, None)
 
     # -- stopping ---------------------------------------------------------------------------------------------
     def stop_pod(self, pod_name: str, reason: str, *, force: bool = False) -> None:

@@ -60,6 +60,8 @@ class EngineConfig:
     server_error_rate: float = 0.0
     spot_interruption_rate: float = 0.0  # per Spot node per minute
     termination_grace_seconds: float = 2.0
+    # terminal jobs older than this leave memory and SQLite (AWS keeps them at least 7 days); 0/None: never
+    job_retention_seconds: float | None = 7 * 24 * 3600.0
     random_seed: int | None = None
     # Kubernetes version of each EKS cluster the engine knows, by cluster name; clusters not listed run
     # DEFAULT_EKS_VERSION. Tests set an unsupported version to see a compute environment go INVALID.
@@ -114,6 +116,14 @@ class StatusIndex:
             counts = self.array_counts[job.parent_id]
             counts[old] -= 1
             counts[new] += 1
+
+    def discard(self, job: Job) -> None:
+        """The job is gone (retention): drop it from every index, and an array parent's counts with it."""
+        self.by_status[job.status].pop(job.job_id, None)
+        self.runnable_by_queue.get(job.job_queue_arn, {}).pop(job.job_id, None)
+        self.array_counts.pop(job.job_id, None)
+        if job.parent_id is not None and job.parent_id in self.array_counts:
+            self.array_counts[job.parent_id][job.status] -= 1
 
     def summary(self, parent_id: str) -> dict[str, int]:
         """The array job's ``statusSummary``: its children counted by status."""
