@@ -9,8 +9,6 @@ EKS cluster; ``DescribeCluster`` gives the API server endpoint and CA, and the b
 
 from __future__ import annotations
 
-import json
-import math
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -22,6 +20,15 @@ from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from ..retries import aws_api_retry, is_transient
 from .batch import BatchEksHook
 from .eks_auth import BatchEksPodError, api_client_for_cluster, eks_bearer_token
+from .pod_logs import (
+    MAX_SCANNED_LOG_STREAMS,
+    StreamPosition,
+    container_insights_log_group,
+    fluent_bit_message,
+    pod_stream_marker,
+    response_lines,
+    stream_container,
+)
 
 __all__ = [
     "BatchEksPodHook",
@@ -31,6 +38,7 @@ __all__ = [
     "eks_bearer_token",
     "container_insights_log_group",
     "kubernetes_api_retry",
+    "stream_container",
 ]
 
 DEFAULT_STREAM_TIMEOUT = (10.0, 300.0)
@@ -74,11 +82,6 @@ class AttemptLogs:
         return [f"[{name}] {line}" for name, lines in self.containers.items() for line in lines]
 
 
-def container_insights_log_group(cluster_name: str) -> str:
-    """The log group Fluent Bit (Container Insights) writes container output to."""
-    return f"/aws/containerinsights/{cluster_name}/application"
-
-
 def _cluster_name(arn_or_name: str) -> str:
     return arn_or_name.rsplit("/", 1)[-1]
 
@@ -95,72 +98,6 @@ def _is_transient_kubernetes_error(error: BaseException) -> bool:
 def kubernetes_api_retry():
     """:func:`~batch_eks_provider.retries.aws_api_retry` (same bounds and waits) for Kubernetes API calls."""
     return aws_api_retry(predicate=_is_transient_kubernetes_error)
-
-
-def _fluent_bit_message(message: str) -> str:
-    """Fluent Bit ships ``{"log": "...", "stream": ...}`` records; the engine ships plain lines. Take either."""
-    if message.startswith("{"):
-        try:
-            record = json.loads(message)
-        except ValueError:
-            return message
-        if isinstance(record, dict) and isinstance(record.get("log"), str):
-            return record["log"].rstrip("\n")
-    return message
-
-
-def _lines(response: Any) -> Iterator[str]:
-    """The lines of a streamed HTTP response, decoded, as they arrive."""
-    pending = b""
-    for chunk in response.stream(amt=65536, decode_content=True):
-        pending += chunk
-        *complete, pending = pending.split(b"\n")
-        for line in complete:
-            yield line.decode("utf-8", "replace")
-    if pending:
-        yield pending.decode("utf-8", "replace")
-
-
-def _sortable(stamp: str) -> str:
-    """An RFC 3339 UTC timestamp with its fraction padded to 9 digits (Kubernetes trims trailing zeros), so
-    timestamps compare as strings."""
-    if not stamp.endswith("Z"):
-        return stamp
-    base, _, fraction = stamp[:-1].partition(".")
-    return f"{base}.{fraction.ljust(9, '0')}Z"
-
-
-class _StreamPosition:
-    """The last timestamp yielded and how many lines carried it, so a reopened stream skips what was seen."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self.stamp = ""
-        self.count_at_stamp = 0
-        self._skip_at_stamp = 0
-        self._clock = clock
-        self._last_line_at: float | None = None
-
-    def seen(self, stamp: str) -> bool:
-        """Record a line's RFC 3339 timestamp; False when an earlier stream already yielded it."""
-        stamp = _sortable(stamp)
-        if self.stamp and stamp < self.stamp:
-            return False
-        if stamp == self.stamp and self._skip_at_stamp > 0:
-            self._skip_at_stamp -= 1
-            return False
-        if stamp == self.stamp:
-            self.count_at_stamp += 1
-        else:
-            self.stamp, self.count_at_stamp, self._skip_at_stamp = stamp, 1, 0
-        self._last_line_at = self._clock()
-        return True
-
-    def since_seconds(self, initial: int | None) -> int | None:
-        """``sinceSeconds`` for the next stream: back to just before the last line yielded."""
-        self._skip_at_stamp = self.count_at_stamp
-        if self._last_line_at is None:
-            return initial
-        return math.ceil(self._clock() - self._last_line_at) + 1
 
 
 class BatchEksPodHook(AwsBaseHook):
@@ -423,7 +360,7 @@ class BatchEksPodHook(AwsBaseHook):
         if container is None:
             pod = kubernetes_api_retry()(core.read_namespaced_pod)(ref.pod_name, ref.namespace)
             container = pod.spec.containers[0].name
-        position = _StreamPosition()
+        position = StreamPosition()
         since = since_seconds
         for reconnect in range(max_reconnects + 1):
             kwargs: dict[str, Any] = {
@@ -439,7 +376,7 @@ class BatchEksPodHook(AwsBaseHook):
             open_stream = kubernetes_api_retry()(core.read_namespaced_pod_log)
             response = open_stream(ref.pod_name, ref.namespace, **kwargs)
             try:
-                for stamped in _lines(response):
+                for stamped in response_lines(response):
                     stamp, _, text = stamped.partition(" ")
                     if position.seen(stamp):
                         yield stamped if timestamps else text
@@ -488,6 +425,7 @@ class BatchEksPodHook(AwsBaseHook):
         if not ref.cluster_name:
             return AttemptLogs(ref.pod_name, ref.namespace, "none")
         group = container_insights_log_group(ref.cluster_name)
+        marker = pod_stream_marker(ref.pod_name, ref.namespace)
         prefixes = self._stream_prefixes(logs, group, ref, containers)
         result: dict[str, list[str]] = {}
         try:
@@ -497,10 +435,10 @@ class BatchEksPodHook(AwsBaseHook):
                     logGroupName=group, logStreamNamePrefix=prefix
                 ):
                     lines.extend(
-                        _fluent_bit_message(event["message"])
+                        fluent_bit_message(event["message"])
                         for event in page["events"]
                         # container "app" must not take the stream of container "application"
-                        if not name or event["logStreamName"][len(prefix) : len(prefix) + 1] in (".", "-", "")
+                        if not name or stream_container(event["logStreamName"], marker) == name
                     )
                 result[name] = lines
         except logs.exceptions.ResourceNotFoundException:
@@ -510,20 +448,25 @@ class BatchEksPodHook(AwsBaseHook):
 
     @staticmethod
     def _stream_prefixes(logs: Any, group: str, ref: PodRef, containers: list[str]) -> list[tuple[str, str]]:
-        """(container, stream name prefix) pairs; without the node name, found by listing the group's streams."""
-        marker = f"{ref.pod_name}_{ref.namespace}_"
+        """(container, stream name prefix) pairs; without the node name, found among the group's most
+        recently written streams (at most :data:`MAX_SCANNED_LOG_STREAMS` of them)."""
+        marker = pod_stream_marker(ref.pod_name, ref.namespace)
         if ref.node_name:
-            base = f"{ref.node_name}-application.var.log.containers.{marker}"
+            base = f"{ref.node_name}-application.var.log{marker}"
             return [(name, base + name) for name in containers] if containers else [("", base)]
         pairs: list[tuple[str, str]] = []
         try:
-            for page in logs.get_paginator("describe_log_streams").paginate(logGroupName=group):
+            pages = logs.get_paginator("describe_log_streams").paginate(
+                logGroupName=group,
+                orderBy="LastEventTime",
+                descending=True,
+                PaginationConfig={"MaxItems": MAX_SCANNED_LOG_STREAMS},
+            )
+            for page in pages:
                 for stream in page["logStreams"]:
-                    name = stream["logStreamName"]
-                    if marker in name:
-                        container = name.split(marker, 1)[1].rsplit(".log", 1)[0]
-                        if not containers or container in containers:
-                            pairs.append((container, name))
+                    container = stream_container(stream["logStreamName"], marker)
+                    if container is not None and (not containers or container in containers):
+                        pairs.append((container, stream["logStreamName"]))
         except logs.exceptions.ResourceNotFoundException:
             return []
         return pairs

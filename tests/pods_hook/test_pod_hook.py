@@ -368,7 +368,7 @@ def test_streams_have_a_read_timeout_by_default():
 
 
 def test_reopened_stream_timestamps_compare_with_trimmed_fractions():
-    from batch_eks_provider.hooks.pods import _StreamPosition
+    from batch_eks_provider.hooks.pod_logs import StreamPosition as _StreamPosition
 
     position = _StreamPosition(clock=lambda: 100.0)
     assert position.seen("2026-11-22T11:00:00Z")
@@ -377,3 +377,58 @@ def test_reopened_stream_timestamps_compare_with_trimmed_fractions():
     position.since_seconds(None)
     assert not position.seen("2026-11-22T11:00:00.123Z")
     assert [position.seen("2026-11-22T11:00:00.500Z") for _ in range(3)] == [False, False, True]
+
+
+FLUENT_BIT_ID = "4f1c" * 16  # a 64-hex container id, as containerd names it
+
+
+def test_cloudwatch_streams_named_as_fluent_bit_names_them_are_found_without_the_node(pod_engine):
+    """Real Container Insights streams end ``_<container>-<containerID>.log``; with no node name the hook lists
+    the group's newest streams (a bounded scan) and must still pick the pod's containers, and only them.
+
+    CloudWatch Logs is stubbed at the botocore boundary (the engine names its streams without the id, and
+    has no PutLogEvents); the stubber checks every request against the service model."""
+    from botocore.stub import Stubber
+
+    from batch_eks_provider.hooks.pods import PodRef
+
+    hook = BatchEksPodHook()
+    logs = hook.aws_client("logs")
+    group = "/aws/containerinsights/c1/application"
+    base = "ip-10-0-1-2.ec2.internal-application.var.log.containers."
+    streams = [
+        f"{base}pod-a_ns_main-{FLUENT_BIT_ID}.log",
+        f"{base}pod-a_ns_main-sidecar-{FLUENT_BIT_ID}.log",
+        f"{base}pod-ab_ns_main-{FLUENT_BIT_ID}.log",
+        f"{base}xpod-a_ns_main-{FLUENT_BIT_ID}.log",
+    ]
+    with Stubber(logs) as stub:
+        stub.add_response(
+            "describe_log_streams",
+            {"logStreams": [{"logStreamName": name} for name in streams]},
+            {"logGroupName": group, "orderBy": "LastEventTime", "descending": True},
+        )
+        stub.add_response(
+            "filter_log_events",
+            {
+                "events": [
+                    {"logStreamName": streams[0], "message": '{"log":"hello\\n","stream":"stdout"}'},
+                    {"logStreamName": streams[0], "message": '{"log":"bye\\n","stream":"stdout"}'},
+                ]
+            },
+            {"logGroupName": group, "logStreamNamePrefix": streams[0]},
+        )
+        found = hook._cloudwatch_logs(PodRef("pod-a", "ns", "c1", None, ("main",)), ["main"])
+        stub.assert_no_pending_responses()
+    assert (found.source, found.containers) == ("cloudwatch", {"main": ["hello", "bye"]})
+
+
+def test_stream_container_reads_both_naming_schemes():
+    from batch_eks_provider.hooks.pod_logs import stream_container
+
+    marker, base = ".containers.pod-a_ns_", "n-application.var.log.containers."
+    assert stream_container(f"{base}pod-a_ns_main-{FLUENT_BIT_ID}.log", marker) == "main"
+    assert stream_container(f"{base}pod-a_ns_main.log", marker) == "main"
+    assert stream_container(f"{base}pod-a_ns_main-sidecar.log", marker) == "main-sidecar"
+    assert stream_container(f"{base}pod-b_ns_main.log", marker) is None
+    assert stream_container(f"{base}xpod-a_ns_main.log", marker) is None
