@@ -26,16 +26,27 @@ from tenacity import RetryCallState, before_sleep_log, retry, retry_if_exception
 from tenacity.wait import wait_random_exponential
 from urllib3.exceptions import ProtocolError
 
-__all__ = ["is_transient", "aws_api_retry", "TRANSIENT_ERROR_CODES", "RetryPolicy", "policy", "overridden"]
+__all__ = [
+    "is_transient",
+    "is_unprocessed",
+    "is_ambiguous",
+    "aws_api_retry",
+    "TRANSIENT_ERROR_CODES",
+    "THROTTLING_ERROR_CODES",
+    "RetryPolicy",
+    "policy",
+    "overridden",
+]
 
 log = logging.getLogger(__name__)
 
-TRANSIENT_ERROR_CODES = frozenset(
+THROTTLING_ERROR_CODES = frozenset(
+    {"TooManyRequestsException", "ThrottlingException", "Throttling", "RequestLimitExceeded"}
+)
+"""Error codes of a request refused before it was processed (rate limits)."""
+
+TRANSIENT_ERROR_CODES = THROTTLING_ERROR_CODES | frozenset(
     {
-        "TooManyRequestsException",
-        "ThrottlingException",
-        "Throttling",
-        "RequestLimitExceeded",
         "ServerException",
         "ServiceUnavailable",
         "ServiceUnavailableException",
@@ -94,11 +105,34 @@ def is_transient(error: BaseException) -> bool:
     )
 
 
-def aws_api_retry(max_attempts: int | None = None, max_delay: float | None = None):
+def is_unprocessed(error: BaseException) -> bool:
+    """True when the request certainly was not processed, so sending it again cannot do anything twice:
+    throttling (429 or a throttling code) and a connection that was never made (refused, connect timeout:
+    botocore's :class:`~botocore.exceptions.EndpointConnectionError` and its subclasses)."""
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return code in THROTTLING_ERROR_CODES or status == 429
+    return isinstance(error, EndpointConnectionError)
+
+
+def is_ambiguous(error: BaseException) -> bool:
+    """True for a transient error after which the request may or may not have been processed: a 5xx answer,
+    a read timeout, a connection dropped after the request was sent."""
+    return is_transient(error) and not is_unprocessed(error)
+
+
+def aws_api_retry(
+    max_attempts: int | None = None,
+    max_delay: float | None = None,
+    predicate: Callable[[BaseException], bool] = is_transient,
+):
     """Retry a call on transient errors with full-jitter exponential backoff, bounded in tries and time.
 
     :param max_attempts: Overrides :attr:`RetryPolicy.max_attempts` for this call site.
     :param max_delay: Overrides :attr:`RetryPolicy.max_delay` for this call site.
+    :param predicate: Which errors are worth another try (default :func:`is_transient`; a call that must not
+        run twice passes :func:`is_unprocessed`, the Kubernetes calls pass their own).
     """
 
     def stop(state: RetryCallState) -> bool:
@@ -110,7 +144,7 @@ def aws_api_retry(max_attempts: int | None = None, max_delay: float | None = Non
         return wait_random_exponential(multiplier=policy.initial_wait, max=policy.max_wait)(state)
 
     return retry(
-        retry=retry_if_exception(is_transient),
+        retry=retry_if_exception(predicate),
         wait=wait,
         stop=stop,
         sleep=lambda seconds: policy.sleep(seconds),

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import random
 from typing import Any, Iterable, Mapping, Sequence
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+from botocore.config import Config
 
-from ..exceptions import BatchEksInvalidInputError
+from ..exceptions import BatchEksError, BatchEksInvalidInputError
 from ..outcome import ACTIVE_STATUSES
 from ..queue_check import (
     QueueReport,
@@ -17,11 +20,14 @@ from ..queue_check import (
     pick_queue,
     queue_report,
 )
-from ..retries import aws_api_retry
+from .. import retries
+from ..retries import aws_api_retry, is_ambiguous, is_unprocessed
 from ..submit_request import SubmitRequestSpec, build_submit_request, normalize_job_queues
 
 __all__ = [
     "BatchEksHook",
+    "BatchEksSubmitOutcomeUnknownError",
+    "ALL_JOB_STATUSES",
     "DESCRIBE_JOBS_LIMIT",
     "DESCRIBE_RESOURCES_LIMIT",
     "REATTACH_STATUSES",
@@ -32,6 +38,15 @@ DESCRIBE_JOBS_LIMIT = 100
 DESCRIBE_RESOURCES_LIMIT = 100
 REATTACH_STATUSES = (*ACTIVE_STATUSES, "SUCCEEDED")
 """Statuses of an earlier try's job worth re-attaching to instead of submitting again."""
+ALL_JOB_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
+SUBMIT_CLIENT_CONFIG = Config(retries={"total_max_attempts": 1, "mode": "standard"})
+"""botocore must not resend SubmitJob on its own (it would after a 5xx or a dropped connection): the hook
+decides, see :meth:`BatchEksHook.submit_job`."""
+
+
+class BatchEksSubmitOutcomeUnknownError(BatchEksError):
+    """SubmitJob failed in a way that leaves open whether Batch created the job (5xx, read timeout, dropped
+    connection), and the hook could not find out: no tags identify the submission. The job may exist."""
 
 
 def chunked(items: Sequence[Any], size: int) -> Iterable[list[Any]]:
@@ -57,8 +72,9 @@ def complete_override_resources(request: dict[str, Any], job_definition: Mapping
             if not resources or target is None:
                 continue
             given = set(resources.get("limits") or {}) | set(resources.get("requests") or {})
-            defined = target.get("resources") or {}
-            limits, requests = defined.get("limits") or {}, defined.get("requests") or {}
+            defined_resources = target.get("resources") or {}
+            limits = defined_resources.get("limits") or {}
+            requests = defined_resources.get("requests") or {}
             for key in dict.fromkeys([*limits, *requests]):
                 if key in given:
                     continue
@@ -90,11 +106,64 @@ class BatchEksHook(AwsBaseHook):
         super().__init__(*args, **kwargs)
 
     # -- jobs ----------------------------------------------------------------------------------------------
-    @aws_api_retry()
-    def submit_job(self, **request: Any) -> dict[str, Any]:
-        """Send one SubmitJob request (wire parameter names) and return ``{jobId, jobName, jobArn}``."""
-        response = self.conn.submit_job(**request)
-        return {k: response[k] for k in ("jobId", "jobName", "jobArn")}
+    @functools.cached_property
+    def submit_client(self) -> Any:
+        """A batch client for SubmitJob only: the connection's settings, without botocore's own retries."""
+        config = self.config.merge(SUBMIT_CLIENT_CONFIG)
+        return self.get_client_type(region_name=self.region_name, config=config)
+
+    def submit_job(self, *, identity_tags: Mapping[str, str] | None = None, **request: Any) -> dict[str, Any]:
+        """Send one SubmitJob request (wire parameter names) and return ``{jobId, jobName, jobArn}``: never two
+        jobs for one call.
+
+        SubmitJob has no idempotency token, so it is sent again only when the request certainly was not
+        processed (throttling, a refused connection; bounded as every call, :mod:`~batch_eks_provider.retries`).
+        After an ambiguous error (5xx, read timeout, dropped connection) the hook first looks for the job:
+        ``find_job_by_tags`` on ``jobQueue`` with ``jobName`` and ``identity_tags``; found, it is the answer;
+        not found, the request is sent again.
+
+        :param identity_tags: Tags that only this submission carries (the operator's DAG/task/run/try tags).
+            Defaults to the request's ``tags``; with neither, an ambiguous error cannot be resolved.
+        :raises BatchEksSubmitOutcomeUnknownError: an ambiguous error and no tags to look the job up with.
+        :raises botocore.exceptions.ClientError: a rejected request (``ClientException``), or errors that
+            persist past the retry bounds.
+        """
+        tags = dict(identity_tags if identity_tags is not None else request.get("tags") or {})
+        send = aws_api_retry(predicate=is_unprocessed)(self.submit_client.submit_job)
+        rounds = max(1, retries.policy.max_attempts)
+        for round_number in range(rounds):
+            if round_number:
+                cap = min(retries.policy.max_wait, retries.policy.initial_wait * 2**round_number)
+                retries.policy.sleep(random.uniform(0, cap))
+            try:
+                response = send(**request)
+                return {k: response[k] for k in ("jobId", "jobName", "jobArn")}
+            except Exception as error:
+                if not is_ambiguous(error):
+                    raise
+                if not tags:
+                    raise BatchEksSubmitOutcomeUnknownError(
+                        f"SubmitJob of job {request.get('jobName')!r} on queue {request.get('jobQueue')!r} "
+                        f"failed with {type(error).__name__}: {error}. The job may or may not exist; with no "
+                        "tags to identify it, it is not submitted again. Look for it (ListJobs) before "
+                        "resubmitting, or pass tags (identity_tags) that only this submission carries."
+                    ) from error
+                self.log.warning(
+                    "SubmitJob of %r ended with %s; the job may exist: looking for it by its tags %s",
+                    request.get("jobName"),
+                    type(error).__name__,
+                    tags,
+                )
+                existing = self.find_job_by_tags(
+                    request["jobQueue"], tags, job_name=request.get("jobName"), statuses=ALL_JOB_STATUSES
+                )
+                if existing is not None:
+                    self.log.info("SubmitJob had created job %s; not submitting again", existing["jobId"])
+                    return {k: existing[k] for k in ("jobId", "jobName", "jobArn")}
+                if round_number == rounds - 1:
+                    raise
+                self.log.info("No job carries tags %s: sending SubmitJob again", tags)
+        raise AssertionError("unreachable: the last round returns or raises")
 
     @aws_api_retry()
     def _describe_chunk(self, job_ids: list[str]) -> list[dict[str, Any]]:
@@ -206,13 +275,15 @@ class BatchEksHook(AwsBaseHook):
 
     @aws_api_retry()
     def describe_job_definition(self, ref: str) -> dict[str, Any] | None:
-        """The job definition for ``name``, ``name:revision`` or ARN (a bare name: the latest ACTIVE revision)."""
+        """The job definition for ``name``, ``name:revision`` or ARN (a bare name: the latest ACTIVE revision,
+        read across every page: a definition may have far more than one page of revisions)."""
         if ref.startswith("arn:") or ":" in ref:
             found = self.conn.describe_job_definitions(jobDefinitions=[ref])["jobDefinitions"]
         else:
-            found = self.conn.describe_job_definitions(jobDefinitionName=ref, status="ACTIVE")[
-                "jobDefinitions"
-            ]
+            pages = self.conn.get_paginator("describe_job_definitions").paginate(
+                jobDefinitionName=ref, status="ACTIVE"
+            )
+            found = [d for page in pages for d in page["jobDefinitions"]]
         return max(found, key=lambda d: d["revision"]) if found else None
 
     def inspect_queues(

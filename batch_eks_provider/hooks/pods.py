@@ -9,8 +9,6 @@ EKS cluster; ``DescribeCluster`` gives the API server endpoint and CA, and the b
 
 from __future__ import annotations
 
-import base64
-import json
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -19,13 +17,18 @@ from typing import Any, Callable, Iterator
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
-from tenacity import retry, retry_if_exception
-from tenacity.wait import wait_random_exponential
-
-from .. import retries
-from ..exceptions import BatchEksError
 from ..retries import aws_api_retry, is_transient
 from .batch import BatchEksHook
+from .eks_auth import BatchEksPodError, api_client_for_cluster, eks_bearer_token
+from .pod_logs import (
+    MAX_SCANNED_LOG_STREAMS,
+    StreamPosition,
+    container_insights_log_group,
+    fluent_bit_message,
+    pod_stream_marker,
+    response_lines,
+    stream_container,
+)
 
 __all__ = [
     "BatchEksPodHook",
@@ -35,18 +38,15 @@ __all__ = [
     "eks_bearer_token",
     "container_insights_log_group",
     "kubernetes_api_retry",
+    "stream_container",
 ]
 
-TOKEN_PREFIX = "k8s-aws-v1."
-TOKEN_PRESIGN_SECONDS = 60
-TOKEN_REFRESH_SECONDS = 600  # EKS accepts a token for 15 minutes; make a new one well before that
-_CLUSTER_HEADER = "x-k8s-aws-id"
-_CONTEXT_KEY = "batch_eks_cluster_name"
+DEFAULT_STREAM_TIMEOUT = (10.0, 300.0)
+"""(connect, read) seconds of :meth:`BatchEksPodHook.stream_pod_logs`: a silent or half-open stream is
+reopened after 5 minutes instead of blocking for ever."""
+MAX_STREAM_RECONNECTS = 288
+"""Reconnects of one :meth:`~BatchEksPodHook.stream_pod_logs` (a day of silence at the default timeout)."""
 _ACTIVE_STATUSES = ("STARTING", "RUNNING")
-
-
-class BatchEksPodError(BatchEksError):
-    """A job's pod or its logs cannot be reached (no attempt yet, unknown cluster, missing provider...)."""
 
 
 @dataclass(frozen=True)
@@ -82,46 +82,8 @@ class AttemptLogs:
         return [f"[{name}] {line}" for name, lines in self.containers.items() for line in lines]
 
 
-def container_insights_log_group(cluster_name: str) -> str:
-    """The log group Fluent Bit (Container Insights) writes container output to."""
-    return f"/aws/containerinsights/{cluster_name}/application"
-
-
 def _cluster_name(arn_or_name: str) -> str:
     return arn_or_name.rsplit("/", 1)[-1]
-
-
-def _take_cluster_param(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-    if "ClusterName" in params:
-        context[_CONTEXT_KEY] = params.pop("ClusterName")
-
-
-def _add_cluster_header(request: Any, **_: Any) -> None:
-    name = request.context.get(_CONTEXT_KEY)
-    if name:
-        request.headers[_CLUSTER_HEADER] = name
-
-
-def eks_bearer_token(sts_client: Any, cluster_name: str) -> str:
-    """A Kubernetes bearer token for an EKS cluster, made as ``aws eks get-token`` makes it: a presigned STS
-    ``GetCallerIdentity`` URL signed with the header ``x-k8s-aws-id: <cluster>``, base64url without padding,
-    prefixed ``k8s-aws-v1.``."""
-    events = sts_client.meta.events
-    events.register(
-        "provide-client-params.sts.GetCallerIdentity",
-        _take_cluster_param,
-        unique_id="batch-eks-cluster-param",
-    )
-    events.register(
-        "before-sign.sts.GetCallerIdentity", _add_cluster_header, unique_id="batch-eks-cluster-header"
-    )
-    url = sts_client.generate_presigned_url(
-        "get_caller_identity",
-        Params={"ClusterName": cluster_name},
-        ExpiresIn=TOKEN_PRESIGN_SECONDS,
-        HttpMethod="GET",
-    )
-    return TOKEN_PREFIX + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
 
 
 def _is_transient_kubernetes_error(error: BaseException) -> bool:
@@ -134,35 +96,8 @@ def _is_transient_kubernetes_error(error: BaseException) -> bool:
 
 
 def kubernetes_api_retry():
-    """:func:`~batch_eks_provider.retries.aws_api_retry`'s bounds and waits, for Kubernetes API calls."""
-
-    def stop(state: Any) -> bool:
-        return (
-            state.attempt_number >= retries.policy.max_attempts
-            or (state.seconds_since_start or 0.0) >= retries.policy.max_delay
-        )
-
-    return retry(
-        retry=retry_if_exception(_is_transient_kubernetes_error),
-        wait=lambda state: wait_random_exponential(
-            multiplier=retries.policy.initial_wait, max=retries.policy.max_wait
-        )(state),
-        stop=stop,
-        sleep=lambda seconds: retries.policy.sleep(seconds),
-        reraise=True,
-    )
-
-
-def _fluent_bit_message(message: str) -> str:
-    """Fluent Bit ships ``{"log": "...", "stream": ...}`` records; the engine ships plain lines. Take either."""
-    if message.startswith("{"):
-        try:
-            record = json.loads(message)
-        except ValueError:
-            return message
-        if isinstance(record, dict) and isinstance(record.get("log"), str):
-            return record["log"].rstrip("\n")
-    return message
+    """:func:`~batch_eks_provider.retries.aws_api_retry` (same bounds and waits) for Kubernetes API calls."""
+    return aws_api_retry(predicate=_is_transient_kubernetes_error)
 
 
 class BatchEksPodHook(AwsBaseHook):
@@ -270,42 +205,18 @@ class BatchEksPodHook(AwsBaseHook):
         return KubernetesHook(conn_id=conn_id).get_conn()
 
     def _api_client_for_cluster(self, cluster_name: str) -> Any:
-        from kubernetes import client
+        return api_client_for_cluster(
+            cluster_name,
+            self.describe_cluster(cluster_name),
+            token=lambda: self.get_token(cluster_name),
+            clock=self._clock,
+            ca_dir=self._ca_path,
+        )
 
-        cluster = self.describe_cluster(cluster_name)
-        endpoint = cluster.get("endpoint")
-        if not endpoint:
-            raise BatchEksPodError(
-                f"EKS cluster {cluster_name!r} has no endpoint (status {cluster.get('status')!r})."
-            )
-        configuration = client.Configuration()
-        configuration.host = endpoint
-        if endpoint.startswith("https://"):
-            configuration.ssl_ca_cert = self._write_ca(
-                cluster_name, cluster.get("certificateAuthority", {}).get("data")
-            )
-        issued: dict[str, float] = {}
-
-        def refresh(config: Any) -> None:
-            if self._clock() - issued.get("at", float("-inf")) >= TOKEN_REFRESH_SECONDS:
-                config.api_key["authorization"] = self.get_token(cluster_name)
-                config.api_key_prefix["authorization"] = "Bearer"
-                issued["at"] = self._clock()
-
-        configuration.refresh_api_key_hook = refresh
-        refresh(configuration)
-        return client.ApiClient(configuration)
-
-    def _write_ca(self, cluster_name: str, data: str | None) -> str:
-        if not data:
-            raise BatchEksPodError(
-                f"EKS cluster {cluster_name!r} has an https endpoint but no certificateAuthority data."
-            )
+    def _ca_path(self) -> Path:
         if self._ca_dir is None:
             self._ca_dir = tempfile.TemporaryDirectory(prefix="batch-eks-ca-")
-        path = Path(self._ca_dir.name) / f"{cluster_name}.crt"
-        path.write_bytes(base64.b64decode(data))
-        return str(path)
+        return Path(self._ca_dir.name)
 
     # -- from a job to its pods ------------------------------------------------------------------------------------------
     def _job(self, job: dict[str, Any] | str) -> dict[str, Any]:
@@ -422,46 +333,66 @@ class BatchEksPodHook(AwsBaseHook):
         container: str | None = None,
         since_seconds: int | None = None,
         timestamps: bool = False,
-        request_timeout: float | tuple[float, float] | None = None,
+        request_timeout: float | tuple[float, float] | None = DEFAULT_STREAM_TIMEOUT,
+        max_reconnects: int = MAX_STREAM_RECONNECTS,
     ) -> Iterator[str]:
         """Yield a pod's log lines as they are printed (``follow=true``); ends when the pod ends (it succeeded,
         failed, was stopped, or its node was reclaimed: a retry runs in a new pod, so follow that one next).
 
+        A stream silent for longer than the read timeout (or half-open) is reopened from where it stopped
+        (``sinceSeconds``; lines already yielded are skipped by their timestamps), ``max_reconnects`` times
+        at most.
+
         :param job_or_attempt: A DescribeJobs entry or job id (its running pod, else its last attempt's), or an
             ``eksAttempts`` entry.
         :param container: Defaults to the pod's first container (as ``kubectl logs`` does).
-        :param request_timeout: Passed to the Kubernetes client (seconds, or (connect, read)); a read timeout
-            bounds the wait for the next line.
+        :param request_timeout: Passed to the Kubernetes client (seconds, or (connect, read)); the read timeout
+            bounds the wait for the next line (default :data:`DEFAULT_STREAM_TIMEOUT`; ``None``: no bound).
+        :param max_reconnects: Reopened streams after read timeouts, at most; past it the timeout is raised.
         :raises BatchEksPodError: the job has no pod yet.
         :raises kubernetes.client.ApiException: e.g. 404 when the pod is already gone.
+        :raises urllib3.exceptions.ReadTimeoutError: more than ``max_reconnects`` read timeouts.
         """
+        from urllib3.exceptions import ReadTimeoutError
+
         ref = self._ref(job_or_attempt)
         core = self.core_v1(ref.cluster_name)
         if container is None:
             pod = kubernetes_api_retry()(core.read_namespaced_pod)(ref.pod_name, ref.namespace)
             container = pod.spec.containers[0].name
-        kwargs: dict[str, Any] = {
-            "container": container,
-            "follow": True,
-            "timestamps": timestamps,
-            "_preload_content": False,
-        }
-        if since_seconds is not None:
-            kwargs["since_seconds"] = since_seconds
-        if request_timeout is not None:
-            kwargs["_request_timeout"] = request_timeout
-        response = kubernetes_api_retry()(core.read_namespaced_pod_log)(ref.pod_name, ref.namespace, **kwargs)
-        try:
-            pending = b""
-            for chunk in response.stream(amt=65536, decode_content=True):
-                pending += chunk
-                *complete, pending = pending.split(b"\n")
-                for line in complete:
-                    yield line.decode("utf-8", "replace")
-            if pending:
-                yield pending.decode("utf-8", "replace")
-        finally:
-            response.release_conn()
+        position = StreamPosition()
+        since = since_seconds
+        for reconnect in range(max_reconnects + 1):
+            kwargs: dict[str, Any] = {
+                "container": container,
+                "follow": True,
+                "timestamps": True,  # to resume exactly where a timed-out stream stopped
+                "_preload_content": False,
+            }
+            if since is not None:
+                kwargs["since_seconds"] = since
+            if request_timeout is not None:
+                kwargs["_request_timeout"] = request_timeout
+            open_stream = kubernetes_api_retry()(core.read_namespaced_pod_log)
+            response = open_stream(ref.pod_name, ref.namespace, **kwargs)
+            try:
+                for stamped in response_lines(response):
+                    stamp, _, text = stamped.partition(" ")
+                    if position.seen(stamp):
+                        yield stamped if timestamps else text
+                return
+            except ReadTimeoutError:
+                if reconnect == max_reconnects:
+                    raise
+                since = position.since_seconds(since_seconds)
+                self.log.info(
+                    "No log line of pod %s for %s s: reopening the stream (sinceSeconds=%s)",
+                    ref.pod_name,
+                    request_timeout,
+                    since,
+                )
+            finally:
+                response.release_conn()
 
     def _ref(self, job_or_attempt: dict[str, Any] | str) -> PodRef:
         if isinstance(job_or_attempt, dict) and "podName" in job_or_attempt and "jobId" not in job_or_attempt:
@@ -494,6 +425,7 @@ class BatchEksPodHook(AwsBaseHook):
         if not ref.cluster_name:
             return AttemptLogs(ref.pod_name, ref.namespace, "none")
         group = container_insights_log_group(ref.cluster_name)
+        marker = pod_stream_marker(ref.pod_name, ref.namespace)
         prefixes = self._stream_prefixes(logs, group, ref, containers)
         result: dict[str, list[str]] = {}
         try:
@@ -503,10 +435,10 @@ class BatchEksPodHook(AwsBaseHook):
                     logGroupName=group, logStreamNamePrefix=prefix
                 ):
                     lines.extend(
-                        _fluent_bit_message(event["message"])
+                        fluent_bit_message(event["message"])
                         for event in page["events"]
                         # container "app" must not take the stream of container "application"
-                        if not name or event["logStreamName"][len(prefix) : len(prefix) + 1] in (".", "-", "")
+                        if not name or stream_container(event["logStreamName"], marker) == name
                     )
                 result[name] = lines
         except logs.exceptions.ResourceNotFoundException:
@@ -516,20 +448,25 @@ class BatchEksPodHook(AwsBaseHook):
 
     @staticmethod
     def _stream_prefixes(logs: Any, group: str, ref: PodRef, containers: list[str]) -> list[tuple[str, str]]:
-        """(container, stream name prefix) pairs; without the node name, found by listing the group's streams."""
-        marker = f"{ref.pod_name}_{ref.namespace}_"
+        """(container, stream name prefix) pairs; without the node name, found among the group's most
+        recently written streams (at most :data:`MAX_SCANNED_LOG_STREAMS` of them)."""
+        marker = pod_stream_marker(ref.pod_name, ref.namespace)
         if ref.node_name:
-            base = f"{ref.node_name}-application.var.log.containers.{marker}"
+            base = f"{ref.node_name}-application.var.log{marker}"
             return [(name, base + name) for name in containers] if containers else [("", base)]
         pairs: list[tuple[str, str]] = []
         try:
-            for page in logs.get_paginator("describe_log_streams").paginate(logGroupName=group):
+            pages = logs.get_paginator("describe_log_streams").paginate(
+                logGroupName=group,
+                orderBy="LastEventTime",
+                descending=True,
+                PaginationConfig={"MaxItems": MAX_SCANNED_LOG_STREAMS},
+            )
+            for page in pages:
                 for stream in page["logStreams"]:
-                    name = stream["logStreamName"]
-                    if marker in name:
-                        container = name.split(marker, 1)[1].rsplit(".log", 1)[0]
-                        if not containers or container in containers:
-                            pairs.append((container, name))
+                    container = stream_container(stream["logStreamName"], marker)
+                    if container is not None and (not containers or container in containers):
+                        pairs.append((container, stream["logStreamName"]))
         except logs.exceptions.ResourceNotFoundException:
             return []
         return pairs

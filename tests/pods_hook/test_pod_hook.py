@@ -321,3 +321,114 @@ def test_throttled_aws_apis_slow_the_hook_down_instead_of_failing_it(pod_engine,
         )
         >= 3
     )
+
+
+def _kubernetes_calls(engine_url: str, operation: str) -> int:
+    """Kubernetes API requests the engine answered, from its ``GET /metrics``."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"{engine_url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return sum(
+        int(sample.value)
+        for family in text_string_to_metric_families(text)
+        if family.name == "batch_eks_api_requests"
+        for sample in family.samples
+        if sample.name.endswith("_total")
+        and sample.labels.get("service") == "kubernetes"
+        and sample.labels.get("operation") == operation
+    )
+
+
+def test_a_silent_stream_is_reopened_without_repeating_lines(pod_engine, pod_batch, tmp_path):
+    """A read timeout while the pod is quiet reopens the stream; lines already yielded are not repeated."""
+    import threading
+
+    gate = tmp_path / "gate"
+    script = f"echo one; echo two; while [ ! -f {gate} ]; do sleep 0.02; done; echo three"
+    job_id = submit_command(pod_batch, script, name="quiet")
+    running_pod(core_v1(pod_engine.url), job_id)
+    lines = BatchEksPodHook().stream_pod_logs(job_id, request_timeout=(5, 0.3))
+    assert [next(lines), next(lines)] == ["one", "two"]
+    opener = threading.Timer(1.5, gate.touch)  # quiet for 1.5 s: several 0.3 s read timeouts first
+    opener.start()
+    assert list(lines) == ["three"]
+    opener.join()
+    assert _kubernetes_calls(pod_engine.url, "read_namespaced_pod_log") >= 3  # the first stream and reopened ones
+    assert wait_for_job(pod_batch, job_id)["status"] == "SUCCEEDED"
+
+
+def test_streams_have_a_read_timeout_by_default():
+    import inspect
+
+    default = inspect.signature(BatchEksPodHook.stream_pod_logs).parameters["request_timeout"].default
+    assert default is not None and 0 < default[1] <= 600
+
+
+def test_reopened_stream_timestamps_compare_with_trimmed_fractions():
+    from batch_eks_provider.hooks.pod_logs import StreamPosition as _StreamPosition
+
+    position = _StreamPosition(clock=lambda: 100.0)
+    assert position.seen("2026-11-22T11:00:00Z")
+    assert position.seen("2026-11-22T11:00:00.5Z")  # later, although "." sorts before "Z"
+    assert position.seen("2026-11-22T11:00:00.5Z")
+    position.since_seconds(None)
+    assert not position.seen("2026-11-22T11:00:00.123Z")
+    assert [position.seen("2026-11-22T11:00:00.500Z") for _ in range(3)] == [False, False, True]
+
+
+FLUENT_BIT_ID = "4f1c" * 16  # a 64-hex container id, as containerd names it
+
+
+def test_cloudwatch_streams_named_as_fluent_bit_names_them_are_found_without_the_node(pod_engine):
+    """Real Container Insights streams end ``_<container>-<containerID>.log``; with no node name the hook lists
+    the group's newest streams (a bounded scan) and must still pick the pod's containers, and only them.
+
+    CloudWatch Logs is stubbed at the botocore boundary (the engine names its streams without the id, and
+    has no PutLogEvents); the stubber checks every request against the service model."""
+    from botocore.stub import Stubber
+
+    from batch_eks_provider.hooks.pods import PodRef
+
+    hook = BatchEksPodHook()
+    logs = hook.aws_client("logs")
+    group = "/aws/containerinsights/c1/application"
+    base = "ip-10-0-1-2.ec2.internal-application.var.log.containers."
+    streams = [
+        f"{base}pod-a_ns_main-{FLUENT_BIT_ID}.log",
+        f"{base}pod-a_ns_main-sidecar-{FLUENT_BIT_ID}.log",
+        f"{base}pod-ab_ns_main-{FLUENT_BIT_ID}.log",
+        f"{base}xpod-a_ns_main-{FLUENT_BIT_ID}.log",
+    ]
+    with Stubber(logs) as stub:
+        stub.add_response(
+            "describe_log_streams",
+            {"logStreams": [{"logStreamName": name} for name in streams]},
+            {"logGroupName": group, "orderBy": "LastEventTime", "descending": True},
+        )
+        stub.add_response(
+            "filter_log_events",
+            {
+                "events": [
+                    {"logStreamName": streams[0], "message": '{"log":"hello\\n","stream":"stdout"}'},
+                    {"logStreamName": streams[0], "message": '{"log":"bye\\n","stream":"stdout"}'},
+                ]
+            },
+            {"logGroupName": group, "logStreamNamePrefix": streams[0]},
+        )
+        found = hook._cloudwatch_logs(PodRef("pod-a", "ns", "c1", None, ("main",)), ["main"])
+        stub.assert_no_pending_responses()
+    assert (found.source, found.containers) == ("cloudwatch", {"main": ["hello", "bye"]})
+
+
+def test_stream_container_reads_both_naming_schemes():
+    from batch_eks_provider.hooks.pod_logs import stream_container
+
+    marker, base = ".containers.pod-a_ns_", "n-application.var.log.containers."
+    assert stream_container(f"{base}pod-a_ns_main-{FLUENT_BIT_ID}.log", marker) == "main"
+    assert stream_container(f"{base}pod-a_ns_main.log", marker) == "main"
+    assert stream_container(f"{base}pod-a_ns_main-sidecar.log", marker) == "main-sidecar"
+    assert stream_container(f"{base}pod-b_ns_main.log", marker) is None
+    assert stream_container(f"{base}xpod-a_ns_main.log", marker) is None

@@ -276,3 +276,74 @@ def test_a_cpu_only_override_keeps_the_definition_memory_and_runs(batch_hook, ba
         "cpu": "2",
         "memory": "1024Mi",
     }
+
+
+def _register_pod_definition(batch, name: str, pod_properties: dict) -> None:
+    batch.register_job_definition(
+        jobDefinitionName=name, type="container", eksProperties={"podProperties": pod_properties}
+    )
+
+
+def test_an_init_container_override_is_completed_and_submits(batch_hook, batch):
+    """A cpu-only override of an init container keeps the definition's memory, so SubmitJob accepts it."""
+    _register_pod_definition(
+        batch,
+        "with-init",
+        {
+            "initContainers": [
+                {
+                    "name": "init",
+                    "image": "public.ecr.aws/docker/library/busybox:latest",
+                    "command": ["true"],
+                    "resources": {"limits": {"cpu": "0.5", "memory": "256Mi"}},
+                }
+            ],
+            "containers": [
+                {
+                    "name": "main",
+                    "image": "public.ecr.aws/docker/library/busybox:latest",
+                    "command": ["echo", "hi"],
+                    "resources": {"limits": {"cpu": "1", "memory": "512Mi"}},
+                }
+            ],
+        },
+    )
+    from batch_eks_provider.hooks.batch import complete_override_resources
+
+    request = {
+        "jobName": "init-more-cpu",
+        "jobQueue": OD,
+        "jobDefinition": "with-init",
+        "eksPropertiesOverride": {
+            "podProperties": {
+                "containers": [{"name": "main", "resources": {"limits": {"cpu": "2"}}}],
+                "initContainers": [{"name": "init", "resources": {"limits": {"cpu": "2"}}}],
+            }
+        },
+    }
+    complete_override_resources(request, batch_hook.describe_job_definition("with-init"))
+    pod = request["eksPropertiesOverride"]["podProperties"]
+    assert pod["initContainers"][0]["resources"] == {"limits": {"cpu": "2", "memory": "256Mi"}}
+    assert pod["containers"][0]["resources"] == {"limits": {"cpu": "2", "memory": "512Mi"}}
+    job = batch.describe_jobs(jobs=[batch_hook.submit_job(**request)["jobId"]])["jobs"][0]
+    assert job["eksProperties"]["podProperties"]["initContainers"][0]["resources"]["limits"] == {
+        "cpu": "2",
+        "memory": "256Mi",
+    }
+
+
+def test_describe_job_definition_finds_the_latest_of_more_than_one_page_of_revisions(batch_hook, batch):
+    container = {
+        "name": "main",
+        "image": "public.ecr.aws/docker/library/busybox:latest",
+        "command": ["true"],
+        "resources": {"limits": {"cpu": "1", "memory": "512Mi"}},
+    }
+    for revision in range(1, 106):
+        env = [{"name": "REVISION", "value": str(revision)}]
+        _register_pod_definition(batch, "many-revisions", {"containers": [{**container, "env": env}]})
+    latest = batch_hook.describe_job_definition("many-revisions")
+    assert latest["revision"] == 105
+    assert latest["eksProperties"]["podProperties"]["containers"][0]["env"] == [
+        {"name": "REVISION", "value": "105"}
+    ]

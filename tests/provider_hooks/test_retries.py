@@ -71,7 +71,10 @@ def test_hook_calls_succeed_under_injected_faults(seeded_engine, recorded_sleeps
     failures = api_calls(seeded_engine.url, outcome="TooManyRequestsException") + api_calls(
         seeded_engine.url, outcome="ServerException"
     )
-    assert api_calls(seeded_engine.url, outcome="ok") == expected_ok
+    # after a 5xx SubmitJob the hook looks the job up (one ListJobs) before sending it again
+    lookups = api_calls(seeded_engine.url, "SubmitJob", "ServerException")
+    assert api_calls(seeded_engine.url, outcome="ok") == expected_ok + lookups
+    assert api_calls(seeded_engine.url, "SubmitJob", "ok") == 6
     assert failures >= 3, "the engine should have injected faults"
     assert len(recorded_sleeps) == failures  # one backoff wait per failed request, each bounded
     assert all(0 <= s <= 0.02 for s in recorded_sleeps)
