@@ -18,6 +18,9 @@ install: $(STAMP)
 demo: install
 	$(PY) -m batch_eks_provider.demo
 
+airflow: install
+	$(PY) -m batch_eks_provider.airflow_local
+
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
