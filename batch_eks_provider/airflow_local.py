@@ -108,6 +108,9 @@ def airflow_env(settings: LocalAirflowSettings, base: dict[str, str] | None = No
             "AIRFLOW_HOME": str(settings.airflow_home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
+                [{"name": "dags-folder", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {}}]
+            ),
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(settings.passwords_file),
@@ -118,8 +121,11 @@ def airflow_env(settings: LocalAirflowSettings, base: dict[str, str] | None = No
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(settings.worker_log_port),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(settings.trigger_log_port),
             "AIRFLOW__CORE__PARALLELISM": "8",
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
-            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
+            # SQLite serialises writers: give a task's calls to the execution API time instead of timing
+            # out after 5 s and retrying a state change that already went through.
+            "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "20",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
             "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
                 {
                     "conn_type": "aws",
@@ -152,20 +158,33 @@ def wait_until_up(url: str, timeout: float, process: subprocess.Popen | None = N
         time.sleep(0.5)
 
 
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def _stop(process: subprocess.Popen, name: str) -> None:
-    """Stop a process group this module started: SIGINT (Airflow shuts its components down), then SIGKILL."""
-    if process.poll() is not None:
-        return
-    for sig, grace in ((signal.SIGINT, 20.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+    """Stop the process group this module started for ``process`` (it leads its own session).
+
+    SIGINT first (Airflow shuts its components down cleanly), then SIGTERM, then SIGKILL, until no process of
+    the group is left: a component outliving ``airflow standalone`` is stopped too.
+    """
+    pgid = process.pid
+    for sig, grace in ((signal.SIGINT, 30.0), (signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
         try:
-            os.killpg(process.pid, sig)
+            os.killpg(pgid, sig)
         except ProcessLookupError:
             return
-        try:
-            process.wait(timeout=grace)
-            return
-        except subprocess.TimeoutExpired:
-            print(f"    {name} still running after {sig.name}", flush=True)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            process.poll()  # reap the leader so that a finished group reads as gone
+            if not _group_alive(pgid):
+                return
+            time.sleep(0.2)
+        print(f"    {name}: processes still running {grace:.0f}s after {sig.name}", flush=True)
 
 
 def port_in_use(port: int) -> bool:
