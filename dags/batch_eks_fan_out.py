@@ -4,12 +4,13 @@
 Processing many shards the Batch way: one **array job** of `shards` children (each child gets
 `AWS_BATCH_JOB_ARRAY_INDEX`), not one Airflow task per shard.
 
-1. `prewarm` raises the Spot compute environment's `minvCpus`/`desiredvCpus` so nodes are launched
-   and Ready before the work arrives (no wait for capacity when the shards land).
+1. `prewarm` raises the Spot compute environment's `minvCpus` (`pre_warm_vcpus`) so nodes are
+   launched and Ready before the work arrives (no wait for capacity when the shards land).
 2. `fan_out` submits the array job and **defers**: the task leaves its worker slot and the triggerer
    waits for it. All deferred Batch tasks in a triggerer share one poll loop that describes up to 100
    jobs per DescribeJobs call, so a thousand waiting tasks cost ten API calls per poll, not a thousand.
-3. `scale_to_zero` sets the compute environment back to `minvCpus=0` so idle nodes go away. Its
+3. `scale_to_zero` sets the compute environment back to `minvCpus=0` (`scale_to_zero=True`) so idle
+   nodes go away. Its
    `trigger_rule="all_done"` runs it whether the fan-out succeeded or failed: capacity is never left
    running after a failed run.
 4. `summary` prints the per-shard outcome. It is the DAG's other leaf, so a failed fan-out still fails
@@ -49,8 +50,8 @@ with DAG(
     prewarm = BatchEksScaleComputeEnvironmentOperator(
         task_id="prewarm",
         compute_environment=COMPUTE_ENVIRONMENT,
-        min_vcpus=4,
-        desired_vcpus=4,
+        pre_warm_vcpus=4,
+        poll_interval=0.5,
     )
 
     fan_out = BatchEksSubmitJobOperator(
@@ -74,8 +75,8 @@ with DAG(
     scale_to_zero = BatchEksScaleComputeEnvironmentOperator(
         task_id="scale_to_zero",
         compute_environment=COMPUTE_ENVIRONMENT,
-        min_vcpus=0,
-        desired_vcpus=0,
+        scale_to_zero=True,
+        poll_interval=0.5,
         trigger_rule="all_done",
     )
 

@@ -8,8 +8,8 @@
 worker slot while Batch works. Each job names its upstream job in `depends_on` (the upstream task's
 XCom, i.e. its Batch job id), so **AWS Batch** holds it in `PENDING` until the upstream job
 `SUCCEEDED`, and fails it without running (`Dependent Job failed`) if the upstream job failed.
-`evaluate` is the waiter: its task follows the job to the end and streams the pod's log into the
-task log.
+`evaluate` is the waiter: it defers (the triggerer watches the job, no worker slot is held while the
+chain runs) and, when the job ends, copies the pod's log into the task log.
 
 **Spot.** `train` runs on the Spot queue with `RetryStrategy.spot_only(attempts=3)`: Batch retries it
 when the Spot node is reclaimed (status reason `Host EC2 (instance i-...) terminated.`) and exits on
@@ -97,5 +97,6 @@ with DAG(
         memory="512Mi",
         depends_on=[train.output],
         permanent_exit_codes=[2],
+        deferrable=True,
         poll_interval=0.5,
     )

@@ -13,17 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.product.features import waiting_on
 
 ROOT = Path(__file__).resolve().parents[2]
-DAG_FILES = {
-    "batch_eks_hello_world": (),
-    "batch_eks_pipeline": ("depends_on", "RetryStrategy", "permanent_exit_codes"),
-    "batch_eks_fan_out": ("BatchEksScaleComputeEnvironmentOperator", "array_size", "deferrable"),
-    "batch_eks_fair_share": ("share_identifier", "scheduling_priority", "tags", "deferrable"),
-    "batch_eks_daily": (),
-}
-FAIR_SHARE_ENGINE = ("CreateSchedulingPolicy", "ListSchedulingPolicies")
+DAG_FILES = ["batch_eks_hello_world", "batch_eks_pipeline", "batch_eks_fan_out", "batch_eks_fair_share", "batch_eks_daily"]
 
 
 def _dag_module(dag_id: str):
@@ -52,9 +44,7 @@ def _jobs_by_name(batch, *queues: str) -> dict[str, dict]:
     return {job["jobName"]: job for queue in queues for job in _jobs(batch, queue)}
 
 
-@pytest.mark.parametrize(
-    "dag_id", [pytest.param(dag_id, marks=waiting_on(*features)) for dag_id, features in DAG_FILES.items()]
-)
+@pytest.mark.parametrize("dag_id", DAG_FILES)
 def test_example_dag_parses_with_docs_and_no_import_error(dag_id):
     from airflow.dag_processing.dagbag import DagBag
 
@@ -82,7 +72,6 @@ def test_hello_world_runs_on_the_on_demand_and_spot_queues(airflow_db, aws_defau
     assert jobs["doeks_hello_spot"]["jobQueue"].endswith("/doeks-JQ1_SPOT")
 
 
-@waiting_on(*DAG_FILES["batch_eks_pipeline"])
 def test_pipeline_runs_as_a_depends_on_chain_with_params(airflow_db, aws_default, batch, capfd):
     run = _dag_module("batch_eks_pipeline").dag.test(run_conf={"train_cpu": "2", "train_memory": "2048Mi"})
     assert run.state == "success"
@@ -97,17 +86,11 @@ def test_pipeline_runs_as_a_depends_on_chain_with_params(airflow_db, aws_default
     assert train["retryStrategy"]["evaluateOnExit"][0] == {"onStatusReason": "Host EC2*", "action": "RETRY"}
     limits = train["eksProperties"]["podProperties"]["containers"][0]["resources"]["limits"]
     assert (limits["cpu"], limits["memory"]) == ("2", "2048Mi")
-
-
-@waiting_on(*DAG_FILES["batch_eks_pipeline"], "BatchEksPodHook")
-def test_pipeline_streams_the_evaluate_pod_log_into_the_task_log(airflow_db, aws_default, capfd):
-    run = _dag_module("batch_eks_pipeline").dag.test()
-    assert run.state == "success"
     out, err = capfd.readouterr()
-    assert "accuracy=0.93" in out + err
+    assert "accuracy=0.93" in out + err, "the evaluate pod's log is streamed into the task log"
+    assert "epoch 3/3" not in out + err, "train is not waited on by Airflow, so its log is not in a task log"
 
 
-@waiting_on(*DAG_FILES["batch_eks_pipeline"])
 def test_pipeline_permanent_exit_code_fails_evaluate_without_an_airflow_retry(airflow_db, aws_default, batch):
     run = _dag_module("batch_eks_pipeline").dag.test(run_conf={"min_accuracy": 0.99})
     assert run.state == "failed"
@@ -122,7 +105,6 @@ def _compute_environment(batch, name: str) -> dict:
     return batch.describe_compute_environments(computeEnvironments=[name])["computeEnvironments"][0]
 
 
-@waiting_on(*DAG_FILES["batch_eks_fan_out"])
 def test_fan_out_runs_the_array_job_deferred_and_scales_to_zero(airflow_db, aws_default, batch):
     run = _dag_module("batch_eks_fan_out").dag.test(run_conf={"shards": 3})
     assert run.state == "success"
@@ -133,7 +115,6 @@ def test_fan_out_runs_the_array_job_deferred_and_scales_to_zero(airflow_db, aws_
     assert _compute_environment(batch, "doeks-CE1_SPOT")["computeResources"]["minvCpus"] == 0
 
 
-@waiting_on(*DAG_FILES["batch_eks_fan_out"])
 def test_fan_out_scales_to_zero_even_when_a_shard_fails(airflow_db, aws_default, batch):
     run = _dag_module("batch_eks_fan_out").dag.test(run_conf={"shards": 3, "fail_shard": 1})
     assert run.state == "failed"
@@ -146,20 +127,22 @@ def test_fan_out_scales_to_zero_even_when_a_shard_fails(airflow_db, aws_default,
     assert _compute_environment(batch, "doeks-CE1_SPOT")["computeResources"]["minvCpus"] == 0
 
 
-@waiting_on(*DAG_FILES["batch_eks_fair_share"], *FAIR_SHARE_ENGINE)
 def test_fair_share_creates_its_queue_once_and_runs_both_teams(airflow_db, aws_default, batch):
     module = _dag_module("batch_eks_fair_share")
     assert module.dag.test().state == "success"
-    assert module.dag.test().state == "success"  # the second run finds the policy and queue
+    ensure = module.dag.task_dict["ensure_fair_share_queue"].python_callable
+    assert ensure() == "doeks-JQ_FAIR"  # a second run finds the policy and the queue and creates nothing
     (queue,) = batch.describe_job_queues(jobQueues=["doeks-JQ_FAIR"])["jobQueues"]
     assert queue["schedulingPolicyArn"].endswith("/doeks-fair-share")
     policies = batch.list_scheduling_policies()["schedulingPolicies"]
     assert [p["arn"] for p in policies if p["arn"].endswith("/doeks-fair-share")] == [queue["schedulingPolicyArn"]]
     jobs = _jobs(batch, "doeks-JQ_FAIR")
     assert sorted((j["jobName"], j["shareIdentifier"], j["schedulingPriority"]) for j in jobs) == sorted(
-        [("research_train_model", "research", 50)] * 2
-        + [("analytics_dashboard_refresh", "analytics", 90)] * 2
-        + [("analytics_backfill", "analytics", 10)] * 2
+        [
+            ("research_train_model", "research", 50),
+            ("analytics_dashboard_refresh", "analytics", 90),
+            ("analytics_backfill", "analytics", 10),
+        ]
     )
     assert {j["status"] for j in jobs} == {"SUCCEEDED"}
 
