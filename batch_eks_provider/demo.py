@@ -131,16 +131,17 @@ class JobWatcher:
             key = (job["status"], len(attempts))
             if self._seen.get(job["jobId"]) == key:
                 continue
-            before = self._seen.get(job["jobId"], ("new", 0))[0]
+            before, attempts_before = self._seen.get(job["jobId"], ("new", 0))
             self._seen[job["jobId"]] = key
-            where = job.get("eksProperties", {}).get("podProperties", {}).get("nodeName")
-            detail = f" on {where.split('.')[0]}" if where and job["status"] in ("STARTING", "RUNNING") else ""
-            if attempts and job["status"] in ("RUNNABLE", "SUCCEEDED", "FAILED"):
+            node = job.get("eksProperties", {}).get("podProperties", {}).get("nodeName")
+            detail = f" on {node.split('.')[0]}" if node and job["status"] in ("STARTING", "RUNNING") else ""
+            if len(attempts) > attempts_before:
                 last = attempts[-1]
                 reason = last.get("statusReason") or ", ".join(
                     f"exit {c.get('exitCode')}" for c in last.get("containers", []) if "exitCode" in c
                 )
-                detail = f" (attempt {len(attempts)}: {reason})" if reason else ""
+                ended = f"attempt {len(attempts)} ended: {reason}" if reason else f"attempt {len(attempts)} ended"
+                detail = f" ({ended})" + (f", retried{detail}" if job["status"] not in ("SUCCEEDED", "FAILED") else "")
             self._say(f"{job['jobName']:<28} {job['jobId'][:8]}  {before} -> {job['status']}{detail}")
             if self._should_reclaim(job, attempts):
                 self._reclaim(job)
