@@ -173,7 +173,7 @@ def _stop(process: subprocess.Popen, name: str) -> None:
     the group is left: a component outliving ``airflow standalone`` is stopped too.
     """
     pgid = process.pid
-    for sig, grace in ((signal.SIGINT, 30.0), (signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+    for sig, grace in ((signal.SIGINT, 15.0), (signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(pgid, sig)
         except ProcessLookupError:
