@@ -1,4 +1,5 @@
 # The two commands a newcomer needs: `make demo` and `make test`. Both install what they need.
+# `make airflow` runs the local engine and the Airflow UI with the example DAGs until Ctrl-C.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -17,6 +18,9 @@ install: $(STAMP)
 
 demo: install
 	$(PY) -m batch_eks_provider.demo
+
+airflow: install
+	$(PY) -m batch_eks_provider.airflow_local
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
