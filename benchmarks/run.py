@@ -118,6 +118,8 @@ def _run_engine_part(log: Callable[[str], None]) -> tuple[list[dict[str, Any]], 
         return [_row("engine benchmarks", None, None, None, "report", note="not measured: benchmarks.engine has no run function")], None
     kwargs = {"log": log} if "log" in inspect.signature(fn).parameters else {}
     raw = fn(**kwargs)
+    if isinstance(raw, dict) and "array_engine" in raw:
+        return _engine_rows(raw), raw
     rows_in = raw.get("rows") if isinstance(raw, dict) else raw
     rows: list[dict[str, Any]] = []
     if isinstance(rows_in, list) and all(isinstance(r, dict) and "metric" in r for r in rows_in):
@@ -128,6 +130,24 @@ def _run_engine_part(log: Callable[[str], None]) -> tuple[list[dict[str, Any]], 
     else:
         rows.append(_row("engine benchmarks", None, None, None, "report", note=f"not measured: unrecognised result from benchmarks.engine.{fn.__name__}"))
     return rows, raw
+
+
+def _engine_rows(raw: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows from ``benchmarks.engine.run()``: API latency (no peer) and the array job against bare spawning."""
+    rows: list[dict[str, Any]] = []
+    for key, label in (("submit_job_ms", "engine: SubmitJob latency"), ("describe_jobs_100_ms", "engine: DescribeJobs latency (100 ids)")):
+        measured = raw.get("api", {}).get(key)
+        if measured:
+            for pct in ("p50", "p99"):
+                rows.append(_row(f"{label} {pct}", measured["n"], None, round(measured[pct], 2), "report", "ms", "no peer: the engine's own API"))
+    engine, direct = raw.get("array_engine", {}), raw.get("array_direct", {})
+    if engine and direct:
+        note = (f"peer = the same processes spawned directly with asyncio; concurrency {engine.get('concurrency')}; "
+                f"engine: {engine.get('status')}, {engine.get('succeeded')} children succeeded, {engine.get('failed')} failed")
+        rows.append(_row(f"engine: {engine['size']:,}-child array job, submit to SUCCEEDED", engine["size"],
+                         round(direct["wall_seconds"], 2), round(engine["wall_seconds"], 2),
+                         "engine/direct < 1.5 (ratio > 0.67)", "s", note))  # fmt: skip
+    return rows
 
 
 def build_rows(raw: dict[str, Any]) -> list[dict[str, Any]]:
