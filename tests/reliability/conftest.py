@@ -38,6 +38,21 @@ def request_count(engine_url: str, operation: str, outcome: str | None = None) -
     return int(total)
 
 
+def request_totals(engine_url: str) -> dict[tuple[str, str], int]:
+    """Every Batch request the engine answered, by (operation, outcome)."""
+    with urllib.request.urlopen(f"{engine_url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    totals: dict[tuple[str, str], int] = {}
+    for line in text.splitlines():
+        match = _REQUEST_LINE.match(line)
+        if match:
+            labels = dict(_LABEL.findall(match.group(1)))
+            if labels.get("service") == "batch":
+                key = (labels["operation"], labels["outcome"])
+                totals[key] = totals.get(key, 0) + int(float(match.group(2)))
+    return totals
+
+
 def post_json(url: str, body: dict) -> dict:
     import json
 

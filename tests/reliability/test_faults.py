@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import SOAK, post_json, request_count
+from .conftest import SOAK, post_json, request_count, request_totals
 
 
 @pytest.mark.timeout(900)
@@ -41,10 +41,11 @@ def test_tasks_end_with_their_jobs_true_outcome_under_throttling_and_5xx(airflow
         if [j["status"] for j in jobs] != [expected_job] or str(task_states.get(i)) != expected_task:
             wrong.append((i, [j["status"] for j in jobs], str(task_states.get(i))))
     submits_ok = request_count(aws_default.url, "SubmitJob", "ok")
-    faults = sum(request_count(aws_default.url, op, outcome) for op in ("SubmitJob", "DescribeJobs", "ListJobs", "DescribeJobQueues",
-                 "DescribeComputeEnvironments") for outcome in ("TooManyRequestsException", "ServerException"))  # fmt: skip
+    totals = request_totals(aws_default.url)
+    faults = sum(n for (op, outcome), n in totals.items() if outcome in ("TooManyRequestsException", "ServerException"))
+    requests = sum(totals.values())
     reliability_report(
-        f"faults: {tasks} tasks, 30% faults (15% throttling, 15% 5xx; {faults} requests failed), {len(lost)} lost, "
+        f"faults: {tasks} tasks, 30% faults (15% throttling, 15% 5xx: {faults} of {requests} requests failed), {len(lost)} lost, "
         f"{duplicates} duplicates, {tasks - len(wrong)}/{tasks} tasks ended with their job's true outcome, "
         f"{submits_ok} SubmitJob accepted"
     )
