@@ -83,6 +83,20 @@ def _trigger_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 _row(metric, n, None if peer.get("error") else peer.get(key), None if ours.get("error") else ours.get(key),
                      target(n), unit, "; ".join(notes) or None)
             )  # fmt: skip
+    sizes = sorted({r["n"] for r in results})
+    if len(sizes) >= 2:
+        small, large = sizes[0], sizes[-1]
+
+        def slope(side: str) -> float | None:
+            a, b = by_key.get((side, small), {}), by_key.get((side, large), {})
+            if a.get("error") or b.get("error") or a.get("rss_per_job_kib") is None or b.get("rss_per_job_kib") is None:
+                return None
+            return round((b["rss_per_job_kib"] * large - a["rss_per_job_kib"] * small) / (large - small), 2)
+
+        rows.append(
+            _row(f"RSS growth per extra deferred job, slope N={small}..{large}", f"{small}..{large}", slope("peer"), slope("ours"),
+                 "ratio >= 20", "KiB", "the marginal cost of one more deferred job: fixed costs (a client, imports) cancel out")
+        )  # fmt: skip
     return rows
 
 
@@ -139,7 +153,7 @@ def _engine_rows(raw: dict[str, Any]) -> list[dict[str, Any]]:
         measured = raw.get("api", {}).get(key)
         if measured:
             for pct in ("p50", "p99"):
-                rows.append(_row(f"{label} {pct}", measured["n"], None, round(measured[pct], 2), "report", "ms", "no peer: the engine's own API"))
+                rows.append(_row(f"{label} {pct}", measured["n"], "-", round(measured[pct], 2), "report", "ms"))
     engine, direct = raw.get("array_engine", {}), raw.get("array_direct", {})
     if engine and direct:
         note = (f"peer = the same processes spawned directly with asyncio; concurrency {engine.get('concurrency')}; "

@@ -325,6 +325,7 @@ def measure_side(
             "cpu_seconds_per_minute": round(measured["cpu_seconds"] / measured["window_seconds"] * 60, 3),
             "rss_before_mib": round(measured["rss_before"] / 2**20, 1),
             "rss_after_mib": round(measured["rss_after"] / 2**20, 1),
+            "rss_growth_kib": round((measured["rss_after"] - measured["rss_before"]) / 1024, 1),
             "rss_per_job_kib": round((measured["rss_after"] - measured["rss_before"]) / n / 1024, 2),
             "fired": len(fired),
             "fired_before_jobs_ended": measured["fired_before_finish"],
