@@ -279,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
 
     sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else ((20, 50) if args.quick else (100, 500, 1000))
     window = args.window or (10.0 if args.quick else 30.0)
-    submission_jobs = args.submission_jobs or (5 if args.quick else 20)
+    submission_jobs = args.submission_jobs or (5 if args.quick else 10)
     parts = tuple(args.only.split(",")) if args.only else PARTS
     started = time.monotonic()
     report: dict[str, Any] = {

@@ -52,7 +52,6 @@ def _jobs_named(batch, name: str) -> list[dict]:
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.xfail(strict=False, reason="needs H5's re-attach (identity tags) in BatchEksSubmitJobOperator")
 def test_a_retried_task_reattaches_to_the_job_of_the_killed_worker(aws_default, batch, reliability_report):
     engine = aws_default
     kills = scaled(1, 3)
