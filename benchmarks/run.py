@@ -195,7 +195,6 @@ def render_table(rows: list[dict[str, Any]], markdown: bool = False) -> str:
         body.append([r["metric"] + unit, _cell(r["n"]), _cell(r["peer"]), _cell(r["ours"]), ratio, r["target"]])
     notes = [(i + 1, r["note"]) for i, r in enumerate(rows) if r.get("note")]
     if markdown:
-        lines = ["| " + " | ".join(header) + " | #", "|" + "---|" * len(header) + "---|"]
         lines = ["| " + " | ".join(header) + " | note |", "|" + "---|" * (len(header) + 1)]
         for i, cells in enumerate(body, 1):
             lines.append("| " + " | ".join(cells) + f" | {i if rows[i - 1].get('note') else ''} |")
@@ -255,6 +254,23 @@ Latest run: {report['finished_at']} ({report['duration_seconds']:.0f} s), on
   stand-in task context, waiting off (or until it defers); engine request counters by operation / jobs.
 - **Engine** (`benchmarks/engine.py`): SubmitJob/DescribeJobs latency and the 10,000-child array job against bare
   process spawning, when that module is present.
+
+Run one part or smaller sizes: `make bench BENCH_ARGS="--only triggers --sizes 100"`, or `--quick` for a smoke run.
+The peer's deferrable path needs `aiobotocore` (in the `test` extra).
+
+## Reliability suite
+
+`make test` runs `tests/reliability/` short; `make soak` runs the same scenarios bigger (`SOAK=1`, each bounded by
+a 15-minute timeout). Each prints what it tried and what held at the end of the pytest run, e.g.
+`faults: 10 tasks, 30% faults (...), 0 lost, 0 duplicates, 10/10 tasks ended with their job's true outcome`.
+
+| scenario | short (`make test`) | soak (`make soak`) | what must hold |
+|---|---|---|---|
+| throttling + 5xx on 30% of engine requests (`POST /_local/faults`) | 10 mapped DAG tasks | 50 | every task ends with its job's true outcome; one job per task; SubmitJob accepted = tasks |
+| engine stopped mid-run, started on the same state dir and port | 4 running jobs | 20 | definitions, queues and every job kept; running attempts fail as lost hosts and retry (`spot_only(2)`: 2 attempts, SUCCEEDED) |
+| random Spot reclaims (`POST /_local/reclaim`) | 20 jobs, 1 round | 100 jobs, 2 rounds | all SUCCEEDED; attempts = 1 + attempts ended by a reclaim |
+| worker SIGKILLed mid-job, task retried | 1 | 3 | the retry re-attaches (identity tags): one SubmitJob, one job |
+| bad input | 20 operator inputs, 8 raw requests | 16 MiB oversized body | `BatchEksInvalidInputError` naming the field, 0 SubmitJob; AWS-style 4xx errors; the engine keeps serving |
 """
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
