@@ -14,7 +14,6 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
 
 from batch_eks_provider.exceptions import BatchEksInvalidInputError
 

@@ -6,23 +6,28 @@ and follow it to the end: one SubmitJob in all, one job of that name, the task's
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, aws_connection_uri
 from tests.helpers import wait_for
 
 from .conftest import request_count, scaled
 from .worker import build_task
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 def _worker(engine_url: str, job_name: str, run_id: str, try_number: int) -> subprocess.Popen:
     """A worker process for one try; it imports at once and starts the try when told (``_go``)."""
-    env = {**os.environ, "AIRFLOW_CONN_AWS_DEFAULT": aws_connection_uri(engine_url), "PYTHONPATH": str(ROOT)}
+    connection = {"conn_type": "aws", "login": "testing", "password": "testing",
+                  "extra": {"endpoint_url": engine_url, "region_name": "us-east-1"}}
+    env = {**os.environ, "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(connection), "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
         [sys.executable, "-m", "tests.reliability.worker", "--job-name", job_name, "--run-id", run_id,
          "--try-number", str(try_number), "--wait-for-go"],
