@@ -6,7 +6,8 @@ and why; nothing is estimated. Benchmarks report: the run exits 0 unless the har
 
 Options: ``--quick`` (N = 20 and 50, short windows: a smoke run of the harness), ``--sizes 100,500``,
 ``--window SECONDS``, ``--poll-interval SECONDS``, ``--only triggers,submission,engine``,
-``--docs docs/benchmarks.md`` (also write the table there).
+``--docs docs/benchmarks.md`` (also write the table there), ``--reuse bench-results/bench.json`` (parts not
+run now come from that earlier run; the JSON says which).
 """
 
 from __future__ import annotations
@@ -165,11 +166,14 @@ def _engine_rows(raw: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def build_rows(raw: dict[str, Any]) -> list[dict[str, Any]]:
+    """The table's rows from the raw results of each part (this run's, or reused from an earlier one)."""
     rows: list[dict[str, Any]] = []
     if "triggers" in raw:
         rows += _trigger_rows(raw["triggers"])
     if "submission" in raw:
         rows += _submission_rows(raw["submission"])
+    if "engine_rows" in raw:
+        rows += raw["engine_rows"]
     return rows
 
 
@@ -223,6 +227,11 @@ def _machine_line(machine: dict[str, Any]) -> str:
 
 def write_docs(path: Path, report: dict[str, Any]) -> None:
     params = report["parameters"]
+    reused = ""
+    if report.get("reused"):
+        reused = "\nParts taken from an earlier run on the same machine: " + ", ".join(
+            f"{part} (finished {when})" for part, when in sorted(report["reused"].items())
+        ) + "."
     text = f"""# Benchmarks
 
 `make bench` measures our provider side by side with the Amazon provider
@@ -231,7 +240,7 @@ def write_docs(path: Path, report: dict[str, Any]) -> None:
 Benchmarks report; they never fail on a slow machine. "n/m" = not measured (the note says why).
 
 Latest run: {report['finished_at']} ({report['duration_seconds']:.0f} s), on
-{_machine_line(report['machine'])}.
+{_machine_line(report['machine'])}.{reused}
 
 {render_table(report['rows'], markdown=True)}
 
@@ -289,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help=f"comma-separated parts: {','.join(PARTS)}")
     parser.add_argument("--out", default=str(RESULTS_DIR / "bench.json"))
     parser.add_argument("--docs", help="also write the table and machine to this markdown file")
+    parser.add_argument("--reuse", help="an earlier bench.json: take the parts not run now from it (said so in the JSON)")
     args = parser.parse_args(argv)
     prepare_airflow_env()
     from .common import machine_info
@@ -306,7 +316,15 @@ def main(argv: list[str] | None = None) -> int:
     }
     log = lambda message: print(message, flush=True)  # noqa: E731
     log(f"machine: {_machine_line(report['machine'])}")
-    rows: list[dict[str, Any]] = []
+    if args.reuse:
+        earlier = json.loads(Path(args.reuse).read_text())
+        for part, keys in (("triggers", ("triggers",)), ("submission", ("submission",)), ("engine", ("engine", "engine_rows"))):
+            if part not in parts:
+                for key in keys:
+                    if key in earlier.get("raw", {}):
+                        report["raw"][key] = earlier["raw"][key]
+                        report.setdefault("reused", {})[key] = earlier.get("finished_at")
+        log(f"reused from {args.reuse}: {sorted(report.get('reused', {}))}")
     if "triggers" in parts:
         from .triggers import run_trigger_benchmarks
 
@@ -315,7 +333,6 @@ def main(argv: list[str] | None = None) -> int:
             report["raw"]["triggers"] = run_trigger_benchmarks(sizes, args.poll_interval, window, log=log)
         except Exception as e:  # noqa: BLE001 - report what broke, keep the rest
             report["raw"]["triggers"] = [{"side": s, "n": n, "error": f"{type(e).__name__}: {e}"} for n in sizes for s in ("peer", "ours")]
-        rows += _trigger_rows(report["raw"]["triggers"])
     if "submission" in parts:
         from .submission import run_submission_benchmarks
 
@@ -324,14 +341,15 @@ def main(argv: list[str] | None = None) -> int:
             report["raw"]["submission"] = run_submission_benchmarks(submission_jobs, log=log)
         except Exception as e:  # noqa: BLE001
             report["raw"]["submission"] = [{"mode": m, "error": f"{type(e).__name__}: {e}"} for m in ("peer_no_wait", "ours_no_wait")]
-        rows += _submission_rows(report["raw"]["submission"])
     if "engine" in parts:
         log("engine: benchmarks.engine")
         try:
-            engine_rows, report["raw"]["engine"] = _run_engine_part(log)
+            report["raw"]["engine_rows"], report["raw"]["engine"] = _run_engine_part(log)
         except Exception as e:  # noqa: BLE001
-            engine_rows = [_row("engine benchmarks", None, None, None, "report", note=f"not measured: crashed: {type(e).__name__}: {e}")]
-        rows += engine_rows
+            report["raw"]["engine_rows"] = [
+                _row("engine benchmarks", None, None, None, "report", note=f"not measured: crashed: {type(e).__name__}: {e}")
+            ]
+    rows = build_rows(report["raw"])
     report["rows"] = rows
     report["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     report["duration_seconds"] = round(time.monotonic() - started, 1)
