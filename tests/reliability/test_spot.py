@@ -46,7 +46,9 @@ def test_random_spot_reclaims_are_retried_until_every_job_succeeds(engine, batch
     jobs, rounds = scaled(20, 100), scaled(1, 2)
     seed = random.randrange(10**6)
     rng = random.Random(seed)
-    override = {"podProperties": {"containers": [{"command": ["sleep", "4"], "args": [], "resources": {"limits": {"cpu": "1", "memory": "16Mi"}}}]}}
+    # the Spot CE has 128 vCPUs: 20 x 1 or 100 x 0.5 all run at once; long enough to outlast the rounds
+    cpu, seconds = ("0.5", "20") if jobs > 50 else ("1", "5")
+    override = {"podProperties": {"containers": [{"command": ["sleep", seconds], "args": [], "resources": {"limits": {"cpu": cpu, "memory": "16Mi"}}}]}}
     strategy = RetryStrategy.spot_only(rounds + 1).to_api()
     job_ids = [
         batch.submit_job(
@@ -56,15 +58,16 @@ def test_random_spot_reclaims_are_retried_until_every_job_succeeds(engine, batch
     ]
     reclaim_calls, nodes_reclaimed = 0, 0
     for round_number in range(rounds):
-        # every job RUNNING on its round's attempt (the previous round's reclaimed jobs run again)
+        # every job placed: RUNNING (the previous round's reclaimed jobs run again) or already ended
         wait_for(
-            lambda: all(j["status"] == "RUNNING" for j in _describe(batch, job_ids).values()),
-            timeout=60,
+            lambda: all(j["status"] in ("RUNNING", "SUCCEEDED", "FAILED") for j in _describe(batch, job_ids).values()),
+            timeout=120,
             interval=0.1,
             what=f"all {jobs} jobs RUNNING before round {round_number + 1}",
         )
         snapshot = _describe(batch, job_ids)
-        targets = rng.sample(job_ids, k=max(1, jobs // 3))
+        running = [j for j in job_ids if snapshot[j]["status"] == "RUNNING"]
+        targets = rng.sample(running, k=max(1, len(running) // 3))
         reclaimed_nodes: set[str] = set()
         for job_id in targets:
             node = snapshot[job_id].get("eksProperties", {}).get("podProperties", {}).get("nodeName")
