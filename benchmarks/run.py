@@ -162,6 +162,11 @@ def _engine_rows(raw: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append(_row(f"engine: {engine['size']:,}-child array job, submit to SUCCEEDED", engine["size"],
                          round(direct["wall_seconds"], 2), round(engine["wall_seconds"], 2),
                          "engine/direct < 1.5 (ratio > 0.67)", "s", note))  # fmt: skip
+    threaded = raw.get("array_direct_threaded", {})
+    if engine and threaded:
+        rows.append(_row(f"engine: {engine['size']:,}-child array job vs the engine's spawner alone", engine["size"],
+                         round(threaded["wall_seconds"], 2), round(engine["wall_seconds"], 2), "report", "s",
+                         "peer = the engine's own spawner (thread-pool fork/exec + pidfd) without the engine: its overhead"))  # fmt: skip
     return rows
 
 

@@ -40,7 +40,6 @@ def _statuses(batch, job_ids: list[str]) -> dict[str, str]:
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.xfail(strict=False, reason="needs H2's engine restart handling (attempts killed by a shutdown fail as lost hosts)")
 def test_engine_restart_loses_nothing_and_retries_running_attempts(tmp_path, reliability_report):
     running_jobs = scaled(4, 20)
     state_dir, port = tmp_path / "engine", _free_port()
