@@ -249,6 +249,18 @@ Latest run: {report['finished_at']} ({report['duration_seconds']:.0f} s), on
 
 {render_table(report['rows'], markdown=True)}
 
+## Reading the table
+
+- "RSS growth per deferred job" divides everything the triggerer grew by N, including one-time costs (ours: one
+  shared boto3 client and the poller; the peer: nothing shared), so it understates ours at small N. The slope row
+  (growth between the smallest and the largest N, per extra job) is the cost of one more deferred task.
+- The peer's DescribeJobs per interval falls below N at large N: a triggerer with one aiobotocore client per
+  trigger cannot keep the poll cadence on a small machine; that is measured, not corrected.
+- The firing delay is bounded by the poll interval on both sides; ours wakes every waiter of a cycle at once.
+- Submission: before SubmitJob ours checks the queue and its compute environments, resolves the job definition
+  and looks for a job of the same task instance (re-attach after a worker crash); BatchOperator only submits
+  (and, deferrable, describes the job once). That is the price of the queue check and re-attach.
+
 ## How each figure is measured
 
 - **Deferred waiting** (`benchmarks/triggers.py`): N `sleep 600` jobs (0.25 vCPU, 8Mi) RUNNING on one
