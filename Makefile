@@ -26,7 +26,11 @@ test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install
-	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.run $(BENCH_ARGS)
+
+# the reliability suite, bigger (SOAK=1) and bounded: at most 15 minutes per scenario
+soak: install
+	SOAK=1 $(PY) -m pytest tests/reliability -q --timeout 900 $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .demo .airflow test-artifacts bench-results

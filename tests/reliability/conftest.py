@@ -1,0 +1,80 @@
+"""The reliability suite: short by default (``make test``), bigger with ``SOAK=1`` (``make soak``).
+
+Every scenario reports what it tried and what held through the ``reliability_report`` fixture; the lines
+are printed at the end of the pytest run (and with ``-s`` as they happen), e.g.
+``faults: 10 tasks, 30% faults (15% throttling, 15% 5xx), 0 lost, 0 duplicates``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import urllib.request
+
+import pytest
+
+SOAK = os.environ.get("SOAK", "").lower() not in ("", "0", "false", "no")
+_REPORT: list[str] = []
+_REQUEST_LINE = re.compile(r'^batch_eks_api_requests_total\{([^}]*)\}\s+([0-9.eE+-]+)$')
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+def scaled(short: int, soak: int) -> int:
+    """``short`` in ``make test``, ``soak`` in ``make soak``."""
+    return soak if SOAK else short
+
+
+def request_count(engine_url: str, operation: str, outcome: str | None = None) -> int:
+    """Batch requests the engine answered for ``operation`` (``outcome`` "ok" or an error type; None: all)."""
+    with urllib.request.urlopen(f"{engine_url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        match = _REQUEST_LINE.match(line)
+        if match:
+            labels = dict(_LABEL.findall(match.group(1)))
+            if labels.get("service") == "batch" and labels.get("operation") == operation and outcome in (None, labels.get("outcome")):
+                total += float(match.group(2))
+    return int(total)
+
+
+def request_totals(engine_url: str) -> dict[tuple[str, str], int]:
+    """Every Batch request the engine answered, by (operation, outcome)."""
+    with urllib.request.urlopen(f"{engine_url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    totals: dict[tuple[str, str], int] = {}
+    for line in text.splitlines():
+        match = _REQUEST_LINE.match(line)
+        if match:
+            labels = dict(_LABEL.findall(match.group(1)))
+            if labels.get("service") == "batch":
+                key = (labels["operation"], labels["outcome"])
+                totals[key] = totals.get(key, 0) + int(float(match.group(2)))
+    return totals
+
+
+def post_json(url: str, body: dict) -> dict:
+    import json
+
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read() or b"{}")
+
+
+@pytest.fixture
+def reliability_report():
+    """Call with one line: what the scenario tried and what held."""
+
+    def report(line: str) -> None:
+        line = f"{line}{' [soak]' if SOAK else ''}"
+        _REPORT.append(line)
+        print(f"\nRELIABILITY {line}")
+
+    return report
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if _REPORT:
+        terminalreporter.section("reliability: what was tried and what held")
+        for line in _REPORT:
+            terminalreporter.write_line(line)
