@@ -32,25 +32,32 @@ def _allowed_actions() -> set[str]:
     return actions
 
 
-def _iam_action(service: str, method: str) -> str:
-    return f"{service}:{''.join(part.capitalize() for part in method.split('_'))}"
+def _operations(service: str) -> dict[str, str]:
+    """botocore's client method -> API operation names of ``service`` (what IAM actions are named after)."""
+    import boto3
+
+    client = boto3.client(service, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    return client.meta.method_to_api_mapping
 
 
 def _aws_calls_in_the_provider() -> set[str]:
     """Every AWS API the provider's hooks, operators, sensors and triggers call, as IAM actions."""
+    batch, eks, logs = _operations("batch"), _operations("eks"), _operations("logs")
     calls: set[str] = set()
     for directory in PROVIDER_DIRS:
         for path in (ROOT / "batch_eks_provider" / directory).glob("*.py"):
             source = path.read_text()
-            for method in re.findall(r"(?:self\.conn|client)\.([a-z_]+)\(", source):
-                if method not in ("get_paginator", "generate_presigned_url"):  # local, no API call
-                    calls.add(_iam_action("batch", method))
-            for service, method in re.findall(r'aws_client\("([a-z]+)"\)\.([a-z_]+)\(', source):
-                calls.add(_iam_action(service, method))
+            # self.conn.describe_jobs(...), client.describe_jobs(...), self.submit_client.submit_job
+            for method in re.findall(r"(?:self\.conn|client)\.([a-z_]+)\b", source):
+                if method in batch:
+                    calls.add(f"batch:{batch[method]}")
             for method in re.findall(r'conn\.get_paginator\("([a-z_]+)"\)', source):
-                calls.add(_iam_action("batch", method))
+                calls.add(f"batch:{batch[method]}")
+            for service, method in re.findall(r'aws_client\("([a-z]+)"\)\.([a-z_]+)\(', source):
+                calls.add(f"{service}:{_operations(service)[method]}")
             for method in re.findall(r'logs\.get_paginator\("([a-z_]+)"\)', source):
-                calls.add(_iam_action("logs", method))
+                calls.add(f"logs:{logs[method]}")
+    assert eks  # the eks model loads
     return calls
 
 
