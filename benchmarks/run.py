@@ -288,11 +288,11 @@ The peer's deferrable path needs `aiobotocore` (in the `test` extra).
 
 `make test` runs `tests/reliability/` short; `make soak` runs the same scenarios bigger (`SOAK=1`, each bounded by
 a 15-minute timeout). Each prints what it tried and what held at the end of the pytest run, e.g.
-`faults: 10 tasks, 30% faults (...), 0 lost, 0 duplicates, 10/10 tasks ended with their job's true outcome`.
+`faults: 8 tasks, 30% faults (...), 0 lost, 0 duplicates, 8/8 tasks ended with their job's true outcome`.
 
 | scenario | short (`make test`) | soak (`make soak`) | what must hold |
 |---|---|---|---|
-| throttling + 5xx on 30% of engine requests (`POST /_local/faults`) | 10 mapped DAG tasks | 50 | every task ends with its job's true outcome; one job per task; SubmitJob accepted = tasks |
+| throttling + 5xx on 30% of engine requests (`POST /_local/faults`) | 8 mapped DAG tasks | 50 | every task ends with its job's true outcome; one job per task; SubmitJob accepted = tasks |
 | engine stopped mid-run, started on the same state dir and port | 4 running jobs | 20 | definitions, queues and every job kept; running attempts fail as lost hosts and retry (`spot_only(2)`: 2 attempts, SUCCEEDED) |
 | random Spot reclaims (`POST /_local/reclaim`) | 20 jobs, 1 round | 100 jobs, 2 rounds | all SUCCEEDED; attempts = 1 + attempts ended by a reclaim |
 | worker SIGKILLed mid-job, task retried | 1 | 3 | the retry re-attaches (identity tags): one SubmitJob, one job |

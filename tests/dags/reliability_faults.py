@@ -1,6 +1,6 @@
 """Reliability suite (tests/reliability/test_faults.py): many mapped submit tasks, every third job fails.
 
-``reliability_faults`` has 10 tasks (``make test``), ``reliability_faults_soak`` 50 (``make soak``). Job
+``reliability_faults`` has 8 tasks (``make test``), ``reliability_faults_soak`` 50 (``make soak``). Job
 ``faults-<i>`` runs ``exit 3`` when ``i % 3 == 0`` (its task must fail) and ``exit 0`` otherwise.
 """
 
@@ -23,7 +23,7 @@ def expected_job_status(index: int) -> str:
     return "FAILED" if index % 3 == 0 else "SUCCEEDED"
 
 
-for dag_id, tasks in (("reliability_faults", 10), ("reliability_faults_soak", 50)):
+for dag_id, tasks in (("reliability_faults", 8), ("reliability_faults_soak", 50)):
     with DAG(dag_id=dag_id, start_date=datetime(2024, 1, 1), schedule=None, catchup=False, tags=["reliability"]) as dag:
         BatchEksSubmitJobOperator.partial(
             task_id="job",
