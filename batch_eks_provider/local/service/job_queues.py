@@ -8,7 +8,7 @@ from typing import Any
 from ..errors import ClientException
 from ..models import JobQueue
 from ..state import EngineState
-from .pagination import paginate
+from .pagination import describe_resources
 from .validation import check_name, check_tags, require
 
 __all__ = ["create", "update", "delete", "describe", "to_wire", "MAX_CES_PER_QUEUE"]
@@ -159,14 +159,13 @@ def to_wire(queue: JobQueue, tags: dict[str, str] | None = None) -> dict[str, An
 
 
 def describe(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
-    queues = list(state.job_queues.values())
-    refs = params.get("jobQueues") or []
-    if len(refs) > MAX_DESCRIBE:
-        raise ClientException(f"jobQueues lists {len(refs)} entries; at most {MAX_DESCRIBE} are allowed.")
-    if refs:
-        queues = [q for q in (state.find_queue(r) for r in refs) if q is not None]
-    page, token = paginate(queues, params, default_max=100, limit=100)
-    body: dict[str, Any] = {"jobQueues": [to_wire(q) for q in page]}
-    if token:
-        body["nextToken"] = token
-    return body
+    return describe_resources(
+        params,
+        field="jobQueues",
+        result_field="jobQueues",
+        records=list(state.job_queues.values()),
+        find=state.find_queue,
+        to_wire=to_wire,
+        key=lambda q: (q.name,),
+        max_refs=MAX_DESCRIBE,
+    )

@@ -147,6 +147,30 @@ def _summary_wire(job: Job) -> dict[str, Any]:
     return summary
 
 
+def _position(job: Job) -> tuple[int, int, str]:
+    """A job's place in every listing: creation time, array index (children of one array job share
+    their creation time), then id (unique, so pages never overlap)."""
+    return (job.created_at, -1 if job.array_index is None else job.array_index, job.job_id)
+
+
+def _scope(state: EngineState, params: dict[str, Any], status: str | None) -> list[Job]:
+    """The top-level jobs of ``jobQueue`` or the children of ``arrayJobId`` (in ``status`` when given).
+
+    With a status, only that status's index entry is walked, not every job the engine holds.
+    """
+    if params.get("jobQueue"):
+        queue_arn = find_queue(state, params["jobQueue"]).arn
+        if status is None:
+            candidates = state.jobs.values()
+        else:
+            candidates = (state.jobs[i] for i in state.status_index.by_status[status] if i in state.jobs)
+        return [j for j in candidates if j.job_queue_arn == queue_arn and j.parent_id is None]
+    if params.get("arrayJobId"):
+        children = (state.jobs[c] for c in state.children.get(params["arrayJobId"], []) if c in state.jobs)
+        return [j for j in children if status is None or j.status == status]
+    return []  # the local engine runs no multi-node parallel jobs
+
+
 def list_jobs(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
     """ListJobs as AWS documents it.
 
@@ -172,26 +196,22 @@ def list_jobs(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
     status = params.get("jobStatus")
     if status is not None and status not in JobStatus.ALL:
         raise ClientException(f"Invalid jobStatus {status!r}: must be one of {', '.join(JobStatus.ALL)}.")
-    if params.get("jobQueue"):
-        queue = find_queue(state, params["jobQueue"])
-        jobs = [j for j in state.jobs.values() if j.job_queue_arn == queue.arn and j.parent_id is None]
-    elif params.get("arrayJobId"):
-        jobs = [state.jobs[c] for c in state.children.get(params["arrayJobId"], [])]
-        filters = []
-    else:
-        jobs = []  # the local engine runs no multi-node parallel jobs
+    if params.get("arrayJobId"):
+        filters = []  # filters do not apply to the children of an array job
+    wanted = status or JobStatus.RUNNING
     if filters:
         name, value = filters[0]["name"], filters[0]["values"][0]
-        jobs = [j for j in jobs if _matches_filter(state, j, name, value)]
+        jobs = [j for j in _scope(state, params, None) if _matches_filter(state, j, name, value)]
         if name == "SHARE_IDENTIFIER" and status is not None:
             jobs = [j for j in jobs if j.status == status]
-        jobs.sort(key=lambda j: j.created_at, reverse=True)
-        limit = MAX_FILTERED_RESULTS
+        jobs.sort(key=_position, reverse=True)  # newest first
+        page, token = paginate(
+            jobs, params, key=_position, default_max=MAX_FILTERED_RESULTS, limit=MAX_LIST_RESULTS,
+            page_cap=MAX_FILTERED_RESULTS, descending=True,
+        )
     else:
-        wanted = status or JobStatus.RUNNING
-        jobs = [j for j in jobs if j.status == wanted]
-        limit = MAX_LIST_RESULTS
-    page, token = paginate(jobs, params, default_max=limit, limit=limit)
+        jobs = sorted(_scope(state, params, wanted), key=_position)
+        page, token = paginate(jobs, params, key=_position, default_max=MAX_LIST_RESULTS, limit=MAX_LIST_RESULTS)
     body: dict[str, Any] = {"jobSummaryList": [_summary_wire(job) for job in page]}
     if token:
         body["nextToken"] = token

@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import ClientException
 from ..models import SchedulingPolicy
 from ..state import EngineState
-from .pagination import paginate
+from .pagination import check_reference_count, paginate
 from .validation import check_name, check_tags, require
 
 __all__ = ["create", "update", "delete", "describe", "list_policies", "check_fairshare_policy", "to_wire"]
@@ -145,15 +145,14 @@ def describe(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
     arns = params.get("arns") or []
     if not arns:
         raise ClientException("arns is required and must list at least one scheduling policy ARN.")
-    if len(arns) > MAX_DESCRIBE:
-        raise ClientException(f"arns lists {len(arns)} scheduling policies; at most {MAX_DESCRIBE} are allowed.")
+    check_reference_count(arns, "arns", MAX_DESCRIBE)
     found = [state.scheduling_policies[a] for a in dict.fromkeys(arns) if a in state.scheduling_policies]
     return {"schedulingPolicies": [to_wire(p) for p in found]}
 
 
 def list_policies(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
     policies = sorted(state.scheduling_policies.values(), key=lambda p: p.arn)
-    page, token = paginate(policies, params, default_max=100, limit=100)
+    page, token = paginate(policies, params, key=lambda p: (p.arn,), default_max=100, limit=100)
     body: dict[str, Any] = {"schedulingPolicies": [{"arn": p.arn} for p in page]}
     if token:
         body["nextToken"] = token
