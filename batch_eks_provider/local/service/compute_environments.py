@@ -11,7 +11,7 @@ from ..errors import ClientException
 from ..instance_types import resolve_instance_types
 from ..models import ComputeEnvironment
 from ..state import EngineState
-from .pagination import paginate
+from .pagination import describe_resources
 from .validation import check_name, check_namespace, check_tags, require
 
 __all__ = ["create", "update", "delete", "describe", "to_wire", "MAX_CES_PER_CLUSTER"]
@@ -204,14 +204,13 @@ def to_wire(ce: ComputeEnvironment, tags: dict[str, str] | None = None) -> dict[
 
 
 def describe(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
-    ces = sorted(state.compute_environments.values(), key=lambda ce: ce.created_at)
-    refs = params.get("computeEnvironments") or []
-    if len(refs) > MAX_DESCRIBE:
-        raise ClientException(f"computeEnvironments lists {len(refs)} entries; at most {MAX_DESCRIBE} are allowed.")
-    if refs:
-        ces = [ce for ce in (state.find_compute_environment(r) for r in refs) if ce is not None]
-    page, token = paginate(ces, params, default_max=100, limit=100)
-    body: dict[str, Any] = {"computeEnvironments": [to_wire(ce) for ce in page]}
-    if token:
-        body["nextToken"] = token
-    return body
+    return describe_resources(
+        params,
+        field="computeEnvironments",
+        result_field="computeEnvironments",
+        records=list(state.compute_environments.values()),
+        find=state.find_compute_environment,
+        to_wire=to_wire,
+        key=lambda ce: (ce.created_at, ce.name),
+        max_refs=MAX_DESCRIBE,
+    )
