@@ -139,7 +139,9 @@ def describe(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
         definitions = [d for d in definitions if d.name == params["jobDefinitionName"]]
     if params.get("status"):
         definitions = [d for d in definitions if d.status == params["status"]]
-    page, token = paginate(definitions, params, default_max=100, limit=100)
+    position = lambda d: (d.name, d.revision)  # noqa: E731 - the stable order pages follow
+    definitions = sorted({d.arn: d for d in definitions}.values(), key=position)
+    page, token = paginate(definitions, params, key=position, default_max=100, limit=100)
     body: dict[str, Any] = {"jobDefinitions": [to_wire(d) for d in page]}
     if token:
         body["nextToken"] = token
