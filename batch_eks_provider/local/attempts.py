@@ -18,23 +18,23 @@ from .runtime.process import ContainerResult, PodRun
 if TYPE_CHECKING:
     from .scheduler import Scheduler
 
-__all__ = ["AttemptBook", "TIMEOUT_REASON", "host_terminated_reason", "container_failure_reason"]
+__all__ = [
+    "AttemptBook",
+    "TIMEOUT_REASON",
+    "CONTAINER_EXITED_REASON",
+    "host_terminated_reason",
+]
 
 TIMEOUT_REASON = "Job attempt duration exceeded timeout"
+# AWS's plain wording for a failed container, so that ``onStatusReason`` rules written for AWS match here
+# too. Which container failed, its exit code and reason (Error, OOMKilled, ContainerCannotRun) are in
+# ``eksAttempts[].containers`` / ``initContainers``.
+CONTAINER_EXITED_REASON = "Essential container in pod exited"
 
 
 def host_terminated_reason(instance_id: str) -> str:
     """statusReason of an attempt whose node went away (Spot interruption, lost host)."""
     return f"Host EC2 (instance {instance_id}) terminated."
-
-
-def container_failure_reason(result: ContainerResult, init: bool) -> str:
-    kind = "Init container" if init else "Essential container"
-    if result.reason == "OOMKilled":
-        return f"{kind} in pod exited: container {result.name!r} was OOMKilled (exit code {result.exit_code})"
-    if result.reason == "ContainerCannotRun":
-        return f"{kind} in pod could not run: container {result.name!r} has no command to run"
-    return f"{kind} in pod exited: container {result.name!r} exited with code {result.exit_code} ({result.reason})"
 
 
 class AttemptBook:
@@ -127,7 +127,7 @@ class AttemptBook:
         if stop_reason:
             reason = stop_reason
         elif failing is not None:
-            reason = container_failure_reason(failing, init=failing is failing_init)
+            reason = CONTAINER_EXITED_REASON
         elif not results:
             reason = "Pod ended before its containers ran"
         else:

@@ -35,9 +35,9 @@ class Env:
         self.local = local
         self.url = local.url
         self.engine = local.engine
-        self.batch = boto3.client(
-            "batch", endpoint_url=local.url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-        )
+        credentials = {"region_name": "us-east-1", "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+        self.batch = boto3.client("batch", endpoint_url=local.url, **credentials)
+        self.logs = boto3.client("logs", endpoint_url=local.url, **credentials)
 
     def advance(self, seconds: float) -> None:
         admin(self.url, "/_local/clock/advance", {"seconds": seconds})
@@ -122,11 +122,43 @@ class Env:
     def wait_status(self, job_id: str, status: str, timeout: float = 15.0) -> dict[str, Any]:
         return wait_for_job(self.batch, job_id, (status,), timeout)
 
+    def attempt_output(self, attempt: dict[str, Any], container: str | None = None) -> list[str]:
+        """What one attempt's container printed, read from CloudWatch Logs as a user would (the stream
+        Fluent Bit writes on EKS). ``container`` defaults to the attempt's only container."""
+        if container is None:
+            (only,) = attempt["containers"]
+            container = only["name"]
+        cluster = attempt["eksClusterArn"].rsplit("/", 1)[-1]
+        stream = (
+            f"{attempt['nodeName']}-application.var.log.containers."
+            f"{attempt['podName']}_{attempt['podNamespace']}_{container}.log"
+        )
+        events = self.logs.get_log_events(
+            logGroupName=f"/aws/containerinsights/{cluster}/application", logStreamName=stream, startFromHead=True
+        )["events"]
+        return [e["message"] for e in events]
+
+    def wait_for_output(self, job_id: str, line: str, container: str = "main", timeout: float = 10.0) -> None:
+        """Wait until the job's running attempt has printed ``line`` (e.g. once its signal traps are set)."""
+
+        def printed() -> bool:
+            job = self.job(job_id)
+            pod = job["eksProperties"]["podProperties"]
+            if "podName" not in pod:
+                return False
+            attempt = {"podName": pod["podName"], "nodeName": pod["nodeName"], "podNamespace": NAMESPACE,
+                       "eksClusterArn": CLUSTER_ARN}
+            try:
+                return line in self.attempt_output(attempt, container)
+            except self.logs.exceptions.ResourceNotFoundException:
+                return False
+
+        wait_for(printed, timeout=timeout, what=f"job {job_id} to print {line!r}")
+
     def env_of(self, job: dict[str, Any]) -> dict[str, str]:
         """The environment the job's last attempt ran with, as the job printed it with ``env``."""
-        attempt = job["eksAttempts"][-1]
-        events = self.local.engine.logs.lines.get((attempt["podName"], "main"), [])
-        return dict(line.message.split("=", 1) for line in events if "=" in line.message)
+        lines = self.attempt_output(job["eksAttempts"][-1])
+        return dict(line.split("=", 1) for line in lines if "=" in line)
 
 
 @pytest.fixture

@@ -10,11 +10,8 @@ EXIT_BY_ATTEMPT = 'echo "attempt $AWS_BATCH_JOB_ATTEMPT"; exit $((10 + AWS_BATCH
 
 
 def _attempt_lines(env, job):
-    return [
-        line.message
-        for attempt in job["eksAttempts"]
-        for line in env.local.engine.logs.lines.get((attempt["podName"], "main"), [])
-    ]
+    """Every line the job's attempts printed, in attempt order (from CloudWatch Logs)."""
+    return [line for attempt in job["eksAttempts"] for line in env.attempt_output(attempt)]
 
 
 def test_no_matching_rule_means_retry_until_attempts_run_out(env):
@@ -63,11 +60,13 @@ def test_a_retried_job_can_succeed(env):
 
 
 def test_an_attempt_over_its_timeout_gets_sigterm_and_is_not_retried(manual):
-    manual.definition("trap", ["sh", "-c", "trap 'echo got TERM; exit 143' TERM; while true; do sleep 0.1; done"])
+    manual.definition("trap", ["sh", "-c", "trap 'echo got TERM; exit 143' TERM; echo trapped; while true; do sleep 0.1; done"])
     job_id = manual.submit("q", "trap", timeout={"attemptDurationSeconds": 60}, retryStrategy={"attempts": 3})
-    manual.wait_status(job_id, "RUNNING")
+    manual.wait_for_output(job_id, "trapped")  # RUNNING comes before the shell has set its trap
     manual.advance(59)
-    assert manual.job(job_id)["status"] == "RUNNING"
+    manual.settle()  # the scheduler has looked at the timeout after the clock moved
+    still = manual.job(job_id)
+    assert (still["status"], still["eksAttempts"]) == ("RUNNING", [])
     manual.advance(2)
     done = manual.wait(job_id)
     assert done["status"] == "FAILED"
@@ -78,12 +77,14 @@ def test_an_attempt_over_its_timeout_gets_sigterm_and_is_not_retried(manual):
 
 
 def test_a_process_that_ignores_sigterm_is_killed_after_the_grace_period(manual):
-    manual.definition("stubborn", ["sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"])
+    manual.definition("stubborn", ["sh", "-c", "trap '' TERM; echo trapped; while true; do sleep 0.1; done"])
     job_id = manual.submit("q", "stubborn", timeout={"attemptDurationSeconds": 60})
-    manual.wait_status(job_id, "RUNNING")
+    manual.wait_for_output(job_id, "trapped")  # RUNNING comes before the shell has set its trap
     manual.advance(61)
-    with pytest.raises(AssertionError):
-        manual.wait(job_id, timeout=0.6)  # SIGTERM ignored; the grace period has not passed on the engine clock
+    manual.settle()  # the timeout fired and SIGTERM went out; it is ignored and the grace period has not passed
+    still = manual.job(job_id)
+    assert (still["status"], still["eksAttempts"]) == ("RUNNING", [])
+    assert still["eksProperties"]["podProperties"]["podName"] in manual.engine.scheduler.runtime.runs
     manual.advance(1.5)  # termination_grace_seconds = 1
     done = manual.wait(job_id)
     assert done["statusReason"] == "Job attempt duration exceeded timeout"
@@ -125,3 +126,19 @@ def test_terminating_an_array_parent_stops_every_child(env):
     children = env.jobs([f"{parent}:{i}" for i in range(6)])
     assert sorted(c["isTerminated"] for c in children) == [False, False, True, True, True, True]
     assert {c["statusReason"] for c in children} == {"stop all"}
+
+
+def test_an_exact_on_status_reason_rule_written_for_aws_matches(env):
+    """AWS's plain statusReason, matched exactly; the failing container's detail is in eksAttempts."""
+    env.definition("fail", ["sh", "-c", EXIT_BY_ATTEMPT])
+    rules = [{"onStatusReason": "Essential container in pod exited", "action": "RETRY"}, {"onReason": "*", "action": "EXIT"}]
+    done = env.wait(env.submit("q", "fail", retryStrategy={"attempts": 2, "evaluateOnExit": rules}))
+    assert done["statusReason"] == "Essential container in pod exited"
+    assert [(a["statusReason"], a["containers"][0]["exitCode"], a["containers"][0]["reason"]) for a in done["eksAttempts"]] == [
+        ("Essential container in pod exited", 11, "Error"), ("Essential container in pod exited", 12, "Error")]
+    # the engine's own reason is a valid onStatusReason pattern
+    env.batch.register_job_definition(
+        jobDefinitionName="valid-pattern", type="container", retryStrategy={"attempts": 2, "evaluateOnExit": rules},
+        eksProperties={"podProperties": {"containers": [
+            {"name": "main", "image": "busybox", "command": ["true"], "resources": {"limits": {"cpu": "1", "memory": "64Mi"}}}]}},
+    )

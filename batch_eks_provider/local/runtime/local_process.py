@@ -9,12 +9,14 @@ Falls back to ``asyncio.create_subprocess_exec`` where ``os.pidfd_open`` is miss
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import subprocess
 from concurrent.futures import Executor
 from typing import Callable
 
-__all__ = ["LocalProcess", "spawn", "PIDFD_AVAILABLE"]
+__all__ = ["LocalProcess", "spawn", "PIDFD_AVAILABLE", "kill_process_group"]
 
 PIDFD_AVAILABLE = hasattr(os, "pidfd_open")
 
@@ -30,6 +32,16 @@ def _pidfd_works() -> bool:
 
 
 _USE_PIDFD = _pidfd_works()
+
+
+def kill_process_group(pgid: int) -> None:
+    """SIGKILL every process left in a container's process group (its session leader has exited).
+
+    On Kubernetes every process of a container dies with it; here a background child (``sleep 300 &``)
+    would otherwise outlive the container, the pod and the engine.
+    """
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
 
 
 class LocalProcess:
@@ -78,6 +90,8 @@ class LocalProcess:
     def _reap(self) -> None:
         self._loop.remove_reader(self._pidfd)
         os.close(self._pidfd)
+        # The leader is a zombie until waitpid below, so its pid (the group id) cannot be reused yet.
+        kill_process_group(self.pid)
         try:
             _, status = os.waitpid(self.pid, 0)
             code = os.waitstatus_to_exitcode(status)
@@ -115,9 +129,11 @@ class _AsyncioProcess:
 
     async def wait(self) -> int:
         assert self._proc.stdout is not None
+        code = await self._proc.wait()
+        kill_process_group(self.pid)  # no pidfd: the group is killed after the reap (small pid-reuse window)
         async for raw in self._proc.stdout:
             self._on_line(raw.decode("utf-8", "replace").rstrip("\n"))
-        return await self._proc.wait()
+        return code
 
 
 async def spawn(

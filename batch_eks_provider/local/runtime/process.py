@@ -128,6 +128,8 @@ class ProcessRuntime:
         return f"local://{os.getpid()}-{self._container_seq}"
 
     async def _run_pod(self, run: PodRun) -> None:
+        """Run the pod to its end; ``on_exit`` is called whatever goes wrong (short of the task being
+        cancelled), so no job stays RUNNING for ever."""
         init_results: list[ContainerResult] = []
         results: list[ContainerResult] = []
         try:
@@ -142,6 +144,16 @@ class ProcessRuntime:
                     results = [await self._run_container(run, run.containers[0])]
                 else:
                     results = list(await asyncio.gather(*(self._run_container(run, s) for s in run.containers)))
+        except Exception as e:  # noqa: BLE001 - an engine bug must still end the attempt
+            for proc in run.processes.values():
+                _signal_group(proc, signal.SIGKILL)
+            done = {r.name for r in init_results + results}
+            results = results + [
+                ContainerResult(s.name, self._next_container_id(), NO_COMMAND_EXIT_CODE, "ContainerCannotRun")
+                for s in run.containers
+                if s.name not in done
+            ]
+            self.on_output(run.pod_name, run.containers[0].name if run.containers else "pod", f"pod failed to run: {e!r}")
         finally:
             self.runs.pop(run.pod_name, None)
         outcome = self.on_exit(run.pod_name, init_results, results, run.stop_reason)
@@ -168,7 +180,7 @@ class ProcessRuntime:
                 lambda line: self.on_output(run.pod_name, spec.name, line),
                 self._spawner,
             )
-        except OSError as e:
+        except (OSError, ValueError, TypeError) as e:  # ValueError: a NUL byte in argv or env, for example
             self.on_output(run.pod_name, spec.name, f"failed to start {spec.argv[0]!r}: {e}")
             return ContainerResult(spec.name, container_id, NO_COMMAND_EXIT_CODE, "ContainerCannotRun")
         run.processes[spec.name] = proc

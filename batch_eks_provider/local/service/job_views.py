@@ -47,9 +47,10 @@ def to_wire(state: EngineState, job: Job) -> dict[str, Any]:
     if job.node_name:
         pod["nodeName"] = job.node_name
     if job.eks_attempts:
-        last = {c.get("name"): c for c in job.eks_attempts[-1].get("containers", [])}
+        # the pod's container names are lower-cased DNS labels ("Default" runs as "default")
+        last = {str(c.get("name", "")).lower(): c for c in job.eks_attempts[-1].get("containers", [])}
         for container in pod.get("containers", []):
-            result = last.get(container["name"])
+            result = last.get(container["name"].lower())
             if result and "exitCode" in result:
                 container["exitCode"] = result["exitCode"]
             if result and result.get("reason"):

@@ -161,6 +161,10 @@ def check_env(env: list[dict[str, Any]] | None, where: str) -> None:
         name = var.get("name", "")
         if not name:
             raise ClientException(f"Environment variable in {where} is missing its name.")
+        if "=" in name or "\x00" in name:
+            raise ClientException(
+                f"Invalid environment variable name {name!r} in {where}: a name cannot contain '=' or a NUL character."
+            )
         if name.startswith("AWS_BATCH"):
             raise ClientException(
                 f"Invalid environment variable name {name!r} in {where}: names starting with 'AWS_BATCH' are "
