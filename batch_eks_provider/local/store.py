@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS log_events (
     message TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS log_events_stream ON log_events (log_group, log_stream, timestamp);
+CREATE INDEX IF NOT EXISTS log_events_ingestion ON log_events (ingestion_time);
 """
 
 
@@ -51,7 +52,9 @@ class Store:
         return self.path != ":memory:"
 
     def load(self, kind: str) -> list[dict[str, Any]]:
-        rows = self._db.execute("SELECT body FROM records WHERE kind = ?", (kind,)).fetchall()
+        """Every record of a kind in the order it was first written (an update keeps its row id), so
+        that jobs come back in submission order and FIFO queues keep their order across a restart."""
+        rows = self._db.execute("SELECT body FROM records WHERE kind = ? ORDER BY rowid", (kind,)).fetchall()
         return [json.loads(body) for (body,) in rows]
 
     def write(self, upserts: Iterable[tuple[str, str, dict[str, Any]]], deletes: Iterable[tuple[str, str]]) -> None:
@@ -78,12 +81,9 @@ class Store:
         if rows:
             self._db.executemany("INSERT INTO log_events VALUES (?, ?, ?, ?, ?)", rows)
 
-    def query_log_events(self, sql_where: str, params: tuple[Any, ...], limit: int) -> list[tuple]:
-        return self._db.execute(
-            "SELECT log_group, log_stream, timestamp, ingestion_time, message FROM log_events "
-            f"WHERE {sql_where} ORDER BY timestamp, rowid LIMIT ?",
-            (*params, limit),
-        ).fetchall()
+    def delete_log_events_before(self, ingestion_ms: int) -> int:
+        """Delete the events ingested before ``ingestion_ms`` (the retention sweep); returns how many."""
+        return self._db.execute("DELETE FROM log_events WHERE ingestion_time < ?", (ingestion_ms,)).rowcount
 
     # -- CloudWatch Logs views (read by the CloudWatch Logs API and the web page) -------------------------
     def log_groups(self) -> list[tuple[str, int, int]]:

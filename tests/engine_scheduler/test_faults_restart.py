@@ -153,3 +153,22 @@ def test_tags_survive_a_restart_on_the_same_state_dir(make_env, tmp_path):
     assert second.batch.list_tags_for_resource(resourceArn=job_arn)["tags"] == {"team": "data", "run": "7"}
     assert second.batch.describe_job_queues(jobQueues=["q"])["jobQueues"][0]["tags"] == {"owner": "ml"}
     assert second.job(job_id)["tags"] == {"team": "data", "run": "7"}
+
+
+def test_a_fifo_queue_keeps_its_order_across_a_restart(make_env, tmp_path):
+    state_dir = tmp_path / "kept"
+    first = make_env(state_dir=state_dir)
+    first.ce("one-at-a-time", max_vcpus=2, state="DISABLED")  # m5.large: room for one 2-vCPU job
+    first.queue("q", ["one-at-a-time"])
+    first.definition("ok", ["true"], cpu="2")
+    ids = [first.submit("q", "ok", f"j{i}") for i in range(8)]
+    for job_id in ids:
+        first.wait_status(job_id, "RUNNABLE")
+    first.local.stop()
+
+    second = make_env(state_dir=state_dir)
+    second.batch.update_compute_environment(computeEnvironment="one-at-a-time", state="ENABLED")
+    jobs = [second.wait(job_id) for job_id in ids]
+    assert [j["status"] for j in jobs] == ["SUCCEEDED"] * 8
+    started = [j["startedAt"] for j in jobs]
+    assert started == sorted(started), "jobs ran out of submission order after the restart"
