@@ -94,3 +94,27 @@ def test_tags_routes_take_the_url_encoded_arn(raw, engine):
     assert_client_error(raw(path, json.dumps({"tags": "nope"})), "tags", "expected an object")
     missing = "/v1/tags/" + urllib.parse.quote(arn + "-gone", safe="")
     assert_client_error(raw(missing, method="GET"), "does not exist")
+
+
+def test_an_engine_bug_answers_500_server_exception_not_a_client_error(raw, monkeypatch):
+    """A KeyError inside the engine is the engine's fault: 500 ServerException (retryable), not a 400."""
+    from batch_eks_provider.local.api import batch as batch_api
+
+    def broken(engine, params):
+        return {}["a bug"]
+
+    monkeypatch.setitem(batch_api.OPERATIONS, "listschedulingpolicies", ("ListSchedulingPolicies", broken))
+    response = raw("/v1/listschedulingpolicies", "{}")
+    assert (response.status, response.error_type) == (500, "ServerException")
+    assert "KeyError" in response.json["message"]
+    assert raw("/v1/describejobqueues", "{}").status == 200  # still serving
+
+
+def test_a_cloudwatch_logs_member_of_the_wrong_type_is_named(raw):
+    response = raw(
+        "/",
+        json.dumps({"logGroupName": "g", "logStreamName": "s", "limit": "ten"}),
+        headers={"X-Amz-Target": "Logs_20140328.GetLogEvents", "Content-Type": "application/x-amz-json-1.1"},
+    )
+    assert (response.status, response.error_type) == (400, "InvalidParameterException")
+    assert "limit" in response.json["message"]

@@ -2,11 +2,17 @@
 
 Every AWS route answers through :func:`aws_call`, so a bad body (too large, not JSON, not an object)
 or a bug in a handler always becomes an AWS-style error response and the engine keeps serving.
+
+A malformed request is the client's error only when the engine says so (a typed :class:`EngineError`,
+raised by the input-shape check or a service rule before anything changes). Any other exception is an
+engine bug: it answers 500 ``ServerException``, is logged with its traceback, and what the handler had
+changed is not written to the store by this request.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from typing import Any, Awaitable, Callable
 
@@ -18,6 +24,7 @@ from ..errors import ClientException, EngineError, ServerException
 __all__ = ["read_body", "read_json", "error_response", "json_response", "aws_call", "MAX_BODY_BYTES"]
 
 MAX_BODY_BYTES = 1024 * 1024
+_log = logging.getLogger(__name__)
 
 
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
@@ -98,10 +105,7 @@ async def aws_call(
         engine.state.flush()
         engine.metrics.api_request(service, operation, e.error_type)
         return error_response(e, content_type)
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
-        engine.state.flush()
-        engine.metrics.api_request(service, operation, "ClientException")
-        return error_response(ClientException(f"Malformed {operation} request: {type(e).__name__}: {e}"), content_type)
     except Exception as e:  # noqa: BLE001 - a bug must answer 500, not drop the connection
+        _log.exception("%s %s failed inside the engine", service, operation)
         engine.metrics.api_request(service, operation, "ServerException")
         return error_response(ServerException(f"Internal error in {operation}: {type(e).__name__}: {e}"), content_type)
