@@ -12,7 +12,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .. import cloudwatch
-from ..errors import EngineError
+from ..errors import EngineError, InvalidParameterException
+from .input_shapes import validate_input
 from .wire import aws_call, read_json
 
 __all__ = ["cloudwatch_logs_routes", "TARGET_PREFIX", "CONTENT_TYPE"]
@@ -54,7 +55,8 @@ async def _dispatch(request: Request) -> Response:
         return await aws_call(request, "logs", operation or "Unknown", unknown, content_type=CONTENT_TYPE)
 
     async def call():
-        return handler(engine, await read_json(request))
+        params = validate_input("logs", operation, await read_json(request), error=InvalidParameterException)
+        return handler(engine, params)
 
     return await aws_call(request, "logs", operation, call, content_type=CONTENT_TYPE)
 
