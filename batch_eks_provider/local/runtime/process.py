@@ -205,12 +205,25 @@ class ProcessRuntime:
             self._watch_task = asyncio.get_running_loop().create_task(self._watch_memory(), name="memory watch")
 
     async def _watch_memory(self) -> None:
+        """Every poll, read the watched process trees' memory from /proc on a worker thread (hundreds of
+        containers mean thousands of small file reads, which must not hold up the API on the loop),
+        then apply the OOM kills back on the loop."""
+        loop = asyncio.get_running_loop()
         while self._watched:
             await asyncio.sleep(self.memory_poll_seconds)
-            for key, (run, spec, proc) in list(self._watched.items()):
-                if proc.returncode is not None:
-                    continue
-                if _tree_rss_bytes(proc.pid) > (spec.memory_limit_mib or 0) * 1024 * 1024:
+            polled = [(key, proc) for key, (_, _, proc) in self._watched.items() if proc.returncode is None]
+            if not polled:
+                continue
+            try:
+                usage = await loop.run_in_executor(self._spawner, _rss_of_trees, [proc.pid for _, proc in polled])
+            except RuntimeError:  # the executor was shut down: the engine is stopping
+                return
+            for (key, polled_proc), rss in zip(polled, usage):
+                entry = self._watched.get(key)
+                if entry is None or entry[2] is not polled_proc or polled_proc.returncode is not None:
+                    continue  # ended (or replaced) while /proc was being read
+                run, spec, proc = entry
+                if rss > (spec.memory_limit_mib or 0) * 1024 * 1024:
                     run.oom_killed.add(spec.name)
                     self._watched.pop(key, None)
                     self.on_output(run.pod_name, spec.name, f"memory limit of {spec.memory_limit_mib}Mi exceeded: OOMKilled")
@@ -222,6 +235,11 @@ def _signal_group(proc: Any, sig: int) -> None:
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, sig)
+
+
+def _rss_of_trees(pids: list[int]) -> list[int]:
+    """Resident memory of each process tree (runs on a worker thread)."""
+    return [_tree_rss_bytes(pid) for pid in pids]
 
 
 def _tree_rss_bytes(pid: int) -> int:
