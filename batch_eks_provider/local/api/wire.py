@@ -24,6 +24,9 @@ from ..errors import ClientException, EngineError, ServerException
 __all__ = ["read_body", "read_json", "error_response", "json_response", "aws_call", "MAX_BODY_BYTES"]
 
 MAX_BODY_BYTES = 1024 * 1024
+# A refused body is still read (and dropped) up to this size, so that the client, still sending, gets the
+# error response instead of a reset connection; beyond it the connection is simply closed.
+_DRAIN_BYTES = 16 * 1024 * 1024
 _log = logging.getLogger(__name__)
 
 
@@ -34,17 +37,29 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
         return cached
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
+        if int(declared) <= _DRAIN_BYTES:
+            await _drain(request)
         raise ClientException(f"Request body of {declared} bytes is larger than the {limit} bytes allowed.")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
+            await _drain(request, size)
             raise ClientException(f"Request body is larger than the {limit} bytes allowed.")
         chunks.append(chunk)
     body = b"".join(chunks)
     request._body = body  # lets request.body() and later readers see it
     return body
+
+
+async def _drain(request: Request, already: int = 0) -> None:
+    """Read and drop the rest of a refused body, at most ``_DRAIN_BYTES`` in all."""
+    size = already
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > _DRAIN_BYTES:
+            return
 
 
 async def read_json(request: Request) -> dict[str, Any]:
