@@ -239,7 +239,9 @@ class JobPoller:
         sleeper = asyncio.ensure_future(self._sleep(seconds))
         woken = asyncio.ensure_future(wake.wait())
         try:
-            await asyncio.wait({sleeper, woken}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({sleeper, woken}, return_when=asyncio.FIRST_COMPLETED)
+            if sleeper in done:
+                sleeper.result()  # a sleep that failed ends the loop (and its waiters learn of it)
         finally:
             self._sleeping_for = None
             for pending in (sleeper, woken):
