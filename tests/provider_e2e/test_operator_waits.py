@@ -123,3 +123,18 @@ def test_permanent_exit_codes_poll_interval_and_max_wait_are_templated_and_read_
         operator(max_wait="inf")._max_wait()
     with pytest.raises(BatchEksInvalidInputError, match="poll_interval -1"):
         operator(poll_interval=-1)._poll_interval()
+
+
+def test_can_reattach_takes_active_jobs_and_successes_of_tries_that_did_not_succeed():
+    from batch_eks_provider.operators.identity import can_reattach
+
+    def job(status, **tags):
+        return {"status": status, "tags": {f"airflow:{k}": v for k, v in tags.items()}}
+
+    assert can_reattach(job("RUNNING", try_number="1", task_succeeded="1"), 2)  # still active: always this task's work
+    assert can_reattach(job("SUCCEEDED", try_number="1"), 2)  # try 1's worker died after its job ended
+    assert can_reattach(job("SUCCEEDED", try_number="2"), 2)  # the same try, restarted in place
+    assert can_reattach(job("SUCCEEDED"), 1)  # a job from before the try tag existed
+    assert not can_reattach(job("SUCCEEDED", try_number="1", task_succeeded="1"), 2)  # cleared after success: new work
+    assert not can_reattach(job("SUCCEEDED", try_number="3"), 2)  # from a later try of another clear
+    assert not can_reattach(job("FAILED", try_number="1"), 2)

@@ -59,20 +59,20 @@ def test_a_job_over_its_timeout_fails_the_task_with_a_timeout_error(airflow_db, 
 
 
 def test_a_worker_killed_mid_job_and_the_task_retried_makes_one_job(airflow_db, aws_default, batch, e2e_dags):
-    """The first try runs the task's ``execute`` in a worker process that is SIGKILLed once its job runs
-    (the task instance it stands for: the run ``dag.test`` makes for this logical date); the retry is a real
-    ``dag.test()`` run of the same DAG run, which must re-attach instead of submitting."""
+    """The first try is a real ``dag.test()`` run in a process that is SIGKILLed once its job runs (no
+    ``on_kill``, its task instance left running in the database); the second is ``dag.test()`` of the same run,
+    which clears that task instance and runs it again (``dag.test`` numbers it try 1 again; a scheduler would
+    make it try 2, which :func:`~batch_eks_provider.operators.identity.can_reattach` treats the same way): it must
+    re-attach instead of submitting."""
     from airflow.utils.types import DagRunType
 
     logical_date = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
     run_id = DagRunType.MANUAL.generate_run_id(suffix=logical_date.isoformat())
     script = (
+        "from datetime import datetime\n"
         "from importlib import import_module\n"
-        "from types import SimpleNamespace\n"
-        "task = import_module('tests.dags.batch_eks_e2e').reattach_dag.get_task('long')\n"
-        f"ti = SimpleNamespace(dag_id='batch_eks_e2e_reattach', run_id={run_id!r}, task_id='long', map_index=-1,\n"
-        "                     try_number=1, xcom_push=lambda **_: None)\n"
-        f"task.execute({{'ti': ti, 'dag_run': SimpleNamespace(run_after=__import__('datetime').datetime.fromisoformat({logical_date.isoformat()!r}))}})\n"
+        f"when = datetime.fromisoformat({logical_date.isoformat()!r})\n"
+        "import_module('tests.dags.batch_eks_e2e').reattach_dag.test(logical_date=when, run_after=when)\n"
     )
     worker = subprocess.Popen(
         [sys.executable, "-c", script], cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -86,6 +86,8 @@ def test_a_worker_killed_mid_job_and_the_task_retried_makes_one_job(airflow_db, 
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=10)
     assert api_requests(aws_default, "SubmitJob") == 1
+    (first,) = batch.describe_jobs(jobs=[running[0]["jobId"]])["jobs"]
+    assert first["tags"]["airflow:run_id"] == run_id and first["tags"]["airflow:try_number"] == "1"
 
     run = e2e_dags.reattach_dag.test(logical_date=logical_date, run_after=logical_date)  # the same run id
     assert run.run_id == run_id
