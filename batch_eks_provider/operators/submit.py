@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import threading
 import time
 from datetime import timedelta
@@ -31,7 +30,7 @@ WAIT_TIMEOUT_REASON = "Terminated by Airflow: the task stopped waiting (max_wait
 _TRIGGER_FAIL = "__fail__"
 _TRIGGER_TIMEOUT = "Trigger timeout"  # airflow.sdk.bases.operator.TriggerFailureReason.TRIGGER_TIMEOUT
 LOG_READ_TIMEOUT = 60.0
-"""Seconds without a log line after which the log follower reconnects (and notices a finished task)."""
+"""Read timeout of the log stream: seconds without a line before the pod hook reopens the stream."""
 CLOCK_SKEW_MS = 10 * 60 * 1000
 """How much older than its DAG run a job of this run may look (clocks of Airflow and AWS differ)."""
 
@@ -223,17 +222,14 @@ class BatchEksSubmitJobOperator(BaseOperator):
         pods = self._pod_hook()
 
         def follow() -> None:
-            since: int | None = None
-            while not self._stop_streams.is_set():
-                try:
-                    for line in pods.stream_pod_logs(job, since_seconds=since, request_timeout=(10, LOG_READ_TIMEOUT)):
-                        self.log.info("[%s] %s", pod_name, line)
-                    return  # the pod ended
-                except Exception as error:  # noqa: BLE001 - logs are best effort; the job's state decides the task
-                    if "timed out" not in str(error).lower() and "timeout" not in type(error).__name__.lower():
-                        self.log.warning("Stopped following the logs of pod %s: %s", pod_name, error)
+            try:
+                # The hook reopens a stream quiet for a whole read timeout (a few times) and ends with the pod.
+                for line in pods.stream_pod_logs(job, request_timeout=(10, LOG_READ_TIMEOUT)):
+                    self.log.info("[%s] %s", pod_name, line)
+                    if self._stop_streams.is_set():
                         return
-                    since = math.ceil(LOG_READ_TIMEOUT)  # quiet for a whole read timeout: reconnect from there
+            except Exception as error:  # noqa: BLE001 - logs are best effort; the job's state decides the task
+                self.log.warning("Stopped following the logs of pod %s: %s", pod_name, error)
 
         streams[pod_name] = threading.Thread(target=follow, name=f"logs:{pod_name}", daemon=True)
         streams[pod_name].start()

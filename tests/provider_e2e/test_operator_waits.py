@@ -138,3 +138,27 @@ def test_can_reattach_takes_active_jobs_and_successes_of_tries_that_did_not_succ
     assert not can_reattach(job("SUCCEEDED", try_number="1", task_succeeded="1"), 2)  # cleared after success: new work
     assert not can_reattach(job("SUCCEEDED", try_number="3"), 2)  # from a later try of another clear
     assert not can_reattach(job("FAILED", try_number="1"), 2)
+
+
+def test_one_pod_hook_per_task_and_log_streams_have_a_read_timeout(aws_default, batch, monkeypatch):
+    from batch_eks_provider.hooks.pods import BatchEksPodHook
+    from batch_eks_provider.operators import submit as submit_module
+
+    made, timeouts = [], []
+
+    class Counting(BatchEksPodHook):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+        def stream_pod_logs(self, *args, **kwargs):
+            timeouts.append(kwargs.get("request_timeout"))
+            return super().stream_pod_logs(*args, **kwargs)
+
+    monkeypatch.setattr(submit_module, "BatchEksPodHook", Counting)
+    task = operator(command=["sh", "-c", "echo one; sleep 1; echo two"], poll_interval=0.2)
+    assert task.execute(context()) == task.job_id
+    assert timeouts and all(t == (10, submit_module.LOG_READ_TIMEOUT) for t in timeouts)
+    (job,) = batch.describe_jobs(jobs=[task.job_id])["jobs"]
+    task._fetch_attempt_logs(job)  # fetching the attempts' output again (as a resumed task does) reuses it too
+    assert len(made) == 1
