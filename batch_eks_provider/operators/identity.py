@@ -1,19 +1,24 @@
 """Which Airflow task instance a Batch job belongs to.
 
 Every job the submit operator sends carries the task instance's identity as tags (:func:`identity_tags`:
-DAG, run, task and map index; never the try number). Before submitting, the operator asks
-:meth:`~batch_eks_provider.hooks.batch.BatchEksHook.find_job_by_tags` for a job with the same identity that
-is still active or SUCCEEDED and re-attaches to it: a worker killed mid-job and a retried task never make a
-second job for one try's work.
+DAG, run, task and map index) plus :data:`TRY_NUMBER_TAG`, the try that submitted it. Before submitting,
+the operator asks :meth:`~batch_eks_provider.hooks.batch.BatchEksHook.find_job_by_tags` for the newest job
+with the same identity and re-attaches to it when :func:`can_reattach` says so: an active job always (a worker
+killed mid-job, a retried task), a SUCCEEDED job only when the try that submitted it did not end in success
+(a task that succeeds marks its job with :data:`TASK_SUCCEEDED_TAG`). A task cleared after success and run
+again is new work: it submits a new job.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["IDENTITY_TAG_KEYS", "identity_tags"]
+__all__ = ["IDENTITY_TAG_KEYS", "TRY_NUMBER_TAG", "TASK_SUCCEEDED_TAG", "identity_tags", "try_number", "can_reattach"]
 
 IDENTITY_TAG_KEYS = ("airflow:dag_id", "airflow:run_id", "airflow:task_id", "airflow:map_index")
+TRY_NUMBER_TAG = "airflow:try_number"
+TASK_SUCCEEDED_TAG = "airflow:task_succeeded"
+"""Set (to the try number) on a job once the task that owns it returned successfully."""
 _TAG_VALUE_LIMIT = 256
 
 
@@ -22,3 +27,28 @@ def identity_tags(context: Any) -> dict[str, str]:
     ti = context["ti"]
     values = (ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1))
     return {key: str(value)[:_TAG_VALUE_LIMIT] for key, value in zip(IDENTITY_TAG_KEYS, values)}
+
+
+def try_number(context: Any) -> int:
+    """The running try (1 when the task instance does not say)."""
+    value = getattr(context["ti"], "try_number", None)
+    return int(value) if value else 1
+
+
+def can_reattach(job: dict[str, Any], current_try: int) -> bool:
+    """Whether a job found by its identity tags is this task instance's work to re-attach to.
+
+    Active jobs: yes. SUCCEEDED: only when it came from this or an earlier try and that try did not end
+    in success (the worker died, the task failed after the job ended). Anything else: no.
+    """
+    from ..outcome import ACTIVE_STATUSES
+
+    if job.get("status") in ACTIVE_STATUSES:
+        return True
+    if job.get("status") != "SUCCEEDED":
+        return False
+    tags = job.get("tags") or {}
+    if tags.get(TASK_SUCCEEDED_TAG):
+        return False
+    submitted_by = tags.get(TRY_NUMBER_TAG)
+    return submitted_by is None or not submitted_by.isdigit() or int(submitted_by) <= current_try

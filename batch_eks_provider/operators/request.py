@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import shlex
 from typing import Any, Iterable
 
 from ..exceptions import BatchEksInvalidInputError
 from ..submit_request import SubmitRequestSpec
 
-__all__ = ["as_list", "as_dict", "as_int", "depends_on_entries", "build_spec"]
+__all__ = ["as_list", "as_dict", "as_int", "as_float", "depends_on_entries", "build_spec"]
 
 
 def _literal(field: str, text: str, kind: type) -> Any:
@@ -58,18 +59,39 @@ def as_dict(field: str, value: Any) -> dict[str, Any] | None:
     raise BatchEksInvalidInputError(field, value, "must be a mapping.")
 
 
+def _number(field: str, value: Any, rule: str) -> float | int:
+    if isinstance(value, bool):
+        raise BatchEksInvalidInputError(field, value, rule)
+    try:
+        number = value if isinstance(value, (int, float)) else float(str(value).strip())
+    except ValueError:
+        raise BatchEksInvalidInputError(field, value, rule) from None
+    if isinstance(number, float) and not math.isfinite(number):
+        raise BatchEksInvalidInputError(field, value, rule)
+    return number
+
+
 def as_int(field: str, value: Any) -> int | None:
+    """A whole number from an int, a float without a fraction, or a string of one (``"nan"``/``"inf"`` are not)."""
     if value is None or value == "":
         return None
-    if isinstance(value, bool):
-        raise BatchEksInvalidInputError(field, value, "must be a whole number.")
-    try:
-        number = float(str(value).strip()) if not isinstance(value, (int, float)) else value
-    except ValueError:
-        raise BatchEksInvalidInputError(field, value, "must be a whole number.") from None
+    number = _number(field, value, "must be a whole number.")
     if number != int(number):
         raise BatchEksInvalidInputError(field, value, "must be a whole number.")
     return int(number)
+
+
+def as_float(field: str, value: Any, *, minimum: float | None = None) -> float | None:
+    """A finite number of seconds (or a ``timedelta``) from a number or a string of one; at least ``minimum``."""
+    if value is None or value == "":
+        return None
+    if hasattr(value, "total_seconds"):
+        value = value.total_seconds()
+    rule = "must be a number" + (f" of at least {minimum:g}." if minimum is not None else ".")
+    number = float(_number(field, value, rule))
+    if minimum is not None and number < minimum:
+        raise BatchEksInvalidInputError(field, value, rule)
+    return number
 
 
 def depends_on_entries(value: Any) -> list[dict[str, str]]:

@@ -17,8 +17,9 @@ from ..links.batch import LINKS_XCOM_KEY, BatchEksJobLink, BatchEksJobLogsLink, 
 from ..outcome import attempt_line, failure_error, job_outcome
 from ..submit_request import build_submit_request, normalize_job_queues
 from ..triggers.batch import BatchEksJobTrigger
-from .identity import identity_tags
-from .request import build_spec
+from .identity import TASK_SUCCEEDED_TAG, TRY_NUMBER_TAG, can_reattach, identity_tags, try_number
+from .request import as_float, as_int, as_list, build_spec
+from .waiting import JobWatch, WaitDeadlineExceeded, default_deferrable, wait_for_job_end
 
 __all__ = ["BatchEksSubmitJobOperator", "JOB_XCOM_KEY", "JOB_ID_XCOM_KEY", "job_summary"]
 
@@ -27,12 +28,11 @@ JOB_ID_XCOM_KEY = "batch_job_id"
 KILL_REASON = "Terminated by Airflow: the task was killed"
 WAIT_TIMEOUT_REASON = "Terminated by Airflow: the task stopped waiting (max_wait)"
 _TRIGGER_FAIL = "__fail__"
-
-
-def _default_deferrable() -> bool:
-    from airflow.configuration import conf
-
-    return conf.getboolean("operators", "default_deferrable", fallback=False)
+_TRIGGER_TIMEOUT = "Trigger timeout"  # airflow.sdk.bases.operator.TriggerFailureReason.TRIGGER_TIMEOUT
+LOG_READ_TIMEOUT = 60.0
+"""Read timeout of the log stream: seconds without a line before the pod hook reopens the stream."""
+CLOCK_SKEW_MS = 10 * 60 * 1000
+"""How much older than its DAG run a job of this run may look (clocks of Airflow and AWS differ)."""
 
 
 def job_summary(job: dict[str, Any]) -> dict[str, Any]:
@@ -117,6 +117,9 @@ class BatchEksSubmitJobOperator(BaseOperator):
         "scheduling_priority",
         "tags",
         "parameters",
+        "permanent_exit_codes",
+        "poll_interval",
+        "max_wait",
     )
     template_fields_renderers = {"command": "py", "args": "py", "env": "json", "eks_properties_override": "json"}
     ui_color = "#ff9900"
@@ -143,11 +146,11 @@ class BatchEksSubmitJobOperator(BaseOperator):
         scheduling_priority: int | str | None = None,
         tags: dict[str, str] | None = None,
         parameters: dict[str, str] | None = None,
-        permanent_exit_codes: Sequence[int] = (),
+        permanent_exit_codes: Sequence[int] | str = (),
         wait_for_completion: bool = True,
         deferrable: bool | None = None,
-        poll_interval: float = 5.0,
-        max_wait: float | None = None,
+        poll_interval: float | str = 5.0,
+        max_wait: float | str | None = None,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
         **kwargs: Any,
@@ -171,14 +174,32 @@ class BatchEksSubmitJobOperator(BaseOperator):
         self.scheduling_priority = scheduling_priority
         self.tags = tags
         self.parameters = parameters
-        self.permanent_exit_codes = frozenset(int(code) for code in permanent_exit_codes)
+        self.permanent_exit_codes = permanent_exit_codes  # converted in execute(): it may be a template
         self.wait_for_completion = wait_for_completion
-        self.deferrable = _default_deferrable() if deferrable is None else deferrable
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.poll_interval = poll_interval
         self.max_wait = max_wait
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
         self.job_id: str | None = None
+        self._pods: BatchEksPodHook | None = None
+        self._stop_streams = threading.Event()
+
+    wait_clock = staticmethod(time.monotonic)
+    """The clock of the sync wait (tests replace it on an instance)."""
+    wait_sleep = staticmethod(time.sleep)
+    """The sleep of the sync wait (tests replace it on an instance)."""
+
+    def _exit_codes(self) -> frozenset[int]:
+        value = self.permanent_exit_codes
+        items = as_list("permanent_exit_codes", value) if isinstance(value, str) else list(value or ())
+        return frozenset(as_int("permanent_exit_codes", code) for code in items if code not in (None, ""))
+
+    def _poll_interval(self) -> float:
+        return as_float("poll_interval", self.poll_interval, minimum=0.0) or 0.0
+
+    def _max_wait(self) -> float | None:
+        return as_float("max_wait", self.max_wait, minimum=0.0) or None
 
     # -- the hook and the calls to other lanes' APIs, kept in one place -------------------------------------
 
@@ -187,7 +208,10 @@ class BatchEksSubmitJobOperator(BaseOperator):
         return BatchEksHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
 
     def _pod_hook(self) -> BatchEksPodHook:
-        return BatchEksPodHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+        """One pod hook per task (its EKS token and Kubernetes client are shared by every log thread)."""
+        if self._pods is None:
+            self._pods = BatchEksPodHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+        return self._pods
 
     def _start_log_stream(self, job: dict[str, Any], streams: dict[str, threading.Thread]) -> None:
         """Copy the running pod's log lines into the task log from a background thread (one per pod)."""
@@ -195,10 +219,15 @@ class BatchEksSubmitJobOperator(BaseOperator):
         if job.get("status") != "RUNNING" or not pod_name or pod_name in streams:
             return
 
+        pods = self._pod_hook()
+
         def follow() -> None:
             try:
-                for line in self._pod_hook().stream_pod_logs(job):
+                # The hook reopens a stream quiet for a whole read timeout (a few times) and ends with the pod.
+                for line in pods.stream_pod_logs(job, request_timeout=(10, LOG_READ_TIMEOUT)):
                     self.log.info("[%s] %s", pod_name, line)
+                    if self._stop_streams.is_set():
+                        return
             except Exception as error:  # noqa: BLE001 - logs are best effort; the job's state decides the task
                 self.log.warning("Stopped following the logs of pod %s: %s", pod_name, error)
 
@@ -230,12 +259,25 @@ class BatchEksSubmitJobOperator(BaseOperator):
         spec = build_spec({name: getattr(self, name) for name in self.template_fields})
         queues = normalize_job_queues(spec.job_queue)
         offline = build_submit_request(dataclasses.replace(spec, job_queue=queues[0]))  # bad input fails before any call
+        exit_codes, poll_interval, max_wait = self._exit_codes(), self._poll_interval(), self._max_wait()
         hook = self.hook
         identity = identity_tags(context)
+        current_try = try_number(context)
         known = [q["jobQueueName"] for q in hook.describe_job_queues(queues)]  # ListJobs fails on a missing queue
-        existing = hook.find_job_by_tags(known, identity, job_name=offline["jobName"]) if known else None
+        existing = (
+            hook.find_job_by_tags(known, identity, job_name=offline["jobName"], created_after_ms=_run_start_ms(context))
+            if known
+            else None
+        )
+        if existing is not None and not can_reattach(existing, current_try):
+            self.log.info(
+                "AWS Batch job %s (%s) of an earlier try is %s and that try succeeded: submitting a new job",
+                offline["jobName"], existing["jobId"], existing["status"],
+            )
+            existing = None
         if existing is not None:
             self.job_id = existing["jobId"]
+            self._job_arn = existing.get("jobArn")
             queue = existing["jobQueue"].rsplit("/", 1)[-1]
             self.log.info(
                 "Re-attaching to AWS Batch job %s (%s), %s, submitted earlier for this task instance; not submitting again",
@@ -243,57 +285,78 @@ class BatchEksSubmitJobOperator(BaseOperator):
             )
         else:
             request, report = hook.prepare_submit_request(spec)  # definition, queue fallback, fit, fair share
-            request["tags"] = {**request.get("tags", {}), **identity}
+            request["tags"] = {**request.get("tags", {}), **identity, TRY_NUMBER_TAG: str(current_try)}
             queue = report.name
-            self.job_id = hook.submit_job(**request)["jobId"]
+            submitted = hook.submit_job(**request)
+            self.job_id = submitted["jobId"]
+            self._job_arn = submitted.get("jobArn")
             self.log.info("Submitted AWS Batch job %s (%s) to queue %s", request["jobName"], self.job_id, queue)
         context["ti"].xcom_push(key=JOB_ID_XCOM_KEY, value=self.job_id)
         self._push_links(context, hook, queue)
         if not self.wait_for_completion:
+            self._mark_succeeded(hook, current_try)
             return self.job_id
         if self.deferrable:
             self.defer(
                 trigger=BatchEksJobTrigger(
-                    job_id=self.job_id, aws_conn_id=self.aws_conn_id, region_name=self.region_name, poll_interval=self.poll_interval
+                    job_id=self.job_id,
+                    aws_conn_id=self.aws_conn_id,
+                    region_name=self.region_name,
+                    poll_interval=poll_interval,
+                    terminate_on_kill=True,
                 ),
                 method_name="execute_complete",
                 kwargs={"job_id": self.job_id},
-                timeout=timedelta(seconds=self.max_wait) if self.max_wait else None,
+                timeout=timedelta(seconds=max_wait) if max_wait else None,
             )
-        return self._finish(context, hook, self._wait(hook))
+        return self._finish(context, hook, self._wait(hook, poll_interval, max_wait), exit_codes)
 
-    def _wait(self, hook: BatchEksHook) -> dict[str, Any]:
-        """Poll until the job ends, logging each attempt as it appears and streaming pod logs."""
-        deadline = time.monotonic() + self.max_wait if self.max_wait else None
-        logged = 0
+    def _wait(self, hook: BatchEksHook, poll_interval: float, max_wait: float | None) -> dict[str, Any]:
+        """Poll until the job ends, logging each attempt as it appears and streaming pod logs.
+
+        Bounded by ``max_wait``, else by ``execution_timeout``: past it the job is terminated and
+        :class:`~batch_eks_provider.exceptions.BatchEksWaitTimeoutError` raised.
+        """
+        execution_timeout = self.execution_timeout.total_seconds() if self.execution_timeout else None
+        deadline = max_wait or execution_timeout
         streams: dict[str, threading.Thread] = {}
+        self._stop_streams.clear()
         try:
-            job = self._poll(hook, deadline, logged, streams)
+            job = wait_for_job_end(
+                lambda: hook.describe_job(self.job_id),
+                JobWatch(self.job_id, self.log),
+                poll_interval=poll_interval,
+                deadline_seconds=deadline,
+                clock=self.wait_clock,
+                sleep=self.wait_sleep,
+                on_running=lambda running: self._start_log_stream(running, streams),
+            )
+        except WaitDeadlineExceeded as exceeded:
+            hook.terminate_job(self.job_id, WAIT_TIMEOUT_REASON)
+            which = f"max_wait={max_wait}s" if max_wait else f"execution_timeout={execution_timeout}s"
+            raise BatchEksWaitTimeoutError(
+                f"AWS Batch job {exceeded.job.get('jobName')} ({self.job_id}) still {exceeded.job.get('status')} after "
+                f"{which}; the job was terminated."
+            ) from None
         finally:
+            self._stop_streams.set()
             for stream in streams.values():
                 stream.join(timeout=5)
         self._fetch_attempt_logs(job, skip_pods=streams)  # attempts too short to be seen running
         return job
 
-    def _poll(self, hook: BatchEksHook, deadline: float | None, logged: int, streams: dict[str, threading.Thread]) -> dict[str, Any]:
-        while True:
+    def _mark_succeeded(self, hook: BatchEksHook, current_try: int) -> None:
+        """Tag the job as the work of a try that succeeded: clearing the task later submits a new job."""
+        arn = getattr(self, "_job_arn", None)
+        if not arn:
             job = hook.describe_job(self.job_id)
-            if job is None:
-                raise BatchEksError(f"AWS Batch job {self.job_id} does not exist (any more).")
-            attempts = job.get("eksAttempts") or []
-            for number in range(logged + 1, len(attempts) + 1):
-                self.log.info("AWS Batch job %s %s", self.job_id, attempt_line(number, attempts[number - 1]))
-            logged = len(attempts)
-            if job_outcome(job).done:
-                return job
-            self._start_log_stream(job, streams)
-            if deadline is not None and time.monotonic() >= deadline:
-                hook.terminate_job(self.job_id, WAIT_TIMEOUT_REASON)
-                raise BatchEksWaitTimeoutError(
-                    f"AWS Batch job {job.get('jobName')} ({self.job_id}) still {job['status']} after max_wait="
-                    f"{self.max_wait}s; the job was terminated."
-                )
-            time.sleep(self.poll_interval)
+            arn = job.get("jobArn") if job else None
+        if not arn:
+            return
+        try:
+            hook.conn.tag_resource(resourceArn=arn, tags={TASK_SUCCEEDED_TAG: str(current_try)})
+        except Exception as error:  # noqa: BLE001 - the task succeeded; a missing mark only means a re-run re-attaches
+            self.log.warning("Could not tag AWS Batch job %s as done by this task: %s", self.job_id, error)
 
     def _push_links(self, context: Any, hook: BatchEksHook, queue: str, pod_name: str | None = None) -> None:
         details = link_details(
@@ -305,7 +368,7 @@ class BatchEksSubmitJobOperator(BaseOperator):
         )
         context["ti"].xcom_push(key=LINKS_XCOM_KEY, value=details)
 
-    def _finish(self, context: Any, hook: BatchEksHook, job: dict[str, Any]) -> str:
+    def _finish(self, context: Any, hook: BatchEksHook, job: dict[str, Any], exit_codes: frozenset[int]) -> str:
         """Push the job summary to XCom; return the job id, or raise the typed error of its failure."""
         summary = job_summary(job)
         context["ti"].xcom_push(key=JOB_XCOM_KEY, value=summary)
@@ -313,30 +376,51 @@ class BatchEksSubmitJobOperator(BaseOperator):
             self._push_links(context, hook, (job.get("jobQueue") or "").rsplit("/", 1)[-1], summary["attempts"][-1]["pod_name"])
         outcome = job_outcome(job)
         if outcome.status != "SUCCEEDED":
-            raise failure_error(outcome, self.permanent_exit_codes)
+            raise failure_error(outcome, exit_codes)
         self.log.info("AWS Batch job %s (%s) SUCCEEDED after %d attempt(s)", job.get("jobName"), self.job_id, outcome.attempts)
+        self._job_arn = job.get("jobArn")
+        self._mark_succeeded(hook, try_number(context))
         return self.job_id
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None, job_id: str | None = None) -> str:
         """Resume after the trigger fired: read the job once, fetch its logs, report like sync mode."""
         self.job_id = job_id or (event or {}).get("job_id")
-        if not event or event.get("status") == "error":
-            raise BatchEksError((event or {}).get("message") or f"Waiting on AWS Batch job {self.job_id} failed.")
         hook = self.hook
+        if not event or event.get("status") == "error":
+            message = (event or {}).get("message") or f"Waiting on AWS Batch job {self.job_id} failed."
+            self._abandon(context, hook, message)
+            raise BatchEksError(message)
         job = hook.describe_job(self.job_id)
-        if job is None:
-            raise BatchEksError(f"AWS Batch job {self.job_id} does not exist (any more).")
-        for number, attempt in enumerate(job.get("eksAttempts") or [], start=1):
-            self.log.info("AWS Batch job %s %s", self.job_id, attempt_line(number, attempt))
+        JobWatch(self.job_id, self.log).check(job)
         self._fetch_attempt_logs(job)
-        return self._finish(context, hook, job)
+        return self._finish(context, hook, job, self._exit_codes())
+
+    def _abandon(self, context: Any, hook: BatchEksHook, message: str) -> None:
+        """The wait failed without the job's end: on the last try terminate the job (no later try will collect
+        it); with retries left, leave it running for the next try to re-attach to."""
+        ti = context["ti"]
+        last_try = try_number(context) > (self.retries or 0)
+        if not last_try:
+            self.log.warning(
+                "Waiting on AWS Batch job %s failed (%s); it keeps running and the next try re-attaches to it", self.job_id, message
+            )
+            return
+        self.log.error("Waiting on AWS Batch job %s failed on the last try (%s): terminating the job", self.job_id, message)
+        try:
+            hook.terminate_job(self.job_id, f"Terminated by Airflow: waiting failed on the last try of {ti.task_id}")
+        except Exception as error:  # noqa: BLE001 - the task fails either way; say the job may still run
+            self.log.error("Could not terminate AWS Batch job %s, it may still be running: %s", self.job_id, error)
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any):
-        """On a deferral that timed out (``max_wait``) or failed, terminate the job before failing."""
-        if next_method == _TRIGGER_FAIL:
+        """On a deferral that timed out (``max_wait``), terminate the job before failing.
+
+        Other ``__fail__`` reasons (the trigger crashed, the task could not be resumed) leave the job running:
+        a retry re-attaches to it.
+        """
+        if next_method == _TRIGGER_FAIL and (next_kwargs or {}).get("error") == _TRIGGER_TIMEOUT:
             job_id = context["ti"].xcom_pull(task_ids=self.task_id, key=JOB_ID_XCOM_KEY, map_indexes=context["ti"].map_index)
             if job_id:
-                self.log.info("Terminating AWS Batch job %s: the deferred wait ended without an event", job_id)
+                self.log.info("Terminating AWS Batch job %s: the deferred wait timed out (max_wait)", job_id)
                 self.hook.terminate_job(job_id, WAIT_TIMEOUT_REASON)
         return super().resume_execution(next_method, next_kwargs, context)
 
@@ -346,3 +430,11 @@ class BatchEksSubmitJobOperator(BaseOperator):
             self.log.info("Terminating AWS Batch job %s: %s", self.job_id, KILL_REASON)
             self.hook.terminate_job(self.job_id, KILL_REASON)
 
+
+
+def _run_start_ms(context: Any) -> int | None:
+    """The DAG run's ``run_after`` in epoch ms (less :data:`CLOCK_SKEW_MS`): no job of this run is older."""
+    run_after = getattr(context.get("dag_run") if hasattr(context, "get") else None, "run_after", None)
+    if run_after is None:
+        return None
+    return int(run_after.timestamp() * 1000) - CLOCK_SKEW_MS

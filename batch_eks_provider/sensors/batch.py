@@ -9,16 +9,11 @@ from airflow.sdk import BaseSensorOperator
 
 from ..exceptions import BatchEksComputeEnvironmentError, BatchEksError, BatchEksQueueUnavailableError
 from ..hooks.batch import BatchEksHook
-from ..outcome import attempt_line, failure_error, job_outcome
+from ..operators.waiting import JobWatch, default_deferrable
+from ..outcome import failure_error
 from ..triggers.batch import BatchEksJobTrigger
 
 __all__ = ["BatchEksJobSensor", "BatchEksComputeEnvironmentSensor", "BatchEksJobQueueSensor"]
-
-
-def _default_deferrable() -> bool:
-    from airflow.configuration import conf
-
-    return conf.getboolean("operators", "default_deferrable", fallback=False)
 
 
 class _BatchEksSensor(BaseSensorOperator):
@@ -36,6 +31,8 @@ class _BatchEksSensor(BaseSensorOperator):
 
 class BatchEksJobSensor(_BatchEksSensor):
     """Wait until an AWS Batch job is SUCCEEDED; a FAILED job fails the sensor with the typed error of its cause.
+
+    The sensor only watches: clearing it or marking it failed never terminates the job.
 
     :param job_id: The job (templated; e.g. a submit task's ``output``).
     :param permanent_exit_codes: Exit codes that fail the sensor without Airflow retries.
@@ -59,18 +56,17 @@ class BatchEksJobSensor(_BatchEksSensor):
         super().__init__(**kwargs)
         self.job_id = job_id
         self.permanent_exit_codes = frozenset(int(code) for code in permanent_exit_codes)
-        self.deferrable = _default_deferrable() if deferrable is None else deferrable
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.poll_interval = poll_interval
+        self._watch: JobWatch | None = None
 
     def _check(self, job: dict[str, Any] | None) -> bool:
-        if job is None:
-            raise BatchEksError(f"AWS Batch job {self.job_id} does not exist.")
-        outcome = job_outcome(job)
+        if self._watch is None or self._watch.job_id != self.job_id:
+            self._watch = JobWatch(self.job_id, self.log)
+        outcome = self._watch.check(job)  # the one per-cycle reading the operator's sync wait uses too
         if not outcome.done:
             self.log.info("AWS Batch job %s is %s", self.job_id, outcome.status)
             return False
-        for number, attempt in enumerate(job.get("eksAttempts") or [], start=1):
-            self.log.info("AWS Batch job %s %s", self.job_id, attempt_line(number, attempt))
         if outcome.status != "SUCCEEDED":
             raise failure_error(outcome, self.permanent_exit_codes)
         return True

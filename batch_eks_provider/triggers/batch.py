@@ -25,12 +25,15 @@ class BatchEksJobTrigger(BaseTrigger):
     The event's payload: ``{"status": "SUCCEEDED"|"FAILED"|"error", "job_id", "kind", "status_reason",
     "attempts", "message"}`` (``kind`` as in :class:`~batch_eks_provider.outcome.JobOutcome`).
 
-    When a person clears the deferred task or marks it failed, :meth:`on_kill` terminates the job.
+    When a person clears the deferred task or marks it failed, :meth:`on_kill` terminates the job if
+    ``terminate_on_kill`` (the submit operator, which owns the job); a sensor only watches, so it leaves the job be.
 
     :param job_id: The Batch job to wait for.
     :param aws_conn_id: Airflow AWS connection.
     :param region_name: AWS region, default the connection's.
-    :param poll_interval: Seconds between DescribeJobs cycles (the shortest interval of the waiters wins).
+    :param poll_interval: Seconds between DescribeJobs cycles (the shortest interval of the waiters wins, at
+        least :data:`~batch_eks_provider.triggers.poller.MIN_POLL_INTERVAL`).
+    :param terminate_on_kill: Terminate the job when the deferred task is cleared or marked failed.
     """
 
     def __init__(
@@ -40,12 +43,14 @@ class BatchEksJobTrigger(BaseTrigger):
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
         poll_interval: float = 5.0,
+        terminate_on_kill: bool = False,
     ) -> None:
         super().__init__()
         self.job_id = job_id
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
         self.poll_interval = poll_interval
+        self.terminate_on_kill = terminate_on_kill
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -55,6 +60,7 @@ class BatchEksJobTrigger(BaseTrigger):
                 "aws_conn_id": self.aws_conn_id,
                 "region_name": self.region_name,
                 "poll_interval": self.poll_interval,
+                "terminate_on_kill": self.terminate_on_kill,
             },
         )
 
@@ -77,7 +83,10 @@ class BatchEksJobTrigger(BaseTrigger):
         )
 
     async def on_kill(self) -> None:
-        """Terminate the job: the task it belongs to was cleared or marked failed while deferred."""
+        """Terminate the job (if ``terminate_on_kill``): its task was cleared or marked failed while deferred."""
+        if not self.terminate_on_kill:
+            self.log.info("Leaving AWS Batch job %s running: this task only watched it", self.job_id)
+            return
 
         def terminate() -> None:
             shared_client(self.aws_conn_id, self.region_name).terminate_job(jobId=self.job_id, reason=KILLED_REASON)

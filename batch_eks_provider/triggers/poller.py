@@ -2,14 +2,24 @@
 
 Each :class:`~batch_eks_provider.triggers.batch.BatchEksJobTrigger` only declares what it waits for; it calls
 :func:`wait_for_job`, which hands the job id to the :class:`JobPoller` of its (connection, region) in the
-running event loop. That poller owns ONE boto3 client (shared by every loop of the process) and ONE
-asyncio task that, each cycle, describes all waited jobs with ``ceil(N / 100)`` DescribeJobs calls and
-wakes the waiters whose jobs reached a terminal state. Throttling and other transient errors slow the
-loop down (exponential backoff up to :data:`MAX_BACKOFF_SECONDS`) instead of failing any task. The loop
-ends, and the poller leaves the registry, as soon as no job is waited on.
+running event loop. That poller owns ONE boto3 client (shared by every loop of the process while a poller
+uses it) and ONE asyncio task that, each cycle, describes all waited jobs with ``ceil(N / 100)`` DescribeJobs
+calls and wakes the waiters whose jobs reached a terminal state.
 
-The DescribeJobs calls are blocking boto3 calls run with :func:`asyncio.to_thread`, so the triggerer's
-event loop is never blocked.
+Faults stay local:
+
+- throttling and other transient errors slow the loop down (exponential backoff up to
+  :data:`MAX_BACKOFF_SECONDS`) instead of failing any task;
+- a request error on a batch of ids (e.g. one malformed id) is narrowed by describing the batch in halves,
+  so only the bad id's waiter fails;
+- any other error (an expired token, denied access) drops the cached client, backs off, and fails the
+  waiters only after :data:`FAILING_CYCLES_LIMIT` failing cycles in a row;
+- an entry that cannot be read fails only its own waiter, and if the loop itself dies, every waiter left
+  gets a :class:`JobPollerError` instead of hanging.
+
+The loop ends, the poller leaves the registry and the shared client is dropped (so a changed connection is
+read again next time) as soon as no job is waited on. DescribeJobs runs in a thread
+(:func:`asyncio.to_thread`), so the triggerer's event loop is never blocked.
 """
 
 from __future__ import annotations
@@ -17,21 +27,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+from botocore.exceptions import ClientError, ParamValidationError
 
 from ..outcome import TERMINAL_STATUSES
 from ..retries import is_transient
 
 __all__ = [
     "DESCRIBE_JOBS_LIMIT",
+    "FAILING_CYCLES_LIMIT",
     "MAX_BACKOFF_SECONDS",
+    "MIN_POLL_INTERVAL",
     "NOT_FOUND_CYCLES",
     "JobPoller",
     "JobPollerError",
     "PollerStats",
     "get_poller",
     "active_pollers",
+    "drop_shared_clients",
     "shared_client",
     "wait_for_job",
     "cycles_needed",
@@ -42,6 +58,15 @@ log = logging.getLogger(__name__)
 DESCRIBE_JOBS_LIMIT = 100
 MAX_BACKOFF_SECONDS = 60.0
 NOT_FOUND_CYCLES = 3  # a job id DescribeJobs does not know for this many cycles in a row is reported missing
+FAILING_CYCLES_LIMIT = 3  # non-transient DescribeJobs failures in a row before the waiters are failed
+MIN_POLL_INTERVAL = 1.0
+"""The shortest poll interval a waiter gets (one task must not make the triggerer poll every job 20x a second).
+Read when a waiter arrives; tests against the local engine lower it."""
+RECENT_CYCLES = 100
+_REQUEST_ERROR_CODES = frozenset({"ClientException", "InvalidParameterException", "ValidationException"})
+
+sleep: Callable[[float], Any] = asyncio.sleep
+"""The sleep pollers made by :func:`get_poller` use (tests replace it to count cycles instead of waiting)."""
 
 ConnectionKey = tuple[str | None, str | None]
 
@@ -53,36 +78,59 @@ class JobPollerError(Exception):
     """Waiting on a job cannot go on: the job does not exist, or DescribeJobs failed permanently."""
 
 
+def _client_key(aws_conn_id: str | None, region_name: str | None) -> tuple[Any, Any]:
+    from ..hooks.batch import BatchEksHook
+
+    hook = BatchEksHook(aws_conn_id=aws_conn_id, region_name=region_name)
+    return (aws_conn_id, region_name, hook.conn_config.endpoint_url), hook
+
+
 def shared_client(aws_conn_id: str | None, region_name: str | None) -> Any:
     """The one boto3 Batch client of this process for a connection, region and endpoint.
 
     Blocking (it reads the connection): call it from a thread inside an event loop.
     """
-    from ..hooks.batch import BatchEksHook
-
-    hook = BatchEksHook(aws_conn_id=aws_conn_id, region_name=region_name)
-    key = (aws_conn_id, region_name, hook.conn_config.endpoint_url)
+    key, hook = _client_key(aws_conn_id, region_name)
     client = _clients.get(key)
     if client is None:
         client = _clients.setdefault(key, hook.conn)
     return client
 
 
+def drop_shared_clients(aws_conn_id: str | None, region_name: str | None) -> None:
+    """Forget the cached clients of a connection and region (the next :func:`shared_client` reads it again)."""
+    for key in [k for k in _clients if k[:2] == (aws_conn_id, region_name)]:
+        _clients.pop(key, None)
+
+
+def _is_request_error(error: BaseException) -> bool:
+    """An error caused by the ids sent (not by the connection): worth narrowing down to the bad id."""
+    if isinstance(error, ParamValidationError):
+        return True
+    return isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in _REQUEST_ERROR_CODES
+
+
 @dataclass
 class PollerStats:
-    """What the loop did, for logs, metrics and tests."""
+    """What the loop did, for logs, metrics and tests (bounded: only the recent cycles are kept)."""
 
     cycles: int = 0
     describe_calls: int = 0
-    calls_per_cycle: list[int] = field(default_factory=list)
+    calls_per_cycle: deque = field(default_factory=lambda: deque(maxlen=RECENT_CYCLES))
     throttled_cycles: int = 0
+    failed_cycles: int = 0
+    max_calls: int = 0
+
+
+class _CycleFailed(Exception):
+    """DescribeJobs failed for a reason that is not the ids sent."""
 
 
 class JobPoller:
     """Describe every waited job of one connection in batches of 100, once per poll interval.
 
-    The client is looked up once each time the loop starts (so a changed connection is picked up after
-    the loop has been idle) and shared with every other poller of the same connection and endpoint.
+    The client is looked up when the loop starts and after a failing cycle, and shared with every other
+    poller of the same connection and endpoint while it runs.
 
     :param key: ``(aws_conn_id, region_name)``.
     :param client_factory: Returns the boto3 Batch client (blocking; run in a thread).
@@ -102,6 +150,8 @@ class JobPoller:
         self._waiters: dict[str, list[tuple[asyncio.Future, float]]] = {}
         self._missing: dict[str, int] = {}
         self._task: asyncio.Task | None = None
+        self._wake: asyncio.Event | None = None
+        self._sleeping_for: float | None = None
         self.stats = PollerStats()
 
     @property
@@ -119,14 +169,18 @@ class JobPoller:
     async def wait(self, job_id: str, poll_interval: float) -> dict[str, Any]:
         """Return the job's DescribeJobs entry once it is SUCCEEDED or FAILED.
 
-        :raises JobPollerError: the job does not exist or DescribeJobs failed with a non-transient error.
+        :raises JobPollerError: the job does not exist, or DescribeJobs kept failing with a non-transient error.
         """
-        future: asyncio.Future = asyncio.get_running_loop().create_future()
-        entry = (future, max(float(poll_interval), 0.05))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future = loop.create_future()
+        entry = (future, max(float(poll_interval), MIN_POLL_INTERVAL))
         self._waiters.setdefault(job_id, []).append(entry)
-        _pollers.setdefault((id(asyncio.get_running_loop()), self.key), self)
+        _pollers.setdefault((id(loop), self.key), self)
         if not self.running:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"batch-eks-poller:{self.key}")
+            self._wake = asyncio.Event()
+            self._task = loop.create_task(self._run(), name=f"batch-eks-poller:{self.key}")
+        elif self._sleeping_for is not None and entry[1] < self._sleeping_for and self._wake is not None:
+            self._wake.set()  # a shorter interval than the current sleep: do not make this waiter wait it out
         try:
             return await future
         finally:
@@ -150,59 +204,135 @@ class JobPoller:
                 future.set_result(job)
         self._missing.pop(job_id, None)
 
-    def _describe_all(self, job_ids: list[str]) -> tuple[list[dict[str, Any]], int]:
+    def _describe(self, client: Any, job_ids: list[str], failed: dict[str, BaseException]) -> tuple[list[dict[str, Any]], int]:
+        """Describe ``job_ids`` (at most 100); on a request error, describe each half so only bad ids fail."""
+        try:
+            return client.describe_jobs(jobs=job_ids)["jobs"], 1
+        except Exception as error:  # noqa: BLE001 - sorted: transient and connection errors end the cycle
+            if is_transient(error) or not _is_request_error(error):
+                raise
+            if len(job_ids) == 1:
+                failed[job_ids[0]] = error
+                return [], 1
+            middle = len(job_ids) // 2
+            left, left_calls = self._describe(client, job_ids[:middle], failed)
+            right, right_calls = self._describe(client, job_ids[middle:], failed)
+            return left + right, 1 + left_calls + right_calls
+
+    def _describe_all(self, job_ids: list[str]) -> tuple[list[dict[str, Any]], int, dict[str, BaseException]]:
         if self._client is None:
             self._client = self._client_factory()
-        client = self._client
         jobs: list[dict[str, Any]] = []
+        failed: dict[str, BaseException] = {}
         calls = 0
         for start in range(0, len(job_ids), DESCRIBE_JOBS_LIMIT):
-            jobs.extend(client.describe_jobs(jobs=job_ids[start : start + DESCRIBE_JOBS_LIMIT])["jobs"])
-            calls += 1
-        return jobs, calls
+            found, made = self._describe(self._client, job_ids[start : start + DESCRIBE_JOBS_LIMIT], failed)
+            jobs.extend(found)
+            calls += made
+        return jobs, calls, failed
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less if a waiter with a shorter interval arrives meanwhile."""
+        wake = self._wake or asyncio.Event()
+        wake.clear()
+        self._sleeping_for = seconds
+        sleeper = asyncio.ensure_future(self._sleep(seconds))
+        woken = asyncio.ensure_future(wake.wait())
+        try:
+            done, _ = await asyncio.wait({sleeper, woken}, return_when=asyncio.FIRST_COMPLETED)
+            if sleeper in done:
+                sleeper.result()  # a sleep that failed ends the loop (and its waiters learn of it)
+        finally:
+            self._sleeping_for = None
+            for pending in (sleeper, woken):
+                if not pending.done():
+                    pending.cancel()
+
+    def _classify(self, job_ids: list[str], jobs: list[dict[str, Any]], failed: dict[str, BaseException]) -> None:
+        found = {job.get("jobId"): job for job in jobs}
+        for job_id in job_ids:
+            if job_id not in self._waiters:
+                continue  # cancelled while DescribeJobs ran
+            try:
+                if job_id in failed:
+                    error = JobPollerError(f"DescribeJobs rejected AWS Batch job id {job_id!r}: {failed[job_id]}")
+                    error.__cause__ = failed[job_id]
+                    self._resolve(job_id, error=error)
+                    continue
+                job = found.get(job_id)
+                if job is None:
+                    self._missing[job_id] = self._missing.get(job_id, 0) + 1
+                    if self._missing[job_id] >= NOT_FOUND_CYCLES:
+                        self._resolve(job_id, error=JobPollerError(f"AWS Batch job {job_id} does not exist."))
+                elif job["status"] in TERMINAL_STATUSES:
+                    self._resolve(job_id, job=job)
+                else:
+                    self._missing.pop(job_id, None)
+            except Exception as error:  # noqa: BLE001 - one unreadable entry fails its own waiter, not the loop
+                failure = JobPollerError(f"Could not read the DescribeJobs entry of AWS Batch job {job_id}: {error!r}")
+                failure.__cause__ = error
+                self._resolve(job_id, error=failure)
 
     async def _run(self) -> None:
         backoff = 0.0
+        failing = 0
         try:
             while self._waiters:
                 job_ids = list(self._waiters)
                 try:
-                    jobs, calls = await asyncio.to_thread(self._describe_all, job_ids)
-                except Exception as error:  # noqa: BLE001 - sorted below: transient slows down, others fail waiters
-                    if not is_transient(error):
-                        failure = JobPollerError(f"DescribeJobs failed for {len(job_ids)} waited job(s): {error}")
-                        failure.__cause__ = error
-                        for job_id in job_ids:
-                            self._resolve(job_id, error=failure)
-                        continue
-                    self.stats.throttled_cycles += 1
+                    jobs, calls, failed = await asyncio.to_thread(self._describe_all, job_ids)
+                except Exception as error:  # noqa: BLE001 - transient slows down; others retry, then fail waiters
                     backoff = min(max(backoff * 2, self._interval()), MAX_BACKOFF_SECONDS)
-                    log.warning("DescribeJobs throttled or unavailable (%s); polling again in %.1fs", error, backoff)
-                    await self._sleep(backoff)
+                    if is_transient(error):
+                        self.stats.throttled_cycles += 1
+                        log.warning("DescribeJobs throttled or unavailable (%s); polling again in %.1fs", error, backoff)
+                    else:
+                        self.stats.failed_cycles += 1
+                        failing += 1
+                        self._client = None  # a new client next cycle (e.g. refreshed credentials)
+                        drop_shared_clients(*self.key)
+                        if failing >= FAILING_CYCLES_LIMIT:
+                            failure = JobPollerError(
+                                f"DescribeJobs failed {failing} cycles in a row for {len(job_ids)} waited job(s): {error}"
+                            )
+                            failure.__cause__ = error
+                            for job_id in job_ids:
+                                self._resolve(job_id, error=failure)
+                            failing = 0
+                            continue
+                        log.warning("DescribeJobs failed (%s), cycle %d of %d; polling again in %.1fs",
+                                    error, failing, FAILING_CYCLES_LIMIT, backoff)
+                    await self._pause(backoff)
                     continue
                 backoff = 0.0
+                failing = 0
                 self.stats.cycles += 1
                 self.stats.describe_calls += calls
                 self.stats.calls_per_cycle.append(calls)
-                found = {job["jobId"]: job for job in jobs}
-                for job_id in job_ids:
-                    job = found.get(job_id)
-                    if job is None:
-                        self._missing[job_id] = self._missing.get(job_id, 0) + 1
-                        if self._missing[job_id] >= NOT_FOUND_CYCLES:
-                            self._resolve(job_id, error=JobPollerError(f"AWS Batch job {job_id} does not exist."))
-                    elif job["status"] in TERMINAL_STATUSES:
-                        self._resolve(job_id, job=job)
-                    else:
-                        self._missing.pop(job_id, None)
+                self.stats.max_calls = max(self.stats.max_calls, calls)
+                self._classify(job_ids, jobs, failed)
                 if self._waiters:
-                    await self._sleep(self._interval())
+                    await self._pause(self._interval())
         finally:
+            self._stop()
+
+    def _stop(self) -> None:
+        """Leave the registry; fail every waiter left (the loop died) so that none waits forever."""
+        left = [job_id for job_id, entries in self._waiters.items() if any(not f.done() for f, _ in entries)]
+        if left:
+            log.error("The DescribeJobs loop of %s stopped with %d job(s) still waited on", self.key, len(left))
+            for job_id in left:
+                self._resolve(job_id, error=JobPollerError(f"The poll loop stopped while waiting on AWS Batch job {job_id}."))
+        try:
             loop_key = (id(asyncio.get_running_loop()), self.key)
-            if _pollers.get(loop_key) is self:
-                del _pollers[loop_key]
-            self._task = None
-            self._client = None
+        except RuntimeError:
+            loop_key = None
+        if loop_key is not None and _pollers.get(loop_key) is self:
+            del _pollers[loop_key]
+        self._task = None
+        self._client = None
+        if not any(poller.key == self.key for poller in _pollers.values()):
+            drop_shared_clients(*self.key)
 
 
 def get_poller(aws_conn_id: str | None, region_name: str | None) -> JobPoller:
@@ -211,7 +341,7 @@ def get_poller(aws_conn_id: str | None, region_name: str | None) -> JobPoller:
     loop_key = (id(asyncio.get_running_loop()), key)
     poller = _pollers.get(loop_key)
     if poller is None:
-        poller = _pollers[loop_key] = JobPoller(key)
+        poller = _pollers[loop_key] = JobPoller(key, sleep=sleep)
     return poller
 
 

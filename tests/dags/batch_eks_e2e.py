@@ -157,6 +157,10 @@ BAD_INPUT = {
     "reserved_env": {"env": {"AWS_BATCH_JOB_ID": "x"}},
     "unsplittable_command": {"command": "echo 'unclosed"},
     "too_big_for_any_instance": {"cpu": "512"},
+    "nan_gpus": {"gpus": "nan"},
+    "infinite_array_size": {"array_size": "inf"},
+    "nan_poll_interval": {"poll_interval": "nan"},
+    "word_exit_code": {"permanent_exit_codes": "[2, 'two']"},
 }
 
 with DAG(dag_id="batch_eks_e2e_bad_input", **COMMON) as bad_input_dag:
@@ -187,4 +191,20 @@ with DAG(dag_id="batch_eks_e2e_mapped", **COMMON) as mapped_dag:
 with DAG(dag_id="batch_eks_e2e_retried", default_args={"retries": 1, "retry_delay": timedelta(0)}, **COMMON) as retried_dag:
     BatchEksSubmitJobOperator(
         task_id="flaky", job_name="e2e_flaky", job_queue=QUEUE, command=sh("exit 5"), deferrable=False, **FAST
+    )
+
+with DAG(dag_id="batch_eks_e2e_rerun", **COMMON) as rerun_dag:
+    BatchEksSubmitJobOperator(
+        task_id="rerun", job_name="e2e_rerun", job_queue=QUEUE, command=sh("echo again"), deferrable=False, **FAST
+    )
+
+with DAG(dag_id="batch_eks_e2e_spot_exhausted", default_args={"retries": 1, "retry_delay": timedelta(0)}, **COMMON) as spot_exhausted_dag:
+    BatchEksSubmitJobOperator(
+        task_id="spot_once",
+        job_name="e2e_spot_once",
+        job_queue=SPOT_QUEUE,
+        command=sh("echo started; sleep 1; echo survived"),
+        retry_strategy=RetryStrategy.spot_only(1),  # Batch does not retry the reclaim: Airflow must
+        deferrable=False,
+        **FAST,
     )

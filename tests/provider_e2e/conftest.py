@@ -41,3 +41,11 @@ def e2e_dags():
     from importlib import import_module
 
     return import_module("tests.dags.batch_eks_e2e")
+
+
+@pytest.fixture(autouse=True)
+def fast_trigger_polls(monkeypatch):
+    """DAGs here poll every 0.2 s; the triggerer's floor (1 s, for production) would only slow the runs down."""
+    from batch_eks_provider.triggers import poller
+
+    monkeypatch.setattr(poller, "MIN_POLL_INTERVAL", 0.05)

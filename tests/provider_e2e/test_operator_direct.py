@@ -25,6 +25,10 @@ EXPECTED = {
     "reserved_env": (BatchEksInvalidInputError, "env", "AWS_BATCH"),
     "unsplittable_command": (BatchEksInvalidInputError, "command", "unclosed"),
     "too_big_for_any_instance": (BatchEksInvalidInputError, "cpu", "512"),
+    "nan_gpus": (BatchEksInvalidInputError, "gpus", "whole number"),
+    "infinite_array_size": (BatchEksInvalidInputError, "array_size", "whole number"),
+    "nan_poll_interval": (BatchEksInvalidInputError, "poll_interval", "must be a number"),
+    "word_exit_code": (BatchEksInvalidInputError, "permanent_exit_codes", "'two'"),
 }
 
 

@@ -48,14 +48,20 @@ def test_links_point_at_the_engine_or_the_aws_console():
     from batch_eks_provider.links.batch import BatchEksJobLink, BatchEksJobLogsLink, BatchEksJobQueueLink, link_details
 
     engine = link_details(job_id="j-1", job_queue="doeks-JQ1_OD", region_name="us-east-1", endpoint_url="http://127.0.0.1:4566/")
-    assert BatchEksJobLink().url(engine) == "http://127.0.0.1:4566/"
-    assert BatchEksJobQueueLink().url(engine) == "http://127.0.0.1:4566/"
-    assert BatchEksJobLogsLink().url(engine) == "http://127.0.0.1:4566/"
+    assert BatchEksJobLink().url(engine) == "http://127.0.0.1:4566/#job-j-1"
+    assert BatchEksJobQueueLink().url(engine) == "http://127.0.0.1:4566/#queue-doeks-JQ1_OD"
+    assert BatchEksJobLogsLink().url(engine) == "http://127.0.0.1:4566/#job-j-1"
     engine["pod_name"] = "aws-batch.abc"
     assert BatchEksJobLogsLink().url(engine) == "http://127.0.0.1:4566/_local/ui/logs?pod=aws-batch.abc"
     aws = link_details(job_id="j-1", job_queue="doeks-JQ1_OD", region_name="eu-west-1", endpoint_url=None)
     assert BatchEksJobLink().url(aws) == "https://console.aws.amazon.com/batch/home?region=eu-west-1#jobs/detail/j-1"
-    assert BatchEksJobQueueLink().url(aws).startswith("https://console.aws.amazon.com/batch/home?region=eu-west-1#queues/")
+    assert BatchEksJobQueueLink().url(aws) == "https://console.aws.amazon.com/batch/home?region=eu-west-1#queues/detail/doeks-JQ1_OD"
+    aws["pod_name"] = "aws-batch.abc"
+    logs = BatchEksJobLogsLink().url(aws)
+    assert logs.startswith("https://console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logsV2:logs-insights")
+    assert "aws-batch.abc" in logs and "kubernetes.pod_name" in logs
+    no_region = link_details(job_id="j-1", job_queue="q", region_name=None, endpoint_url=None)
+    assert [link.url(no_region) for link in (BatchEksJobLink(), BatchEksJobQueueLink(), BatchEksJobLogsLink())] == ["", "", ""]
     assert link_details(job_id="j", job_queue="q", region_name="us-east-1", endpoint_url="https://batch.us-east-1.amazonaws.com")[
         "endpoint_url"
     ] is None

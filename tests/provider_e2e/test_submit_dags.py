@@ -183,3 +183,30 @@ def test_an_airflow_retry_after_a_failed_job_submits_a_new_one(airflow_db, aws_d
     jobs = jobs_named(batch, "e2e_flaky")
     assert len(jobs) == 2 and {j["status"] for j in jobs} == {"FAILED"}
     assert api_requests(aws_default, "SubmitJob") == 2
+
+
+def test_a_spot_reclaim_on_the_last_batch_attempt_is_retried_by_airflow(airflow_db, aws_default, batch, e2e_dags, capfd):
+    """RetryStrategy attempts=1: Batch fails the job on the reclaim; the task raises the retryable
+    BatchEksSpotReclaimedError and Airflow's retry runs a new job."""
+    reclaimed = {}
+
+    def reclaim_first_job():
+        job = wait_for(
+            lambda: next(iter(batch.list_jobs(jobQueue="doeks-JQ1_SPOT", jobStatus="RUNNING")["jobSummaryList"]), None),
+            timeout=60, what="the Spot job to run",
+        )
+        response = requests.post(f"{aws_default.url}/_local/reclaim", json={"jobId": job["jobId"]}, timeout=5)
+        reclaimed.update(response.json(), jobId=job["jobId"])
+
+    thread = threading.Thread(target=reclaim_first_job, daemon=True)
+    thread.start()
+    run = e2e_dags.spot_exhausted_dag.test()
+    thread.join(timeout=5)
+    assert reclaimed.get("nodeName"), reclaimed
+    assert try_numbers(run) == {"spot_once": 2}
+    assert run.state == "success", task_states(run)
+    (first,) = batch.describe_jobs(jobs=[reclaimed["jobId"]])["jobs"]
+    assert first["status"] == "FAILED" and first["statusReason"].startswith("Host EC2")
+    assert xcom(run, "spot_once") != reclaimed["jobId"]
+    assert api_requests(aws_default, "SubmitJob") == 2
+    assert "BatchEksSpotReclaimedError" in capfd.readouterr().out

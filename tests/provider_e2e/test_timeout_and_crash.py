@@ -1,4 +1,5 @@
-"""A timeout on a manual clock, and a worker killed mid-job whose task is retried (one SubmitJob in all)."""
+"""A timeout on a manual clock; a worker killed mid-job whose task is retried (one SubmitJob in all); a task
+cleared after success and run again (a second SubmitJob: new work)."""
 
 from __future__ import annotations
 
@@ -58,20 +59,20 @@ def test_a_job_over_its_timeout_fails_the_task_with_a_timeout_error(airflow_db, 
 
 
 def test_a_worker_killed_mid_job_and_the_task_retried_makes_one_job(airflow_db, aws_default, batch, e2e_dags):
-    """The first try runs the task's ``execute`` in a worker process that is SIGKILLed once its job runs
-    (the task instance it stands for: the run ``dag.test`` makes for this logical date); the retry is a real
-    ``dag.test()`` run of the same DAG run, which must re-attach instead of submitting."""
+    """The first try is a real ``dag.test()`` run in a process that is SIGKILLed once its job runs (no
+    ``on_kill``, its task instance left running in the database); the second is ``dag.test()`` of the same run,
+    which clears that task instance and runs it again (``dag.test`` numbers it try 1 again; a scheduler would
+    make it try 2, which :func:`~batch_eks_provider.operators.identity.can_reattach` treats the same way): it must
+    re-attach instead of submitting."""
     from airflow.utils.types import DagRunType
 
     logical_date = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
     run_id = DagRunType.MANUAL.generate_run_id(suffix=logical_date.isoformat())
     script = (
+        "from datetime import datetime\n"
         "from importlib import import_module\n"
-        "from types import SimpleNamespace\n"
-        "task = import_module('tests.dags.batch_eks_e2e').reattach_dag.get_task('long')\n"
-        f"ti = SimpleNamespace(dag_id='batch_eks_e2e_reattach', run_id={run_id!r}, task_id='long', map_index=-1,\n"
-        "                     xcom_push=lambda **_: None)\n"
-        "task.execute({'ti': ti})\n"
+        f"when = datetime.fromisoformat({logical_date.isoformat()!r})\n"
+        "import_module('tests.dags.batch_eks_e2e').reattach_dag.test(logical_date=when, run_after=when)\n"
     )
     worker = subprocess.Popen(
         [sys.executable, "-c", script], cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -85,6 +86,8 @@ def test_a_worker_killed_mid_job_and_the_task_retried_makes_one_job(airflow_db, 
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=10)
     assert api_requests(aws_default, "SubmitJob") == 1
+    (first,) = batch.describe_jobs(jobs=[running[0]["jobId"]])["jobs"]
+    assert first["tags"]["airflow:run_id"] == run_id and first["tags"]["airflow:try_number"] == "1"
 
     run = e2e_dags.reattach_dag.test(logical_date=logical_date, run_after=logical_date)  # the same run id
     assert run.run_id == run_id
@@ -93,3 +96,20 @@ def test_a_worker_killed_mid_job_and_the_task_retried_makes_one_job(airflow_db, 
     assert api_requests(aws_default, "SubmitJob") == 1
     jobs = batch.list_jobs(jobQueue="doeks-JQ1_OD", filters=[{"name": "JOB_NAME", "values": ["e2e_reattach"]}])["jobSummaryList"]
     assert [(j["jobId"], j["status"]) for j in jobs] == [(running[0]["jobId"], "SUCCEEDED")]
+
+
+def test_a_task_cleared_after_success_and_run_again_submits_a_new_job(airflow_db, aws_default, batch, e2e_dags):
+    """``dag.test`` on the same logical date clears the succeeded task instance and runs it again."""
+    logical_date = datetime(2025, 2, 3, 4, 5, 6, tzinfo=timezone.utc)
+    first = e2e_dags.rerun_dag.test(logical_date=logical_date, run_after=logical_date)
+    assert first.state == "success", task_states(first)
+    first_job = xcom(first, "rerun")
+    (job,) = batch.describe_jobs(jobs=[first_job])["jobs"]
+    assert job["tags"]["airflow:try_number"] == "1" and job["tags"]["airflow:task_succeeded"]
+
+    again = e2e_dags.rerun_dag.test(logical_date=logical_date, run_after=logical_date)
+    assert again.run_id == first.run_id and again.state == "success", task_states(again)
+    assert xcom(again, "rerun") != first_job
+    assert api_requests(aws_default, "SubmitJob") == 2
+    jobs = batch.list_jobs(jobQueue="doeks-JQ1_OD", filters=[{"name": "JOB_NAME", "values": ["e2e_rerun"]}])["jobSummaryList"]
+    assert sorted(j["status"] for j in jobs) == ["SUCCEEDED", "SUCCEEDED"]
