@@ -142,6 +142,8 @@ def test_web_page_lists_everything_and_links_each_attempt_to_its_logs(engine, ba
         "FAILED",
         job["eksAttempts"][0]["nodeName"],
         f'href="/_local/ui/logs?pod={pod_name}"',
+        f'id="job-{job_id}"',  # the operator's extra links land on /#job-ID and /#queue-NAME
+        'id="queue-doeks-JQ1_OD"',
     ):
         assert expected in page, expected
     assert "application: 2 Error" in page

@@ -84,7 +84,7 @@ def _queues(state: Any) -> str:
         policy = (queue.scheduling_policy_arn or "").rsplit("/", 1)[-1]
         rows.append(
             [
-                _e(queue.name),
+                f'<span id="queue-{_e(queue.name)}">{_e(queue.name)}</span>',
                 _status(queue.state),
                 _status(queue.status),
                 _e(queue.priority),
@@ -190,7 +190,7 @@ def _jobs(engine: Any) -> str:
     shown = jobs[:JOBS_ON_PAGE]
     rows = [
         [
-            _e(job.job_id),
+            f'<span id="job-{_e(job.job_id)}">{_e(job.job_id)}</span>',
             _e(job.job_name),
             _e(job.job_queue_arn.rsplit("/", 1)[-1]),
             _status(job.status),
