@@ -6,7 +6,9 @@
      +-- TooManyRequestsException    429, TooManyRequestsException (injected throttling)
      +-- ResourceNotFoundException   404 (EKS, CloudWatch Logs)
      +-- InvalidParameterException   400 (EKS, CloudWatch Logs)
-     +-- UnrecognizedClientException 403 (bad credentials when the engine is bound to a remote address)
+     +-- UnrecognizedClientException 403 (unknown access key when the engine verifies signatures)
+     +-- InvalidSignatureException   403 (wrong or stale SigV4 signature)
+     +-- MissingAuthenticationTokenException 403 (unsigned request to a verifying engine)
 
 The API layer turns any of them into the wire error: header ``x-amzn-ErrorType`` and body
 ``{"__type": ..., "message": ...}``.
@@ -22,6 +24,8 @@ __all__ = [
     "ResourceNotFoundException",
     "InvalidParameterException",
     "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "MissingAuthenticationTokenException",
 ]
 
 
@@ -65,3 +69,13 @@ class InvalidParameterException(EngineError):
 class UnrecognizedClientException(EngineError):
     status_code = 403
     error_type = "UnrecognizedClientException"
+
+
+class InvalidSignatureException(EngineError):
+    status_code = 403
+    error_type = "InvalidSignatureException"
+
+
+class MissingAuthenticationTokenException(EngineError):
+    status_code = 403
+    error_type = "MissingAuthenticationTokenException"

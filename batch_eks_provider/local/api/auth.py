@@ -37,7 +37,13 @@ from botocore.auth import UNSIGNED_PAYLOAD, SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from ..errors import ClientException, EngineError, UnrecognizedClientException
+from ..errors import (
+    ClientException,
+    EngineError,
+    InvalidSignatureException,
+    MissingAuthenticationTokenException,
+    UnrecognizedClientException,
+)
 
 __all__ = [
     "EngineCredentials",
@@ -63,16 +69,6 @@ _AUTH_RE = re.compile(
     r"^AWS4-HMAC-SHA256\s+Credential=(?P<credential>[^,\s]+),\s*SignedHeaders=(?P<signed>[^,\s]+),\s*Signature=(?P<signature>[0-9a-f]{64})$"
 )
 _AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
-
-
-class InvalidSignatureException(EngineError):
-    status_code = 403
-    error_type = "InvalidSignatureException"
-
-
-class MissingAuthenticationTokenException(EngineError):
-    status_code = 403
-    error_type = "MissingAuthenticationTokenException"
 
 
 @dataclass(frozen=True)
