@@ -63,7 +63,7 @@ def _serve(args: argparse.Namespace) -> int:
     from .local.blueprints import apply_blueprint
     from .local.engine import Engine
     from .local.server import build_served_app
-    from .local.state import EngineConfig
+    from .local.store.state import EngineConfig
 
     credentials, problem = _serve_credentials(args)
     if problem:

@@ -42,7 +42,7 @@ from typing import Any
 import boto3
 
 from batch_eks_provider.local import LocalEngine
-from batch_eks_provider.local.state import EngineConfig
+from batch_eks_provider.local.store.state import EngineConfig
 
 __all__ = ["main", "run", "measure_serve_startup"]
 

@@ -14,6 +14,6 @@ Start it with ``batch-eks local serve`` or, in Python, with :class:`LocalEngine`
 
 from .clock import ManualClock, SystemClock
 from .server import LocalEngine
-from .state import EngineConfig
+from .store.state import EngineConfig
 
 __all__ = ["LocalEngine", "EngineConfig", "ManualClock", "SystemClock"]

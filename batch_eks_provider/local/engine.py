@@ -9,11 +9,11 @@ from pathlib import Path
 
 from .clock import Clock, SystemClock
 from .errors import ServerException, TooManyRequestsException
-from .logs import LogStore
+from .store.logs import LogStore
 from .metrics import EngineMetrics
-from .scheduler import Scheduler
-from .state import EngineConfig, EngineState
-from .store import Store
+from .scheduling.scheduler import Scheduler
+from .store.state import EngineConfig, EngineState
+from .store.sqlite import Store
 
 __all__ = ["Engine"]
 

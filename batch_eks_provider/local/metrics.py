@@ -26,7 +26,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
-from .models import Job, Node
+from .store.models import Job, Node
 
 __all__ = ["EngineMetrics", "cpu_quantity"]
 

@@ -14,7 +14,7 @@ import uvicorn
 from .api.app import build_app
 from .clock import Clock
 from .engine import Engine
-from .state import EngineConfig
+from .store.state import EngineConfig
 
 if TYPE_CHECKING:
     from .api.auth import EngineCredentials

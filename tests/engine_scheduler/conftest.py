@@ -12,7 +12,7 @@ import pytest
 
 from batch_eks_provider.local import LocalEngine
 from batch_eks_provider.local.clock import ManualClock
-from batch_eks_provider.local.state import EngineConfig
+from batch_eks_provider.local.store.state import EngineConfig
 from tests.helpers import wait_for, wait_for_job
 
 CLUSTER_ARN = "arn:aws:eks:us-east-1:123456789012:cluster/test-cluster"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from batch_eks_provider.local.capacity import node_labels
+from batch_eks_provider.local.scheduling.capacity import node_labels
 from tests.helpers import wait_for
 
 

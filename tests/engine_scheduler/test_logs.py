@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from batch_eks_provider.local.clock import ManualClock
-from batch_eks_provider.local.logs import LogStore
-from batch_eks_provider.local.store import Store
+from batch_eks_provider.local.store.logs import LogStore
+from batch_eks_provider.local.store.sqlite import Store
 
 GROUP = "/aws/containerinsights/test-cluster/application"
 

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from batch_eks_provider import retries
 from batch_eks_provider.local import LocalEngine
-from batch_eks_provider.local.state import EngineConfig
+from batch_eks_provider.local.store.state import EngineConfig
 from batch_eks_provider.queue_check import ResourceRequirement
 from tests.provider_hooks.helpers import api_calls, aws_connection_json, post_admin
 

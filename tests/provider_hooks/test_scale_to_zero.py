@@ -9,7 +9,7 @@ from kubernetes import client as k8s_client
 
 from batch_eks_provider.local import LocalEngine
 from batch_eks_provider.local.clock import ManualClock
-from batch_eks_provider.local.state import EngineConfig
+from batch_eks_provider.local.store.state import EngineConfig
 from tests.conftest import aws_connection_uri
 from tests.engine_scheduler.conftest import admin
 from tests.helpers import wait_for

@@ -13,7 +13,7 @@ import pytest
 from batch_eks_provider import retries
 from batch_eks_provider.hooks.batch import BatchEksSubmitOutcomeUnknownError
 from batch_eks_provider.local import LocalEngine
-from batch_eks_provider.local.state import EngineConfig
+from batch_eks_provider.local.store.state import EngineConfig
 from tests.engine_k8s.support import aws_client
 from tests.provider_hooks.faulty_proxy import faulty_proxy
 from tests.provider_hooks.helpers import api_calls, aws_connection_json, post_admin

@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..errors import ClientException, EngineError
-from ..models import JobStatus
+from ..store.models import JobStatus
 from .wire import error_response, read_json
 
 __all__ = ["admin_routes"]

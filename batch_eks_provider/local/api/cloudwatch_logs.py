@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .. import cloudwatch
+from ..service import log_events as cloudwatch
 from ..errors import EngineError, InvalidParameterException
 from .input_shapes import validate_input
 from .wire import aws_call, read_json

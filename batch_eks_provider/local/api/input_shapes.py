@@ -153,7 +153,6 @@ def validate_input(
     shape = service_model(service).operation_model(operation).input_shape
     if shape is None:
         return params
-    from botocore.validate import ParamValidator
 
     report = _validator().validate(params, shape)
     messages = [m for kind, path, info in report._errors if (m := _describe(shape, kind, path, info))]

@@ -26,8 +26,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ..logs import LogLine
-from ..models import Pod
+from ..store.logs import LogLine
+from ..store.models import Pod
 from .kubernetes_watch import watch_response
 from .kubernetes_objects import (
     KUBERNETES_VERSION,

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
 from ..instance_types import INSTANCE_TYPES
-from ..models import Node, Pod
+from ..store.models import Node, Pod
 
 __all__ = [
     "KUBERNETES_MAJOR",

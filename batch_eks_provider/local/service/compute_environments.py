@@ -9,8 +9,8 @@ from typing import Any
 
 from ..errors import ClientException
 from ..instance_types import resolve_instance_types
-from ..models import ComputeEnvironment
-from ..state import EngineState
+from ..store.models import ComputeEnvironment
+from ..store.state import EngineState
 from .pagination import describe_resources
 from .validation import check_name, check_namespace, check_tags, require
 

@@ -6,9 +6,10 @@ import copy
 from typing import Any
 
 from ..errors import ClientException
-from ..models import JobDefinition
-from ..state import EngineState
+from ..store.models import JobDefinition
+from ..store.state import EngineState
 from .pagination import paginate
+from ..resources import normalize_container_resources
 from .validation import (
     check_env,
     check_name,
@@ -16,7 +17,6 @@ from .validation import (
     check_retry_strategy,
     check_tags,
     check_timeout,
-    normalize_container_resources,
     require,
 )
 

@@ -6,8 +6,8 @@ import copy
 from typing import Any
 
 from ..errors import ClientException
-from ..models import JobQueue
-from ..state import EngineState
+from ..store.models import JobQueue
+from ..store.state import EngineState
 from .pagination import describe_resources
 from .validation import check_name, check_tags, require
 

@@ -6,8 +6,8 @@ import copy
 from typing import Any
 
 from ..errors import ClientException
-from ..models import Job, JobStatus
-from ..state import EngineState
+from ..store.models import Job, JobStatus
+from ..store.state import EngineState
 from .job_queues import find as find_queue
 from .pagination import paginate
 

@@ -8,8 +8,8 @@ import uuid
 from typing import Any, Protocol
 
 from ..errors import ClientException
-from ..models import TERMINAL_STATUSES, Job, JobStatus
-from ..state import EngineState
+from ..store.models import TERMINAL_STATUSES, Job, JobStatus
+from ..store.state import EngineState
 from .job_definitions import normalize_pod_properties
 from .job_queues import find as find_queue
 from .job_views import describe, list_jobs, to_wire

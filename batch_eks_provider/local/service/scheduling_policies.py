@@ -2,7 +2,7 @@
 
 A queue with a scheduling policy schedules by share (``shareIdentifier``, ``weightFactor``,
 ``shareDecaySeconds``, ``computeReservation``); the scheduler reads the policy's ``fairsharePolicy``
-from :attr:`SchedulingPolicy.spec <batch_eks_provider.local.models.SchedulingPolicy.spec>`.
+from :attr:`SchedulingPolicy.spec <batch_eks_provider.local.store.models.SchedulingPolicy.spec>`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import re
 from typing import Any
 
 from ..errors import ClientException
-from ..models import SchedulingPolicy
-from ..state import EngineState
+from ..store.models import SchedulingPolicy
+from ..store.state import EngineState
 from .pagination import check_reference_count, paginate
 from .validation import check_name, check_tags, require
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ClientException
-from ..models import Job
-from ..state import EngineState
+from ..store.models import Job
+from ..store.state import EngineState
 from .validation import MAX_TAGS, check_tags, require
 
 __all__ = ["tag_resource", "untag_resource", "list_tags", "find_taggable"]

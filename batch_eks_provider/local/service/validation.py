@@ -4,7 +4,6 @@ it is known and otherwise a message naming the field, the value and the rule."""
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ..errors import ClientException
@@ -12,12 +11,6 @@ from ..errors import ClientException
 __all__ = [
     "require",
     "check_name",
-    "parse_cpu",
-    "parse_memory_mib",
-    "parse_gpu",
-    "normalize_container_resources",
-    "container_requests",
-    "pod_requests",
     "check_env",
     "check_tags",
     "check_retry_strategy",
@@ -50,110 +43,6 @@ def check_name(field: str, value: Any) -> str:
             "underscores are allowed, and the first character must be alphanumeric."
         )
     return value
-
-
-def parse_cpu(value: Any, where: str) -> Decimal:
-    """EKS cpu: whole numbers or multiples of 0.25, at least 0.25; millicores are rejected."""
-    text = str(value).strip()
-    if text.endswith("m"):
-        raise ClientException(
-            f"Invalid cpu value {text!r} in {where}: AWS Batch on EKS does not accept millicpu; "
-            "use whole vCPUs or multiples of 0.25 (e.g. '0.25', '1')."
-        )
-    try:
-        cpu = Decimal(text)
-    except InvalidOperation:
-        raise ClientException(f"Invalid cpu value {text!r} in {where}: not a number.") from None
-    if cpu < Decimal("0.25") or (cpu * 4) % 1 != 0:
-        raise ClientException(
-            f"Invalid cpu value {text!r} in {where}: cpu must be at least 0.25 and a multiple of 0.25."
-        )
-    return cpu
-
-
-def parse_memory_mib(value: Any, where: str) -> int:
-    """EKS memory: whole MiB written with the ``Mi`` suffix, at least 4."""
-    text = str(value).strip()
-    if not text.endswith("Mi") or not text[:-2].isdigit():
-        raise ClientException(
-            f"Invalid memory value {text!r} in {where}: memory must be a whole number of MiB with the "
-            "'Mi' suffix (e.g. '1024Mi')."
-        )
-    mib = int(text[:-2])
-    if mib < 4:
-        raise ClientException(f"Invalid memory value {text!r} in {where}: memory must be at least 4Mi.")
-    return mib
-
-
-def parse_gpu(value: Any, where: str) -> int:
-    text = str(value).strip()
-    if not text.isdigit():
-        raise ClientException(f"Invalid nvidia.com/gpu value {text!r} in {where}: must be a whole number.")
-    return int(text)
-
-
-def normalize_container_resources(resources: dict[str, Any] | None, where: str) -> dict[str, Any]:
-    """Apply Batch's EKS resource rules and return ``{"limits": ..., "requests": ...}`` as the pod gets them.
-
-    A missing request is copied from its limit; memory and GPU requests must equal their limits; a cpu
-    request may not exceed its limit; at least one cpu and one memory value must be present.
-    """
-    resources = resources or {}
-    limits = dict(resources.get("limits") or {})
-    requests = dict(resources.get("requests") or {})
-    for section_name, section in (("limits", limits), ("requests", requests)):
-        for key, value in section.items():
-            if key == "cpu":
-                parse_cpu(value, f"{where}.resources.{section_name}")
-            elif key == "memory":
-                parse_memory_mib(value, f"{where}.resources.{section_name}")
-            elif key == "nvidia.com/gpu":
-                parse_gpu(value, f"{where}.resources.{section_name}")
-            else:
-                raise ClientException(
-                    f"Invalid resource {key!r} in {where}.resources.{section_name}: only cpu, memory and "
-                    "nvidia.com/gpu are supported."
-                )
-    if "cpu" not in limits and "cpu" not in requests:
-        raise ClientException(f"Container {where} must specify a cpu value in resources limits or requests.")
-    if "memory" not in limits and "memory" not in requests:
-        raise ClientException(f"Container {where} must specify a memory value in resources limits or requests.")
-    for key in ("memory", "nvidia.com/gpu"):
-        if key in limits and key in requests and str(limits[key]) != str(requests[key]):
-            raise ClientException(
-                f"Invalid {key} in {where}: requests ({requests[key]!r}) must equal limits ({limits[key]!r})."
-            )
-    if "cpu" in limits and "cpu" in requests:
-        if parse_cpu(requests["cpu"], where) > parse_cpu(limits["cpu"], where):
-            raise ClientException(
-                f"Invalid cpu in {where}: requests ({requests['cpu']!r}) must not exceed limits ({limits['cpu']!r})."
-            )
-    for key, value in limits.items():
-        requests.setdefault(key, value)
-    for key in ("memory", "nvidia.com/gpu"):
-        if key in requests:
-            limits.setdefault(key, requests[key])
-    return {"limits": limits, "requests": requests}
-
-
-def container_requests(container: dict[str, Any]) -> tuple[Decimal, int, int]:
-    requests = (container.get("resources") or {}).get("requests") or {}
-    cpu = parse_cpu(requests["cpu"], "container") if "cpu" in requests else Decimal(0)
-    mem = parse_memory_mib(requests["memory"], "container") if "memory" in requests else 0
-    gpu = parse_gpu(requests["nvidia.com/gpu"], "container") if "nvidia.com/gpu" in requests else 0
-    return cpu, mem, gpu
-
-
-def pod_requests(pod_properties: dict[str, Any]) -> tuple[float, int, int]:
-    """What a pod asks of its node: the sum over containers, or the largest init container if larger."""
-    cpu, mem, gpu = Decimal(0), 0, 0
-    for container in pod_properties.get("containers", []):
-        c, m, g = container_requests(container)
-        cpu, mem, gpu = cpu + c, mem + m, gpu + g
-    for container in pod_properties.get("initContainers", []):
-        c, m, g = container_requests(container)
-        cpu, mem, gpu = max(cpu, c), max(mem, m), max(gpu, g)
-    return float(cpu), mem, gpu
 
 
 def check_env(env: list[dict[str, Any]] | None, where: str) -> None:

@@ -10,8 +10,8 @@ import random
 from typing import Callable
 
 from .capacity import CapacityManager
-from .models import ComputeEnvironment, JobQueue, Node
-from .state import SUPPORTED_EKS_VERSIONS, EngineState
+from ..store.models import ComputeEnvironment, JobQueue, Node
+from ..store.state import SUPPORTED_EKS_VERSIONS, EngineState
 
 __all__ = ["Scaler", "Demand", "eks_config_problem"]
 

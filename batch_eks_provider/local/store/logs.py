@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from .clock import Clock
-from .store import Store
+from ..clock import Clock
+from .sqlite import Store
 
 __all__ = [
     "LogLine",

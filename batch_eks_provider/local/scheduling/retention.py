@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .models import TERMINAL_STATUSES, Job, JobStatus as S
-from .state import EngineState
+from ..store.models import TERMINAL_STATUSES, Job, JobStatus as S
+from ..store.state import EngineState
 
 __all__ = ["JobRetention", "SWEEP_INTERVAL_SECONDS"]
 

@@ -1,6 +1,6 @@
 """CloudWatch Logs, as Fluent Bit fills it on EKS: the query side of the engine's container output.
 
-Container output is written by :class:`~batch_eks_provider.local.logs.LogStore` into SQLite (one row per
+Container output is written by :class:`~batch_eks_provider.local.store.logs.LogStore` into SQLite (one row per
 line, group ``/aws/containerinsights/<cluster>/application``, a stream per pod container). This module
 answers DescribeLogGroups, DescribeLogStreams, GetLogEvents and FilterLogEvents over those rows with the
 service's rules: which groups exist, stream ordering, ``f/``/``b/`` tokens of GetLogEvents and opaque
@@ -16,8 +16,8 @@ import json
 import re
 from typing import Any
 
-from .errors import InvalidParameterException, ResourceNotFoundException
-from .logs import log_group_for_cluster
+from ..errors import InvalidParameterException, ResourceNotFoundException
+from ..store.logs import log_group_for_cluster
 
 __all__ = [
     "describe_log_groups",

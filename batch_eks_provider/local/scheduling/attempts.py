@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .lifecycle import transition
-from .logs import log_group_for_cluster, log_stream_name
-from .models import TERMINAL_STATUSES, ComputeEnvironment, Job, JobStatus as S, Node, Pod
+from ..store.logs import log_group_for_cluster, log_stream_name
+from ..store.models import TERMINAL_STATUSES, ComputeEnvironment, Job, JobStatus as S, Node, Pod
 from .pods import build_pod, container_specs
-from .retry import should_retry
-from .runtime.process import ContainerResult, PodRun
+from .evaluate_on_exit import should_retry
+from ..runtime.process import ContainerResult, PodRun
 
 if TYPE_CHECKING:
     from .scheduler import Scheduler

@@ -31,13 +31,13 @@ from .capacity import CapacityManager
 from .dependencies import DEPENDENCY_FAILED_REASON, DependencyTracker
 from .fairshare import FairShareBook, fifo_candidates
 from .lifecycle import transition
-from .logs import LogStore
-from .models import TERMINAL_STATUSES, ComputeEnvironment, Job, JobQueue, JobStatus as S, Node
+from ..store.logs import LogStore
+from ..store.models import TERMINAL_STATUSES, ComputeEnvironment, Job, JobQueue, JobStatus as S, Node
 from .retention import JobRetention
-from .runtime.process import ProcessRuntime
+from ..runtime.process import ProcessRuntime
 from .scaling import Demand, Scaler
-from .service.validation import pod_requests
-from .state import EngineState
+from ..resources import pod_requests
+from ..store.state import EngineState
 from .timers import Deadlines
 
 __all__ = [

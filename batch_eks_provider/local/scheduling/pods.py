@@ -6,9 +6,9 @@ import uuid
 from typing import Any
 
 from .capacity import BATCH_TAINT_KEY
-from .models import ComputeEnvironment, Job, Node, Pod
-from .runtime.process import ContainerSpec
-from .service.validation import parse_memory_mib
+from ..store.models import ComputeEnvironment, Job, Node, Pod
+from ..runtime.process import ContainerSpec
+from ..resources import parse_memory_mib
 
 __all__ = ["build_pod", "container_specs", "BATCH_TAINT_KEY"]
 

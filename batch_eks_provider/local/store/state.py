@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from .clock import Clock
+from ..clock import Clock
 from .models import (
     ComputeEnvironment,
     Job,
@@ -24,7 +24,7 @@ from .models import (
     record_from_dict,
     record_to_dict,
 )
-from .store import Store
+from .sqlite import Store
 
 __all__ = ["EngineConfig", "EngineState", "StatusIndex", "EksCluster", "DEFAULT_EKS_VERSION", "SUPPORTED_EKS_VERSIONS"]
 

@@ -27,8 +27,8 @@ import math
 from collections import defaultdict
 from typing import Iterator
 
-from .models import Job, JobQueue, JobStatus, SchedulingPolicy
-from .state import EngineState
+from ..store.models import Job, JobQueue, JobStatus, SchedulingPolicy
+from ..store.state import EngineState
 
 __all__ = ["share_weight", "FairShareQueue", "FairShareBook", "fifo_candidates"]
 

@@ -7,9 +7,9 @@ persistence.
 
 from __future__ import annotations
 
-from .errors import ServerException
-from .models import Job, JobStatus as S
-from .state import EngineState
+from ..errors import ServerException
+from ..store.models import Job, JobStatus as S
+from ..store.state import EngineState
 
 __all__ = ["ALLOWED_TRANSITIONS", "transition"]
 

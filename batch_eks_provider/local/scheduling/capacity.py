@@ -8,9 +8,9 @@ import random
 import uuid
 from dataclasses import dataclass
 
-from .instance_types import INSTANCE_TYPES, InstanceType, kubernetes_arch, resolve_instance_types
-from .models import ComputeEnvironment, Node
-from .state import EngineState
+from ..instance_types import INSTANCE_TYPES, InstanceType, kubernetes_arch, resolve_instance_types
+from ..store.models import ComputeEnvironment, Node
+from ..store.state import EngineState
 
 __all__ = ["NodeUsage", "CapacityManager", "node_labels", "node_taints", "BATCH_TAINT_KEY"]
 

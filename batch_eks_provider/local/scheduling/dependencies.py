@@ -12,8 +12,8 @@ from collections import defaultdict
 from typing import Callable
 
 from .lifecycle import transition
-from .models import Job, JobStatus as S
-from .state import EngineState
+from ..store.models import Job, JobStatus as S
+from ..store.state import EngineState
 
 __all__ = ["DependencyTracker", "DEPENDENCY_FAILED_REASON", "job_dependencies"]
 

@@ -1,0 +1,1 @@
+"""The scheduling core: job lifecycle, dependencies, capacity, scaling, fair share, attempts and timers."""
