@@ -1,8 +1,13 @@
 """The ``batch-eks`` command.
 
     batch-eks local serve [--host H] [--port P] [--state-dir DIR] [--blueprint data-on-eks] [fault flags]
-                          [--allow-remote --access-key-id KEY --secret-access-key SECRET]
-    batch-eks local reclaim JOB_ID [--url URL] [--access-key-id KEY --secret-access-key SECRET] [--region R]
+                          [--allowed-host NAME ...]
+                          [--allow-remote --access-key-id KEY --secret-access-key-file FILE]
+    batch-eks local reclaim JOB_ID [--url URL] [--access-key-id KEY --secret-access-key-file FILE] [--region R]
+
+The secret comes from ``--secret-access-key-file`` (a file holding it on its first line) or the environment
+(``BATCH_EKS_SECRET_ACCESS_KEY``); ``--secret-access-key SECRET`` still works but shows the secret to every
+user of the machine in ``ps``, so it prints a warning.
 
 ``reclaim`` signs its request with SigV4 (botocore) when it has credentials, from the flags or from the
 environment variables ``serve`` reads (``BATCH_EKS_ACCESS_KEY_ID``/``BATCH_EKS_SECRET_ACCESS_KEY``), so it works
@@ -43,8 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--allow-remote", action="store_true", help="Allow a non-loopback --host; needs credentials, which every request must then sign with."
     )
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="A name clients reach the engine by, besides IP addresses and localhost (repeatable; e.g. a compose "
+        "service name). Requests whose Host is any other name are refused (DNS rebinding).",
+    )
     serve.add_argument("--access-key-id", default=None, help="Access key clients must sign with (or env BATCH_EKS_ACCESS_KEY_ID).")
-    serve.add_argument("--secret-access-key", default=None, help="Its secret (or env BATCH_EKS_SECRET_ACCESS_KEY).")
+    _add_secret_arguments(serve, "Its secret")
 
     reclaim = local_sub.add_parser("reclaim", help="Reclaim the node under a running job (a Spot interruption).")
     reclaim.add_argument("job_id", help="Id of a STARTING or RUNNING job; its node is reclaimed and every pod on it dies.")
@@ -52,9 +65,49 @@ def build_parser() -> argparse.ArgumentParser:
     reclaim.add_argument(
         "--access-key-id", default=None, help="Access key to sign the request with (or env BATCH_EKS_ACCESS_KEY_ID)."
     )
-    reclaim.add_argument("--secret-access-key", default=None, help="Its secret (or env BATCH_EKS_SECRET_ACCESS_KEY).")
+    _add_secret_arguments(reclaim, "Its secret")
     reclaim.add_argument("--region", default="us-east-1", help="Region in the signature's scope (default us-east-1).")
     return parser
+
+
+def _add_secret_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--secret-access-key-file",
+        default=None,
+        metavar="FILE",
+        help=f"{what}, read from the first line of FILE (or env BATCH_EKS_SECRET_ACCESS_KEY).",
+    )
+    parser.add_argument(
+        "--secret-access-key", default=None, help=f"{what} on the command line (visible in `ps`: prefer the file or env)."
+    )
+
+
+def _credentials(args: argparse.Namespace):
+    """The credentials the flags, the secret file or the environment give (or None), or why they are refused."""
+    from .local.api.auth import EngineCredentials, credentials_from_env
+
+    if args.secret_access_key and args.secret_access_key_file:
+        return None, "--secret-access-key and --secret-access-key-file are two ways to give one secret: pick one."
+    secret = args.secret_access_key
+    if args.secret_access_key:
+        print(
+            "warning: --secret-access-key puts the secret in this process's command line, which every user of the "
+            "machine can read with `ps`; use --secret-access-key-file or BATCH_EKS_SECRET_ACCESS_KEY instead.",
+            file=sys.stderr,
+        )
+    if args.secret_access_key_file:
+        try:
+            with open(args.secret_access_key_file, encoding="utf-8") as f:
+                secret = f.readline().strip()
+        except OSError as e:
+            return None, f"cannot read --secret-access-key-file {args.secret_access_key_file!r}: {e.strerror}."
+        if not secret:
+            return None, f"--secret-access-key-file {args.secret_access_key_file!r} is empty."
+    if bool(args.access_key_id) != bool(secret):
+        return None, "--access-key-id and the secret (--secret-access-key-file or --secret-access-key) go together."
+    if args.access_key_id:
+        return EngineCredentials(args.access_key_id, secret), None
+    return credentials_from_env(), None
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -81,21 +134,20 @@ def _serve(args: argparse.Namespace) -> int:
     if args.blueprint:
         apply_blueprint(engine, args.blueprint)
     print(f"batch-eks local engine on http://{args.host}:{args.port} (state: {args.state_dir or 'in memory'})", flush=True)
-    app = build_served_app(engine, credentials)
+    allowed_hosts = [*args.allowed_host, args.host]  # the bound host, when it is a name, is allowed too
+    app = build_served_app(engine, credentials, allowed_hosts)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
 
 
 def _serve_credentials(args: argparse.Namespace):
     """The credentials to verify requests with (None: accept any) or why serving is refused."""
-    from .local.api.auth import MIN_SECRET_LENGTH, EngineCredentials, credentials_from_env
+    from .local.api.auth import MIN_SECRET_LENGTH
     from .local.server import is_loopback
 
-    if bool(args.access_key_id) != bool(args.secret_access_key):
-        return None, "--access-key-id and --secret-access-key go together."
-    credentials = (
-        EngineCredentials(args.access_key_id, args.secret_access_key) if args.access_key_id else credentials_from_env()
-    )
+    credentials, problem = _credentials(args)
+    if problem:
+        return None, problem
     if is_loopback(args.host):
         return credentials, None
     if not args.allow_remote:
@@ -125,14 +177,10 @@ def _signed_headers(url: str, body: bytes, headers: dict[str, str], credentials,
 
 
 def _reclaim(args: argparse.Namespace) -> int:
-    from .local.api.auth import EngineCredentials, credentials_from_env
-
-    if bool(args.access_key_id) != bool(args.secret_access_key):
-        print("error: --access-key-id and --secret-access-key go together.", file=sys.stderr)
+    credentials, problem = _credentials(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
-    credentials = (
-        EngineCredentials(args.access_key_id, args.secret_access_key) if args.access_key_id else credentials_from_env()
-    )
     url = f"{args.url.rstrip('/')}/_local/reclaim"
     body = json.dumps({"jobId": args.job_id}).encode()
     headers = {"Content-Type": "application/json"}

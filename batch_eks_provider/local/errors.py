@@ -9,6 +9,8 @@
      +-- UnrecognizedClientException 403 (unknown access key when the engine verifies signatures)
      +-- InvalidSignatureException   403 (wrong or stale SigV4 signature)
      +-- MissingAuthenticationTokenException 403 (unsigned request to a verifying engine)
+     +-- AccessDeniedException       403 (a browser-driven request: foreign Host or Origin)
+     +-- UnsupportedMediaTypeException 415 (a body type no SDK sends, e.g. a cross-site form)
 
 The API layer turns any of them into the wire error: header ``x-amzn-ErrorType`` and body
 ``{"__type": ..., "message": ...}``.
@@ -26,6 +28,8 @@ __all__ = [
     "UnrecognizedClientException",
     "InvalidSignatureException",
     "MissingAuthenticationTokenException",
+    "AccessDeniedException",
+    "UnsupportedMediaTypeException",
 ]
 
 
@@ -79,3 +83,13 @@ class InvalidSignatureException(EngineError):
 class MissingAuthenticationTokenException(EngineError):
     status_code = 403
     error_type = "MissingAuthenticationTokenException"
+
+
+class AccessDeniedException(EngineError):
+    status_code = 403
+    error_type = "AccessDeniedException"
+
+
+class UnsupportedMediaTypeException(EngineError):
+    status_code = 415
+    error_type = "UnsupportedMediaTypeException"

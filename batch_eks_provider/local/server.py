@@ -7,11 +7,12 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 import uvicorn
 
 from .api.app import build_app
+from .api.browser_guard import BrowserGuard
 from .clock import Clock
 from .engine import Engine
 from .store.state import EngineConfig
@@ -41,17 +42,21 @@ def _free_port(host: str) -> int:
         return s.getsockname()[1]
 
 
-def build_served_app(engine: Engine, credentials: EngineCredentials | None = None):
-    """The ASGI app to serve: the engine's app, behind SigV4 verification when ``credentials`` are given."""
+def build_served_app(
+    engine: Engine, credentials: EngineCredentials | None = None, allowed_hosts: Iterable[str] = ()
+):
+    """The ASGI app to serve: the engine's app behind the browser guard (always) and SigV4 verification
+    (when ``credentials`` are given). ``allowed_hosts``: names besides IP addresses and ``localhost`` that
+    a request's ``Host`` may carry (see :mod:`.api.browser_guard`)."""
     app = build_app(engine)
-    if credentials is None:
-        return app
-    from .api.auth import SigV4Middleware, SigV4Verifier
+    if credentials is not None:
+        from .api.auth import SigV4Middleware, SigV4Verifier
 
-    def cluster_names() -> set[str]:
-        return {ce.cluster_arn.rsplit("/", 1)[-1] for ce in engine.state.compute_environments.values()}
+        def cluster_names() -> set[str]:
+            return {ce.cluster_arn.rsplit("/", 1)[-1] for ce in engine.state.compute_environments.values()}
 
-    return SigV4Middleware(app, SigV4Verifier(credentials, cluster_names))
+        app = SigV4Middleware(app, SigV4Verifier(credentials, cluster_names))
+    return BrowserGuard(app, allowed_hosts)
 
 
 class LocalEngine:
@@ -64,7 +69,8 @@ class LocalEngine:
 
     ``port=0`` picks a free port. ``clock`` may be a :class:`~batch_eks_provider.local.clock.ManualClock`
     for tests that move time by hand. ``credentials`` turns on SigV4 verification (as
-    ``batch-eks local serve --allow-remote`` does) while still binding to loopback.
+    ``batch-eks local serve --allow-remote`` does) while still binding to loopback. ``allowed_hosts``:
+    more names a request's ``Host`` may carry (as ``--allowed-host``).
     """
 
     def __init__(
@@ -77,6 +83,7 @@ class LocalEngine:
         clock: Clock | None = None,
         blueprint: str | None = None,
         credentials: EngineCredentials | None = None,
+        allowed_hosts: Iterable[str] = (),
     ) -> None:
         if not is_loopback(host):
             raise ValueError(f"LocalEngine binds to loopback only; got host {host!r}. Use `batch-eks local serve` for more.")
@@ -87,6 +94,7 @@ class LocalEngine:
         self.clock = clock
         self.blueprint = blueprint
         self.credentials = credentials
+        self.allowed_hosts = tuple(allowed_hosts)
         self.engine: Engine | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -101,7 +109,7 @@ class LocalEngine:
             from .blueprints import apply_blueprint
 
             apply_blueprint(self.engine, self.blueprint)
-        app = build_served_app(self.engine, self.credentials)
+        app = build_served_app(self.engine, self.credentials, self.allowed_hosts)
         config = uvicorn.Config(app, host=self.host, port=self.port, log_level="warning", access_log=False, lifespan="on")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name=f"batch-eks-local:{self.port}", daemon=True)

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from batch_eks_provider.cli import main as cli_main
 from batch_eks_provider.local import LocalEngine
 from batch_eks_provider.local.api.auth import EngineCredentials, SigV4Middleware
+from batch_eks_provider.local.api.browser_guard import BrowserGuard
 from tests.engine_api.conftest import raw_call
 
 KEY, SECRET = "AKIALOCALENGINE0001", "engine-secret-0123456789"
@@ -131,8 +132,8 @@ def test_serve_refuses_remote_hosts_without_the_flag_and_credentials(monkeypatch
     monkeypatch.setenv("BATCH_EKS_SECRET_ACCESS_KEY", SECRET)
     assert cli_main(["local", "serve", "--host", "0.0.0.0", "--allow-remote", "--port", "0"]) == 0
     ((app, options),) = served
-    assert options["host"] == "0.0.0.0" and isinstance(app, SigV4Middleware)
-    assert app.verifier.credentials == EngineCredentials(KEY, SECRET)
+    assert options["host"] == "0.0.0.0" and isinstance(app, BrowserGuard) and isinstance(app.app, SigV4Middleware)
+    assert app.app.verifier.credentials == EngineCredentials(KEY, SECRET)
 
 
 def test_eks_and_cloudwatch_logs_requests_are_verified_too(guarded):
@@ -158,3 +159,67 @@ def test_the_kubernetes_client_needs_a_signed_eks_token(guarded):
     with pytest.raises(ApiException) as raised:
         core("k8s-aws-v1.anything").list_namespaced_pod("doeks-aws-batch")
     assert raised.value.status == 403
+
+
+def test_an_eks_token_opens_the_kubernetes_api_only(guarded):
+    bearer = {"Authorization": "Bearer " + eks_token(guarded.url, "doeks-batch")}
+    assert raw_call(guarded.url, "/api/v1/namespaces", method="GET", headers=bearer).status == 200
+    for path, body, method, extra in (
+        ("/v1/describejobqueues", "{}", "POST", {}),
+        ("/v1/submitjob", '{"jobName": "t", "jobQueue": "doeks-JQ1_OD", "jobDefinition": "doeks-hello-world"}', "POST", {}),
+        ("/clusters/doeks-batch", None, "GET", {}),
+        ("/", "{}", "POST", {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "Logs_20140328.DescribeLogGroups"}),
+        ("/_local/faults", None, "GET", {}),
+        ("/metrics", None, "GET", {}),
+    ):
+        refused = raw_call(guarded.url, path, body, method=method, headers={**bearer, **extra})
+        assert (refused.status, refused.error_type) == (403, "InvalidSignatureException"), path
+        assert "Kubernetes API only" in refused.json["message"]
+
+
+def test_a_signature_must_cover_the_body(guarded):
+    body = b'{"jobName": "swapped", "jobQueue": "doeks-JQ1_OD", "jobDefinition": "doeks-hello-world"}'
+    request = AWSRequest(method="POST", url=guarded.url + "/v1/submitjob", data=b"{}",
+                         headers={"Content-Type": "application/json", "X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
+    SigV4Auth(Credentials(KEY, SECRET), "batch", "us-east-1").add_auth(request)
+    refused = raw_call(guarded.url, "/v1/submitjob", body, headers=dict(request.headers.items()))
+    assert (refused.status, refused.error_type) == (403, "InvalidSignatureException")
+    assert "UNSIGNED-PAYLOAD" in refused.json["message"]
+    names = [j["jobName"] for j in client(guarded.url).list_jobs(jobQueue="doeks-JQ1_OD", jobStatus="SUCCEEDED")["jobSummaryList"]]
+    assert "swapped" not in names
+
+
+def test_a_replayed_signed_submit_is_not_run_twice(guarded):
+    body = b'{"jobName": "replayed", "jobQueue": "doeks-JQ1_OD", "jobDefinition": "doeks-hello-world"}'
+    headers, _ = signed(guarded.url, "/v1/submitjob", body)
+    first = raw_call(guarded.url, "/v1/submitjob", body, headers=headers)
+    assert first.status == 200
+    again = raw_call(guarded.url, "/v1/submitjob", body, headers=headers)
+    assert (again.status, again.error_type) == (429, "TooManyRequestsException")  # SDKs retry it, signing anew
+    assert "used already" in again.json["message"]
+    batch = client(guarded.url)
+    seen = {s["jobId"] for status in ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
+            for s in batch.list_jobs(jobQueue="doeks-JQ1_OD", jobStatus=status, filters=[{"name": "JOB_NAME", "values": ["replayed"]}])["jobSummaryList"]}
+    assert seen == {first.json["jobId"]}
+    # reads may repeat: two workers asking the same thing in the same second sign the same bytes
+    headers, body = signed(guarded.url, "/v1/describejobqueues", b"{}")
+    assert [raw_call(guarded.url, "/v1/describejobqueues", body, headers=headers).status for _ in range(2)] == [200, 200]
+
+
+def test_the_secret_can_come_from_a_file_and_argv_warns(monkeypatch, capsys, tmp_path):
+    monkeypatch.delenv("BATCH_EKS_ACCESS_KEY_ID", raising=False)
+    monkeypatch.delenv("BATCH_EKS_SECRET_ACCESS_KEY", raising=False)
+    served = []
+    monkeypatch.setattr("uvicorn.run", lambda app, **kw: served.append(app))
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(SECRET + "\n")
+    remote = ["local", "serve", "--host", "0.0.0.0", "--allow-remote", "--port", "0", "--access-key-id", KEY]
+    assert cli_main([*remote, "--secret-access-key-file", str(secret_file)]) == 0
+    assert served[-1].app.verifier.credentials == EngineCredentials(KEY, SECRET)
+    assert "warning" not in capsys.readouterr().err
+    assert cli_main([*remote, "--secret-access-key", SECRET]) == 0
+    assert "`ps`" in capsys.readouterr().err
+    assert cli_main([*remote, "--secret-access-key-file", str(tmp_path / "missing")]) == 2
+    assert "cannot read --secret-access-key-file" in capsys.readouterr().err
+    assert cli_main([*remote, "--secret-access-key-file", str(secret_file), "--secret-access-key", SECRET]) == 2
+    assert "pick one" in capsys.readouterr().err

@@ -12,9 +12,24 @@ needs credentials, and :class:`SigV4Middleware` then checks every request before
   ``aws eks get-token`` and the Amazon provider give the ``kubernetes`` client): the presigned URL's
   signature is recomputed with :class:`~botocore.auth.SigV4QueryAuth` for the cluster names the engine knows.
 
+Scope and replays:
+
+- An EKS token is accepted on the Kubernetes API only (``/api``, ``/apis``, ``/version``), as on EKS, where
+  it authenticates to the cluster and nowhere else. Batch, Logs, EKS and the admin routes need a header
+  signature.
+- Off the Kubernetes API a signature must cover the body: ``x-amz-content-sha256: UNSIGNED-PAYLOAD`` is
+  refused (it would let whoever sees a request swap its body).
+- A header signature on a request that changes something (any Batch operation but ``Describe*``/``List*``/
+  ``Get*``, a Logs operation but those, any admin ``POST``, any ``DELETE``) is accepted once, so a captured
+  request cannot be replayed to run a job again. botocore signs with a one-second timestamp, so a client's
+  own retry within the same second carries the same signature: a repeat is answered
+  ``429 TooManyRequestsException``, which SDKs retry (signing again, a second later), while a replay by
+  someone else is refused for as long as its signature is valid (15 minutes). Reads may repeat: two
+  workers asking the same DescribeJobs in the same second sign the same bytes.
+
 Failures answer 403 with AWS's error types: ``MissingAuthenticationTokenException``,
 ``UnrecognizedClientException`` (unknown access key), ``InvalidSignatureException`` (wrong signature,
-expired, body altered).
+expired, body altered, unsigned body, a token off the Kubernetes API).
 """
 
 from __future__ import annotations
@@ -42,6 +57,7 @@ from ..errors import (
     EngineError,
     InvalidSignatureException,
     MissingAuthenticationTokenException,
+    TooManyRequestsException,
     UnrecognizedClientException,
 )
 
@@ -64,6 +80,14 @@ MAX_CLOCK_SKEW_SECONDS = 15 * 60
 MAX_SIGNED_BODY_BYTES = 1024 * 1024
 EKS_TOKEN_PREFIX = "k8s-aws-v1."
 UNAUTHENTICATED_PATHS = frozenset({"/_local/health"})
+KUBERNETES_PATH_PREFIXES = ("/api/", "/apis/", "/version")
+KUBERNETES_PATHS = frozenset({"/api", "/apis", "/version"})
+MAX_REMEMBERED_SIGNATURES = 200_000
+
+
+def is_kubernetes_path(path: str) -> bool:
+    """Whether ``path`` is on the engine's Kubernetes API (where EKS tokens are accepted)."""
+    return path in KUBERNETES_PATHS or path.startswith(KUBERNETES_PATH_PREFIXES)
 
 _AUTH_RE = re.compile(
     r"^AWS4-HMAC-SHA256\s+Credential=(?P<credential>[^,\s]+),\s*SignedHeaders=(?P<signed>[^,\s]+),\s*Signature=(?P<signature>[0-9a-f]{64})$"
@@ -94,6 +118,22 @@ _SIGNATURE_MISMATCH = (
 )
 
 
+_READ_PREFIXES = ("describe", "list", "get", "filter")
+
+
+def _changes_state(method: str, raw_path: str, headers: dict[str, list[str]]) -> bool:
+    """Whether a request may change something, so that running it twice differs from running it once."""
+    if method in ("GET", "HEAD"):
+        return False
+    path = raw_path.split("?", 1)[0]
+    if path.startswith("/v1/") and not path.startswith("/v1/tags/"):
+        return not path[len("/v1/"):].lower().startswith(_READ_PREFIXES)
+    target = (headers.get("x-amz-target") or [""])[0]
+    if path == "/" and target:
+        return not target.rsplit(".", 1)[-1].lower().startswith(_READ_PREFIXES)
+    return True
+
+
 class SigV4Verifier:
     """Check SigV4 signatures (header or EKS token) against one set of :class:`EngineCredentials`.
 
@@ -112,15 +152,26 @@ class SigV4Verifier:
         self.cluster_names = cluster_names
         self.now = now
         self._botocore_credentials = Credentials(credentials.access_key_id, credentials.secret_access_key)
+        self._seen: dict[str, float] = {}  # header signature -> when it stops being valid
 
     # -- requests signed in the Authorization header ------------------------------------------------------
     def verify(self, method: str, raw_path: str, query_string: str, headers: list[tuple[str, str]], body: bytes) -> None:
-        """Raise unless the request carries a valid signature by the engine's credentials."""
+        """Raise unless the request carries a valid signature by the engine's credentials.
+
+        An EKS bearer token is accepted on the Kubernetes API only; elsewhere the signature must cover the
+        body and may be used once (see the module docstring).
+        """
         values: dict[str, list[str]] = {}
         for name, value in headers:
             values.setdefault(name.lower(), []).append(value)
+        kubernetes = is_kubernetes_path(raw_path.split("?", 1)[0])
         authorization = (values.get("authorization") or [""])[0].strip()
         if authorization.startswith("Bearer "):
+            if not kubernetes:
+                raise InvalidSignatureException(
+                    "An EKS token authenticates to the Kubernetes API only; sign AWS API and admin requests with "
+                    "SigV4 (AWS4-HMAC-SHA256)."
+                )
             self.verify_eks_token(authorization[len("Bearer "):].strip())
             return
         if not authorization:
@@ -133,8 +184,12 @@ class SigV4Verifier:
             )
         access_key, date, region, service = self._scope(match["credential"])
         amz_date = (values.get("x-amz-date") or [""])[0]
-        self._check_time(amz_date, date)
+        signed_at = self._check_time(amz_date, date)
         declared_hash = (values.get("x-amz-content-sha256") or [None])[0]
+        if declared_hash == UNSIGNED_PAYLOAD and not kubernetes:
+            raise InvalidSignatureException(
+                "x-amz-content-sha256: UNSIGNED-PAYLOAD is refused here: the signature must cover the request body."
+            )
         if declared_hash not in (None, UNSIGNED_PAYLOAD) and declared_hash != hashlib.sha256(body).hexdigest():
             raise InvalidSignatureException("The provided x-amz-content-sha256 header does not match what was computed.")
         request = AWSRequest(method=method, url=f"http://{(values.get('host') or [''])[0]}{raw_path}", data=body)
@@ -151,6 +206,21 @@ class SigV4Verifier:
         expected = signer.signature(signer.string_to_sign(request, canonical), request)
         if not hmac.compare_digest(expected, match["signature"]):
             raise InvalidSignatureException(_SIGNATURE_MISMATCH)
+        if _changes_state(method, raw_path, values):
+            self._use_once(expected, signed_at.timestamp() + MAX_CLOCK_SKEW_SECONDS)
+
+    def _use_once(self, signature: str, valid_until: float) -> None:
+        now = self.now()
+        if self._seen.get(signature, 0.0) > now:
+            raise TooManyRequestsException(
+                "This request's signature was used already: a repeated request is not run twice. Sign it again "
+                "(SDKs retry this error with a new signature)."
+            )
+        if len(self._seen) >= MAX_REMEMBERED_SIGNATURES:
+            self._seen = {s: until for s, until in self._seen.items() if until > now}
+            if len(self._seen) >= MAX_REMEMBERED_SIGNATURES:
+                raise TooManyRequestsException("Too many signed requests in the last 15 minutes; try again later.")
+        self._seen[signature] = valid_until
 
     def _scope(self, credential: str) -> tuple[str, str, str, str]:
         parts = credential.split("/")
