@@ -34,6 +34,8 @@ os.environ.pop("AWS_PROFILE", None)
 
 from batch_eks_provider.local import LocalEngine  # noqa: E402
 
+pytest_plugins = ["tests.support.browser"]  # the chromium fixture
+
 
 def aws_connection_uri(engine_url: str) -> str:
     """An Airflow AWS connection (JSON form) that points every AWS client at the engine."""

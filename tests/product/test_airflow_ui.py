@@ -1,14 +1,12 @@
 """`make airflow` driven by a person's browser: headless Chromium logs in to the Airflow UI, triggers the
 hello-world DAG with a Param changed in the trigger form, waits for the run to succeed, saves a screenshot.
 
-Needs Debian's ``chromium`` (installed here when missing, as root with apt-get) and the ``playwright``
-Python package (the ``[test]`` extra); Playwright's own browser downloads are never used. When Chromium
-cannot be had, the test fails: it never skips silently.
+Needs Debian's ``chromium`` (``tests/support/browser.py`` installs it when missing, as root with apt-get)
+and the ``playwright`` Python package (the ``[test]`` extra). When Chromium cannot be had, the test fails.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -21,19 +19,10 @@ from pathlib import Path
 import boto3
 import pytest
 
+from tests.support.browser import CHROMIUM_ARGS
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 STARTUP_TIMEOUT = 420.0  # airflow standalone takes 30-60 s on a quiet machine, minutes on a busy one
 RUN_TIMEOUT = 240.0
 DAG_ID = "batch_eks_hello_world"
@@ -62,22 +51,6 @@ def _port_free(port: int) -> bool:
         except OSError:
             return False
         return True
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    """Debian's Chromium; installed with apt-get when missing. Fails loudly when it cannot be had."""
-    if not os.path.exists(CHROMIUM):
-        if os.geteuid() != 0 or shutil.which("apt-get") is None:
-            pytest.fail(f"{CHROMIUM} is missing and cannot be installed here (run: apt-get install -y chromium as root)")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
-            result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
-            if result.returncode != 0:
-                pytest.fail(f"{' '.join(cmd)} failed ({result.returncode}): {result.stderr[-2000:]}")
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} still missing after apt-get install chromium")
-    return CHROMIUM
 
 
 def _clean_env() -> dict[str, str]:
