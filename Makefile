@@ -17,10 +17,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(PY) -m batch_eks_provider.demo
+	$(PY) -m batch_eks_provider.tools.demo
 
 airflow: install
-	$(PY) -m batch_eks_provider.airflow_local
+	$(PY) -m batch_eks_provider.tools.airflow_local
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -60,7 +60,7 @@ def _clean_env() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def local_airflow(tmp_path_factory):
-    """Run `python -m batch_eks_provider.airflow_local` (what `make airflow` runs) on free ports."""
+    """Run `python -m batch_eks_provider.tools.airflow_local` (what `make airflow` runs) on free ports."""
     base_dir = tmp_path_factory.mktemp("make-airflow")
     airflow_port = _free_port_block(3)
     engine_port = _free_port()
@@ -75,7 +75,7 @@ def local_airflow(tmp_path_factory):
     }
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "batch_eks_provider.airflow_local"],
+            [sys.executable, "-m", "batch_eks_provider.tools.airflow_local"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     try:

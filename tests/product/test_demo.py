@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from batch_eks_provider.demo import TABLE_HEADER, JobWatcher, all_jobs, summary_rows
+from batch_eks_provider.tools.demo import TABLE_HEADER, JobWatcher, all_jobs, summary_rows
 from batch_eks_provider.retry import RetryStrategy
 from tests.helpers import wait_for_job
 

@@ -122,3 +122,19 @@ def test_compose_runs_the_engine_on_airflows_loopback_with_the_blueprint():
     assert airflow["environment"]["BATCH_EKS_ENGINE_URL"] == "http://127.0.0.1:4566"
     assert engine["command"][engine["command"].index("--port") + 1] == "4566"
     assert airflow["ports"] == ["127.0.0.1:8080:8080"]
+
+
+def test_compose_leaves_unset_aws_variables_unset_and_checks_health():
+    compose = yaml.safe_load((ROOT / "docker" / "docker-compose.yml").read_text())
+    airflow, engine = compose["services"]["airflow"], compose["services"]["engine"]
+    for name in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        assert airflow["environment"][name] is None, name  # passed through when set, never set to ""
+    assert "/api/v2/monitor/health" in " ".join(airflow["healthcheck"]["test"])
+    assert "/_local/health" in " ".join(engine["healthcheck"]["test"])
+
+
+def test_the_image_copies_what_the_wheel_build_needs():
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'license-files = ["LICENSE"]' in pyproject and "LICENSE /opt/batch-eks-provider/" in dockerfile
+    assert '"dags/*.py"' in pyproject and "COPY --chown=airflow:root dags /opt/batch-eks-provider/dags" in dockerfile

@@ -6,7 +6,7 @@ With the pipeline DAG, the demo also plays a Spot interruption: when the ``train
 node, the demo reclaims that node (as EC2 would), Batch's retry strategy runs the job again, and the summary
 shows two attempts and one Spot reclaim. ``DEMO_SPOT_RECLAIM=0`` turns that off.
 
-Usage: ``python -m batch_eks_provider.demo [DAG_ID]`` (default ``$DEMO_DAG`` or the pipeline).
+Usage: ``python -m batch_eks_provider.tools.demo [DAG_ID]`` (default ``$DEMO_DAG`` or the pipeline).
 Exits non-zero when the DAG run failed.
 """
 
@@ -25,11 +25,12 @@ from typing import Any
 
 import boto3
 
-from .local import LocalEngine
+from ..local import LocalEngine
+from .example_dags import example_dags_folder
 
 __all__ = ["JobWatcher", "main", "summary_rows"]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path.cwd()  # state and logs go under the directory it runs in (the checkout, for make)
 DEMO_DIR = ROOT / ".demo"
 DEFAULT_DAG = "batch_eks_pipeline"
 RECLAIM_JOB_NAME = "pipeline_train"
@@ -176,7 +177,7 @@ def _airflow_env(engine_url: str) -> dict[str, str]:
         {
             "AIRFLOW_HOME": str(DEMO_DIR / "airflow"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(example_dags_folder()),
             "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
                 {
                     "conn_type": "aws",

@@ -29,9 +29,11 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from .example_dags import example_dags_folder
+
 __all__ = ["LocalAirflowSettings", "admin_password", "airflow_env", "main", "port_in_use", "wait_until_up"]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path.cwd()  # state and logs go under the directory it runs in (the checkout, for make)
 ADMIN_USER = "admin"
 
 
@@ -106,7 +108,7 @@ def airflow_env(settings: LocalAirflowSettings, base: dict[str, str] | None = No
     env.update(
         {
             "AIRFLOW_HOME": str(settings.airflow_home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(example_dags_folder()),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
                 [{"name": "dags-folder", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {}}]
