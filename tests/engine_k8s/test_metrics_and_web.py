@@ -7,7 +7,6 @@ import urllib.request
 
 import pytest
 from kubernetes.client import ApiException
-from prometheus_client.parser import text_string_to_metric_families
 
 from batch_eks_provider.local.api import web
 from tests.engine_k8s.support import (
@@ -19,19 +18,7 @@ from tests.engine_k8s.support import (
     submit_gated_job,
 )
 from tests.helpers import wait_for_job
-
-
-def _samples(url: str) -> dict[tuple[str, tuple], float]:
-    text = urllib.request.urlopen(url + "/metrics", timeout=10).read().decode()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def _value(samples, name: str, **labels) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+from tests.support.metrics import metric_samples as _samples, metric_value as _value
 
 
 def _post(url: str, path: str, body: dict) -> dict:

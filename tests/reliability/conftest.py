@@ -8,15 +8,14 @@ are printed at the end of the pytest run (and with ``-s`` as they happen), e.g.
 from __future__ import annotations
 
 import os
-import re
 import urllib.request
 
 import pytest
 
+from tests.support.metrics import api_request_totals, api_requests
+
 SOAK = os.environ.get("SOAK", "").lower() not in ("", "0", "false", "no")
 _REPORT: list[str] = []
-_REQUEST_LINE = re.compile(r'^batch_eks_api_requests_total\{([^}]*)\}\s+([0-9.eE+-]+)$')
-_LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
 def scaled(short: int, soak: int) -> int:
@@ -26,31 +25,12 @@ def scaled(short: int, soak: int) -> int:
 
 def request_count(engine_url: str, operation: str, outcome: str | None = None) -> int:
     """Batch requests the engine answered for ``operation`` (``outcome`` "ok" or an error type; None: all)."""
-    with urllib.request.urlopen(f"{engine_url}/metrics", timeout=10) as response:
-        text = response.read().decode()
-    total = 0.0
-    for line in text.splitlines():
-        match = _REQUEST_LINE.match(line)
-        if match:
-            labels = dict(_LABEL.findall(match.group(1)))
-            if labels.get("service") == "batch" and labels.get("operation") == operation and outcome in (None, labels.get("outcome")):
-                total += float(match.group(2))
-    return int(total)
+    return api_requests(engine_url, operation, outcome=outcome)
 
 
 def request_totals(engine_url: str) -> dict[tuple[str, str], int]:
     """Every Batch request the engine answered, by (operation, outcome)."""
-    with urllib.request.urlopen(f"{engine_url}/metrics", timeout=10) as response:
-        text = response.read().decode()
-    totals: dict[tuple[str, str], int] = {}
-    for line in text.splitlines():
-        match = _REQUEST_LINE.match(line)
-        if match:
-            labels = dict(_LABEL.findall(match.group(1)))
-            if labels.get("service") == "batch":
-                key = (labels["operation"], labels["outcome"])
-                totals[key] = totals.get(key, 0) + int(float(match.group(2)))
-    return totals
+    return api_request_totals(engine_url)
 
 
 def post_json(url: str, body: dict) -> dict:
