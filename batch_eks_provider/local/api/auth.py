@@ -39,11 +39,9 @@ import binascii
 import datetime
 import hashlib
 import hmac
-import json
 import os
 import re
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qsl, urlsplit
@@ -60,6 +58,7 @@ from ..errors import (
     TooManyRequestsException,
     UnrecognizedClientException,
 )
+from .asgi_errors import send_error
 
 __all__ = [
     "EngineCredentials",
@@ -308,7 +307,7 @@ class SigV4Middleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > MAX_SIGNED_BODY_BYTES:
-                await _send_error(send, ClientException(f"Request body is larger than the {MAX_SIGNED_BODY_BYTES} bytes allowed."))
+                await send_error(send, ClientException(f"Request body is larger than the {MAX_SIGNED_BODY_BYTES} bytes allowed."))
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -318,7 +317,7 @@ class SigV4Middleware:
         try:
             self.verifier.verify(scope["method"], raw_path, scope["query_string"].decode("latin-1"), headers, body)
         except EngineError as e:
-            await _send_error(send, e)
+            await send_error(send, e)
             return
         replayed = False
 
@@ -331,19 +330,3 @@ class SigV4Middleware:
 
         await self.app(scope, replay, send)
 
-
-async def _send_error(send: Callable, error: EngineError) -> None:
-    body = json.dumps({"__type": error.error_type, "message": error.message}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": error.status_code,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"x-amzn-errortype", error.error_type.encode()),
-                (b"x-amzn-requestid", str(uuid.uuid4()).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

@@ -28,10 +28,10 @@ read-only page (``GET /``) keeps working in a browser opened at the engine's URL
 from __future__ import annotations
 
 import ipaddress
-import json
 from typing import Any, Callable, Iterable
 
 from ..errors import AccessDeniedException, EngineError, UnsupportedMediaTypeException
+from .asgi_errors import send_error
 
 __all__ = ["BrowserGuard", "LOCAL_HOST_NAMES", "host_name"]
 
@@ -137,24 +137,10 @@ def _headers(scope: dict) -> dict[str, str]:
 
 
 async def _send_refusal(send: Callable, path: str, error: EngineError) -> None:
-    if path.startswith(_KUBERNETES_PREFIXES):
-        reason = "Forbidden" if error.status_code == 403 else "UnsupportedMediaType"
-        payload: dict[str, Any] = {
-            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-            "message": error.message, "reason": reason, "code": error.status_code,
-        }
-    else:
-        payload = {"__type": error.error_type, "message": error.message}
-    body = json.dumps(payload).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": error.status_code,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"x-amzn-errortype", error.error_type.encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    if not path.startswith(_KUBERNETES_PREFIXES):
+        await send_error(send, error)
+        return
+    reason = "Forbidden" if error.status_code == 403 else "UnsupportedMediaType"
+    status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+              "message": error.message, "reason": reason, "code": error.status_code}
+    await send_error(send, error, status)
