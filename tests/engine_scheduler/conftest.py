@@ -42,6 +42,27 @@ class Env:
     def advance(self, seconds: float) -> None:
         admin(self.url, "/_local/clock/advance", {"seconds": seconds})
 
+    def hold(self, ce: str = "ce") -> None:
+        """Disable ``ce``: jobs submitted now wait RUNNABLE, and all meet the scheduler in one pass later."""
+        self.batch.update_compute_environment(computeEnvironment=ce, state="DISABLED")
+
+    def release(self, ce: str = "ce") -> None:
+        self.batch.update_compute_environment(computeEnvironment=ce, state="ENABLED")
+
+    def wait_running(self, ids: list[str], count: int) -> list[dict[str, Any]]:
+        """Wait until ``count`` of ``ids`` run, let the scheduler settle, and return exactly those running."""
+        wait_for(lambda: sum(j["status"] == "RUNNING" for j in self.jobs(ids)) >= count, timeout=10, what=f"{count} running jobs")
+        self.settle()
+        running = [j for j in self.jobs(ids) if j["status"] == "RUNNING"]
+        assert len(running) == count
+        return running
+
+    def fair_queue(self, fairshare: dict[str, Any], name: str = "q", ces: tuple[str, ...] = ("ce",)) -> None:
+        """Queue ``name`` with a fair-share policy, its CEs held (see :meth:`hold`)."""
+        self.queue(name, list(ces), policy_arn=self.policy("fair", fairshare))
+        for ce in ces:
+            self.hold(ce)
+
     def settle(self, passes: int = 3) -> None:
         """Wait until the scheduler has made a few more passes (so "nothing happened" means something)."""
         scheduler = self.engine.scheduler
@@ -188,6 +209,15 @@ def env(make_env) -> Env:
     e = make_env()
     e.ce("ce")
     e.queue("q", ["ce"])
+    return e
+
+
+@pytest.fixture
+def slots(make_env) -> Env:
+    """An engine whose CE ``ce`` holds exactly four 1-vCPU jobs (one pre-warmed m5.xlarge); definition ``hold``."""
+    e = make_env()
+    e.ce("ce", min_vcpus=4, max_vcpus=4, instance_types=["m5.xlarge"])
+    e.definition("hold", ["sleep", "60"], cpu="1")
     return e
 
 

@@ -8,98 +8,61 @@ from batch_eks_provider.local.clock import ManualClock
 from tests.helpers import wait_for
 
 
-@pytest.fixture
-def slots(make_env):
-    """An engine whose CE holds exactly four 1-vCPU jobs (one pre-warmed m5.xlarge)."""
-    env = make_env()
-    env.ce("ce", min_vcpus=4, max_vcpus=4, instance_types=["m5.xlarge"])
-    env.definition("hold", ["sleep", "60"], cpu="1")
-    return env
-
-
-def _running(env, ids, count):
-    def enough():
-        jobs = env.jobs(ids)
-        running = [j for j in jobs if j["status"] == "RUNNING"]
-        return running if len(running) >= count else None
-
-    running = wait_for(enough, timeout=10, what=f"{count} running jobs")
-    env.settle()
-    running = [j for j in env.jobs(ids) if j["status"] == "RUNNING"]
-    assert len(running) == count
-    return running
-
-
 def test_fifo_queue_starts_jobs_in_submission_order(slots):
     slots.queue("q", ["ce"])
-    _hold(slots)
+    slots.hold()
     ids = [slots.submit("q", "hold", f"j{i}") for i in range(8)]
-    _release(slots)
-    running = _running(slots, ids, 4)
+    slots.release()
+    running = slots.wait_running(ids, 4)
     assert sorted(j["jobName"] for j in running) == ["j0", "j1", "j2", "j3"]
 
 
 def test_the_higher_priority_queue_goes_first(slots):
-    _hold(slots)
+    slots.hold()
     slots.queue("low", ["ce"], priority=1)
     slots.queue("high", ["ce"], priority=10)
     low = [slots.submit("low", "hold", f"low{i}") for i in range(4)]
     high = [slots.submit("high", "hold", f"high{i}") for i in range(3)]
-    _release(slots)
-    running = _running(slots, low + high, 4)
+    slots.release()
+    running = slots.wait_running(low + high, 4)
     assert sorted(j["jobName"] for j in running) == ["high0", "high1", "high2", "low0"]
 
 
-def _hold(env):
-    """Disable the CE: jobs submitted now wait RUNNABLE, and all meet the scheduler in one pass later."""
-    env.batch.update_compute_environment(computeEnvironment="ce", state="DISABLED")
-
-
-def _release(env):
-    env.batch.update_compute_environment(computeEnvironment="ce", state="ENABLED")
-
-
-def _fair_queue(env, fairshare):
-    arn = env.policy("fair", fairshare)
-    env.queue("q", ["ce"], policy_arn=arn)
-    _hold(env)
-
-
 def test_lower_weight_gets_the_larger_share(slots):
-    _fair_queue(slots, {"shareDecaySeconds": 0, "shareDistribution": [
+    slots.fair_queue({"shareDecaySeconds": 0, "shareDistribution": [
         {"shareIdentifier": "teamA", "weightFactor": 1}, {"shareIdentifier": "teamB", "weightFactor": 3}]})
     ids = [slots.submit("q", "hold", f"b{i}", shareIdentifier="teamB") for i in range(6)]
     ids += [slots.submit("q", "hold", f"a{i}", shareIdentifier="teamA") for i in range(6)]
-    _release(slots)
-    running = _running(slots, ids, 4)
+    slots.release()
+    running = slots.wait_running(ids, 4)
     shares = sorted(j["shareIdentifier"] for j in running)
     assert shares == ["teamA", "teamA", "teamA", "teamB"]
     # a finished teamA job frees a slot that goes back to teamA (3:1 is kept)
     first_a = next(j for j in running if j["shareIdentifier"] == "teamA")
     slots.batch.terminate_job(jobId=first_a["jobId"], reason="done early")
     slots.wait(first_a["jobId"])
-    running = _running(slots, ids, 4)
+    running = slots.wait_running(ids, 4)
     assert sorted(j["shareIdentifier"] for j in running) == ["teamA", "teamA", "teamA", "teamB"]
 
 
 def test_trailing_star_share_identifiers_and_scheduling_priority(slots):
-    _fair_queue(slots, {"shareDistribution": [
+    slots.fair_queue({"shareDistribution": [
         {"shareIdentifier": "gpu*", "weightFactor": 3}, {"shareIdentifier": "cpu", "weightFactor": 1}]})
     ids = [slots.submit("q", "hold", f"g{i}", shareIdentifier="gputeam", schedulingPriorityOverride=i) for i in range(4)]
     ids += [slots.submit("q", "hold", f"c{i}", shareIdentifier="cpu") for i in range(4)]
-    _release(slots)
-    running = _running(slots, ids, 4)
+    slots.release()
+    running = slots.wait_running(ids, 4)
     gpu = [j["jobName"] for j in running if j["shareIdentifier"] == "gputeam"]
     assert len(gpu) == 1
     assert gpu == ["g3"]  # highest schedulingPriority first within the share
 
 
 def test_compute_reservation_keeps_room_for_idle_shares(slots):
-    _fair_queue(slots, {"computeReservation": 50, "shareDistribution": []})
+    slots.fair_queue({"computeReservation": 50, "shareDistribution": []})
     ids = [slots.submit("q", "hold", f"a{i}", shareIdentifier="teamA") for i in range(6)]
-    _release(slots)
+    slots.release()
     # one active share: (50/100)^1 of 4 vCPUs stays reserved for shares with nothing running
-    running = _running(slots, ids, 2)
+    running = slots.wait_running(ids, 2)
     assert {j["shareIdentifier"] for j in running} == {"teamA"}
     newcomer = slots.submit("q", "hold", "b0", shareIdentifier="teamB")
     slots.wait_status(newcomer, "RUNNING")
@@ -109,16 +72,16 @@ def test_share_decay_remembers_recent_usage(make_env):
     env = make_env(clock=ManualClock())
     env.ce("ce", min_vcpus=2, max_vcpus=2, instance_types=["m5.large"])
     env.definition("one", ["sleep", "0.3"], cpu="2")
-    _fair_queue(env, {"shareDecaySeconds": 3600, "shareDistribution": []})
-    _release(env)
+    env.fair_queue({"shareDecaySeconds": 3600, "shareDistribution": []})
+    env.release()
     heavy = env.submit("q", "one", "heavy", shareIdentifier="teamA")
     env.wait_status(heavy, "RUNNING")
     env.advance(600)  # teamA holds 2 vCPUs for 10 minutes of engine time
     env.wait(heavy)
-    _hold(env)
+    env.hold()
     a = env.submit("q", "one", "a", shareIdentifier="teamA")
     b = env.submit("q", "one", "b", shareIdentifier="teamB")
-    _release(env)
+    env.release()
     first = wait_for(lambda: next((j for j in env.jobs([a, b]) if j["status"] != "RUNNABLE"), None), timeout=10)
     assert first["jobName"] == "b"
 

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..errors import ClientException
-from ..service import compute_environments, job_definitions, job_queues, jobs, scheduling_policies, tags
+from ..service import compute_environments, job_definitions, job_queues, jobs, queue_snapshot, scheduling_policies, tags
 from .input_shapes import validate_input
 from .wire import aws_call, read_json
 
@@ -41,6 +41,7 @@ def _reading(fn: Callable[[Any, dict[str, Any]], Any]) -> Handler:
 OPERATIONS: dict[str, tuple[str, Handler]] = {
     "submitjob": ("SubmitJob", lambda e, p: jobs.submit(e.state, e.scheduler, p)),
     "describejobs": ("DescribeJobs", _reading(jobs.describe)),
+    "getjobqueuesnapshot": ("GetJobQueueSnapshot", lambda e, p: queue_snapshot.snapshot(e.state, e.scheduler.fairshare, p)),
     "listjobs": ("ListJobs", _reading(jobs.list_jobs)),
     "terminatejob": ("TerminateJob", lambda e, p: jobs.terminate(e.state, e.scheduler, p)),
     "canceljob": ("CancelJob", lambda e, p: jobs.cancel(e.state, e.scheduler, p)),
