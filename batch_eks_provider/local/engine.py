@@ -11,6 +11,8 @@ from .clock import Clock, SystemClock
 from .errors import ServerException, TooManyRequestsException
 from .store.logs import LogStore
 from .metrics import EngineMetrics
+from .runtime.containment import find_cgroup_root
+from .runtime.process_registry import REGISTRY_FILE, ProcessRegistry, reap_previous_run
 from .scheduling.scheduler import Scheduler
 from .store.state import EngineConfig, EngineState
 from .store.sqlite import Store
@@ -30,7 +32,13 @@ class Engine:
         self.logs = LogStore(self.store, self.clock)
         self.metrics = EngineMetrics(self.state)
         work_root = (self.state_dir or Path(tempfile.mkdtemp(prefix="batch-eks-local-"))) / "pods"
-        self.scheduler = Scheduler(self.state, self.logs, work_root, self.metrics)
+        # A previous engine on this state dir may have left job processes running (it was killed): end
+        # them, and wait until they are gone, before anything else (its attempts are then marked lost).
+        self.reaped = reap_previous_run(self.state_dir) if self.state_dir else (0, 0)
+        registry = ProcessRegistry(self.state_dir / REGISTRY_FILE if self.state_dir else None)
+        self.scheduler = Scheduler(
+            self.state, self.logs, work_root, self.metrics, registry=registry, cgroups=find_cgroup_root()
+        )
         self.fault_rng = random.Random(self.config.random_seed)
         self._task: asyncio.Task | None = None
         self.state.load()
@@ -43,6 +51,11 @@ class Engine:
         if self._task is not None:
             await asyncio.wait([self._task], timeout=5)
         self.store.close()
+
+    def set_api_address(self, host: str, port: int) -> None:
+        """The address the engine's HTTP API is served on: containers started from now on get it in their
+        ``KUBERNETES_SERVICE_HOST``/``KUBERNETES_SERVICE_PORT`` variables."""
+        self.scheduler.api_address = (host, port)
 
     def set_eks_cluster_version(self, cluster_name: str, version: str) -> None:
         """Set the Kubernetes version of an EKS cluster (tests, admin API). Compute environments on it are

@@ -105,6 +105,7 @@ class LocalEngine:
 
     def start(self, timeout: float = 10.0) -> "LocalEngine":
         self.engine = Engine(self.config, self.state_dir, self.clock)
+        self.engine.set_api_address(self.host, self.port)
         if self.blueprint:
             from .blueprints import apply_blueprint
 

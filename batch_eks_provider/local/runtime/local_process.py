@@ -14,7 +14,10 @@ import os
 import signal
 import subprocess
 from concurrent.futures import Executor
+from pathlib import Path
 from typing import Callable
+
+from .containment import child_setup, kill_cgroup
 
 __all__ = ["LocalProcess", "spawn", "PIDFD_AVAILABLE", "kill_process_group"]
 
@@ -50,6 +53,7 @@ class LocalProcess:
     def __init__(self, popen: subprocess.Popen, on_line: Callable[[str], None], loop: asyncio.AbstractEventLoop) -> None:
         self._popen = popen
         self.pid = popen.pid
+        self.cgroup: Path | None = None
         self.returncode: int | None = None
         self._on_line = on_line
         self._loop = loop
@@ -92,6 +96,7 @@ class LocalProcess:
         os.close(self._pidfd)
         # The leader is a zombie until waitpid below, so its pid (the group id) cannot be reused yet.
         kill_process_group(self.pid)
+        kill_cgroup(self.cgroup)
         try:
             _, status = os.waitpid(self.pid, 0)
             code = os.waitstatus_to_exitcode(status)
@@ -121,6 +126,7 @@ class _AsyncioProcess:
     def __init__(self, proc: asyncio.subprocess.Process, on_line: Callable[[str], None]) -> None:
         self._proc = proc
         self.pid = proc.pid
+        self.cgroup: Path | None = None
         self._on_line = on_line
 
     @property
@@ -131,15 +137,23 @@ class _AsyncioProcess:
         assert self._proc.stdout is not None
         code = await self._proc.wait()
         kill_process_group(self.pid)  # no pidfd: the group is killed after the reap (small pid-reuse window)
+        kill_cgroup(self.cgroup)
         async for raw in self._proc.stdout:
             self._on_line(raw.decode("utf-8", "replace").rstrip("\n"))
         return code
 
 
 async def spawn(
-    argv: list[str], env: dict[str, str], cwd: str, on_line: Callable[[str], None], executor: Executor | None = None
+    argv: list[str],
+    env: dict[str, str],
+    cwd: str,
+    on_line: Callable[[str], None],
+    executor: Executor | None = None,
+    cgroup: Path | None = None,
 ):
-    """Start ``argv`` in a new session with stdin from /dev/null and stdout+stderr to ``on_line``.
+    """Start ``argv`` in a new session with stdin from /dev/null and stdout+stderr to ``on_line``; the
+    leader dies with the engine (``PR_SET_PDEATHSIG``) and runs in ``cgroup`` when one is given (see
+    :mod:`.containment`).
 
     With an ``executor``, the fork/exec runs on one of its threads: ``fork_exec`` releases the GIL while the
     child starts, so a few threads start processes several times faster than the event loop alone, and the
@@ -154,8 +168,11 @@ async def spawn(
             env=env,
             cwd=cwd,
             start_new_session=True,
+            preexec_fn=child_setup(cgroup),
         )
-        return _AsyncioProcess(proc, on_line)
+        wrapped = _AsyncioProcess(proc, on_line)
+        wrapped.cgroup = cgroup
+        return wrapped
     def start() -> subprocess.Popen:
         return subprocess.Popen(
             argv,
@@ -166,8 +183,11 @@ async def spawn(
             cwd=cwd,
             start_new_session=True,
             close_fds=True,
+            preexec_fn=child_setup(cgroup),
         )
 
     loop = asyncio.get_running_loop()
     popen = await loop.run_in_executor(executor, start) if executor is not None else start()
-    return LocalProcess(popen, on_line, loop)
+    proc = LocalProcess(popen, on_line, loop)
+    proc.cgroup = cgroup
+    return proc

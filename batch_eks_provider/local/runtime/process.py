@@ -14,12 +14,15 @@ import contextlib
 import os
 import shutil
 import signal
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+from .containment import CgroupRoot, kill_cgroup, remove_cgroup
 from .local_process import spawn
+from .process_registry import ProcessRegistry, RecordedProcess, process_start_time
 
 __all__ = ["ContainerSpec", "ContainerResult", "PodRun", "ProcessRuntime"]
 
@@ -74,6 +77,8 @@ class ProcessRuntime:
         grace_seconds: float = 2.0,
         memory_poll_seconds: float = 0.25,
         spawn_threads: int = 4,
+        registry: ProcessRegistry | None = None,
+        cgroups: CgroupRoot | None = None,
     ) -> None:
         self.work_root = work_root
         self.on_output = on_output
@@ -85,6 +90,8 @@ class ProcessRuntime:
         self._watch_task: asyncio.Task | None = None
         self._spawner = ThreadPoolExecutor(max_workers=spawn_threads, thread_name_prefix="pod-spawn")
         self._container_seq = 0
+        self.registry = registry or ProcessRegistry(None)
+        self.cgroups = cgroups  # None: this machine gives the engine no cgroups; process groups only
 
     def start(self, run: PodRun) -> None:
         self.runs[run.pod_name] = run
@@ -117,6 +124,7 @@ class ProcessRuntime:
         if tasks:
             await asyncio.wait(tasks, timeout=5)
         self._spawner.shutdown(wait=False)
+        self.registry.close()
 
     def forget(self, pod_name: str) -> None:
         """The pod was deleted: remove its working directory."""
@@ -172,6 +180,7 @@ class ProcessRuntime:
                 "entrypoints; set command in the job definition or in eksPropertiesOverride.",
             )
             return ContainerResult(spec.name, container_id, NO_COMMAND_EXIT_CODE, "ContainerCannotRun")
+        cgroup = self.cgroups.new_cgroup() if self.cgroups is not None else None
         try:
             proc = await spawn(
                 spec.argv,
@@ -179,10 +188,16 @@ class ProcessRuntime:
                 str(run.work_dir),
                 lambda line: self.on_output(run.pod_name, spec.name, line),
                 self._spawner,
+                cgroup,
             )
-        except (OSError, ValueError, TypeError) as e:  # ValueError: a NUL byte in argv or env, for example
+        except (OSError, ValueError, TypeError, subprocess.SubprocessError) as e:  # ValueError: a NUL byte in argv or env
+            remove_cgroup(cgroup)
             self.on_output(run.pod_name, spec.name, f"failed to start {spec.argv[0]!r}: {e}")
             return ContainerResult(spec.name, container_id, NO_COMMAND_EXIT_CODE, "ContainerCannotRun")
+        start_time = process_start_time(proc.pid)
+        self.registry.started(
+            RecordedProcess(run.pod_name, spec.name, proc.pid, start_time, proc.pid, str(cgroup) if cgroup else None)
+        )
         run.processes[spec.name] = proc
         if run.stop_reason:  # stopped while the process was being spawned
             _signal_group(proc, run.stop_signal)
@@ -193,10 +208,21 @@ class ProcessRuntime:
         finally:
             self._watched.pop((run.pod_name, spec.name), None)
             run.processes.pop(spec.name, None)
+            await self._release(proc, cgroup, start_time)
         if spec.name in run.oom_killed:
             return ContainerResult(spec.name, container_id, OOM_EXIT_CODE, "OOMKilled")
         exit_code = code if code >= 0 else 128 - code
         return ContainerResult(spec.name, container_id, exit_code, "Completed" if exit_code == 0 else "Error")
+
+    async def _release(self, proc: Any, cgroup: Path | None, start_time: int | None) -> None:
+        """The leader has exited: kill what is left in its cgroup, wait (bounded) for the cgroup to empty
+        and remove it, then strike the container from the registry."""
+        kill_cgroup(cgroup)
+        for _ in range(250):  # up to ~5 s: SIGKILLed processes are gone in milliseconds
+            if remove_cgroup(cgroup):
+                break
+            await asyncio.sleep(0.02)
+        self.registry.ended(proc.pid, start_time)
 
     def _watch(self, run: PodRun, spec: ContainerSpec, proc) -> None:
         """Put a container under the memory watch: one task polls every watched container."""
@@ -231,6 +257,8 @@ class ProcessRuntime:
 
 
 def _signal_group(proc: Any, sig: int) -> None:
+    if sig == signal.SIGKILL:
+        kill_cgroup(getattr(proc, "cgroup", None))  # daemons that left the group die too
     if proc.returncode is not None:
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):

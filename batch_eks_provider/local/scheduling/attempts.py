@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from .lifecycle import transition
 from ..store.logs import log_group_for_cluster, log_stream_name
 from ..store.models import TERMINAL_STATUSES, ComputeEnvironment, Job, JobStatus as S, Node, Pod
-from .pods import build_pod, container_specs
+from .pods import build_pod, container_base_env, container_specs
 from .evaluate_on_exit import should_retry
 from ..runtime.process import ContainerResult, PodRun
 
@@ -57,8 +57,10 @@ class AttemptBook:
         job.status_reason = None
         transition(state, job, S.STARTING)
         state.add(pod)
-        init_specs, specs = container_specs(pod, sched.base_env)
-        sched.runtime.start(PodRun(pod.name, init_specs, specs, sched.runtime.work_root / pod.name))
+        work_dir = sched.runtime.work_root / pod.name
+        base_env = container_base_env(pod.name, work_dir, sched.api_address, state.config.pass_env)
+        init_specs, specs = container_specs(pod, base_env)
+        sched.runtime.start(PodRun(pod.name, init_specs, specs, work_dir))
         pod.phase = "Running"
         pod.started_at = now
         transition(state, job, S.RUNNING)

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import uuid
-from typing import Any
+from pathlib import Path
+from typing import Any, Mapping
 
 from .capacity import BATCH_TAINT_KEY
 from ..store.models import ComputeEnvironment, Job, Node, Pod
 from ..runtime.process import ContainerSpec
 from ..resources import parse_memory_mib
 
-__all__ = ["build_pod", "container_specs", "BATCH_TAINT_KEY"]
+__all__ = ["build_pod", "container_specs", "container_base_env", "CONTAINER_PATH", "BATCH_TAINT_KEY"]
+
+# The PATH of a typical Linux container image. The directory of the engine's own Python is put in front
+# (below), so that ``python3`` in a job is the engine's interpreter (a venv's, with its packages).
+CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def _batch_env(job: Job, ce: ComputeEnvironment, node: Node) -> list[dict[str, str]]:
@@ -84,8 +91,54 @@ def build_pod(job: Job, ce: ComputeEnvironment, node: Node, now: float) -> Pod:
     )
 
 
+def container_base_env(
+    pod_name: str,
+    home: Path,
+    api_address: tuple[str, int] | None,
+    pass_env: tuple[str, ...] = (),
+    engine_env: Mapping[str, str] = os.environ,
+) -> dict[str, str]:
+    """What a container's process gets besides the pod's ``env`` (which holds the Batch variables): what
+    kubelet gives every container on EKS, and nothing of the engine's own environment but the names the
+    operator passes (``pass_env``; names the engine does not have are left out).
+
+    - ``PATH``: the engine's Python directory, then :data:`CONTAINER_PATH`;
+    - ``HOSTNAME``: the pod name; ``HOME``: the pod's working directory (writable, unlike ``/root`` for a
+      developer who is not root);
+    - the Kubernetes service variables, pointing at the engine's own Kubernetes API (plain HTTP on
+      loopback, so there is no ``KUBERNETES_SERVICE_PORT_HTTPS``); left out while the engine does not
+      know the address it serves on.
+    """
+    python_dir = os.path.dirname(sys.executable)
+    env = {name: engine_env[name] for name in pass_env if name in engine_env}
+    env.update(
+        {
+            "PATH": f"{python_dir}:{CONTAINER_PATH}" if python_dir else CONTAINER_PATH,
+            "HOSTNAME": pod_name,
+            "HOME": str(home),
+        }
+    )
+    if "PATH" in pass_env and "PATH" in engine_env:
+        env["PATH"] = engine_env["PATH"]
+    if api_address is not None:
+        host, port = api_address
+        env.update(
+            {
+                "KUBERNETES_SERVICE_HOST": host,
+                "KUBERNETES_SERVICE_PORT": str(port),
+                "KUBERNETES_PORT": f"tcp://{host}:{port}",
+                f"KUBERNETES_PORT_{port}_TCP": f"tcp://{host}:{port}",
+                f"KUBERNETES_PORT_{port}_TCP_PROTO": "tcp",
+                f"KUBERNETES_PORT_{port}_TCP_PORT": str(port),
+                f"KUBERNETES_PORT_{port}_TCP_ADDR": host,
+            }
+        )
+    return env
+
+
 def container_specs(pod: Pod, base_env: dict[str, str]) -> tuple[list[ContainerSpec], list[ContainerSpec]]:
-    """The processes to run for a pod: argv = command + args, env = the host's base env + the pod's."""
+    """The processes to run for a pod: argv = command + args, env = ``base_env`` (see
+    :func:`container_base_env`) + the container's ``env`` (the Batch variables and the definition's)."""
 
     def spec(container: dict[str, Any]) -> ContainerSpec:
         env = dict(base_env)

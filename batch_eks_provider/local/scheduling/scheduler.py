@@ -18,7 +18,6 @@ Attempt start and finish (eksAttempts, retry decisions) live in :mod:`.attempts`
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import time
 import traceback
@@ -34,7 +33,9 @@ from .lifecycle import transition
 from ..store.logs import LogStore
 from ..store.models import TERMINAL_STATUSES, ComputeEnvironment, Job, JobQueue, JobStatus as S, Node
 from .retention import JobRetention
+from ..runtime.containment import CgroupRoot
 from ..runtime.process import ProcessRuntime
+from ..runtime.process_registry import ProcessRegistry
 from .scaling import Demand, Scaler
 from ..resources import pod_requests
 from ..store.state import EngineState
@@ -73,7 +74,16 @@ def time_limit_reason(reason: str) -> str:
 
 
 class Scheduler:
-    def __init__(self, state: EngineState, logs: LogStore, work_root: Path, metrics: Any = None) -> None:
+    def __init__(
+        self,
+        state: EngineState,
+        logs: LogStore,
+        work_root: Path,
+        metrics: Any = None,
+        *,
+        registry: ProcessRegistry | None = None,
+        cgroups: CgroupRoot | None = None,
+    ) -> None:
         self.state = state
         self.logs = logs
         self.metrics = metrics
@@ -84,7 +94,12 @@ class Scheduler:
         self.scaler = Scaler(state, self.capacity, self.rng, self.reclaim_node, self.end_queue_jobs)
         self.timers = Deadlines()
         self.runtime = ProcessRuntime(
-            work_root, self._on_output_line, self._on_pod_exit, grace_seconds=state.config.termination_grace_seconds
+            work_root,
+            self._on_output_line,
+            self._on_pod_exit,
+            grace_seconds=state.config.termination_grace_seconds,
+            registry=registry,
+            cgroups=cgroups,
         )
         self.attempts = AttemptBook(self)
         self.retention = JobRetention(state, self._job_removed)
@@ -97,7 +112,9 @@ class Scheduler:
         self.passes = 0  # scheduler passes made (tests wait on it to know the engine looked again)
         self.jobs_examined = 0  # RUNNABLE jobs offered to compute environments, over all passes
         self._unfit: set[str] = set()  # RUNNABLE jobs too large for every CE of their queue
-        self.base_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_BATCH")}
+        # (host, port) of the engine's Kubernetes API for the containers' KUBERNETES_* variables; set by
+        # whoever serves the engine (Engine.set_api_address)
+        self.api_address: tuple[str, int] | None = None
 
     # -- loop ---------------------------------------------------------------------------------------------
     def wake(self) -> None:
@@ -144,7 +161,9 @@ class Scheduler:
         self.logs.flush()
 
     def recover(self) -> None:
-        """After a restart: attempts that were running died with their node; follow their retry strategy."""
+        """After a restart: attempts that were running died with their node; follow their retry strategy.
+        (The engine killed what was left of their processes before this: ``Engine`` start-up,
+        :func:`~..runtime.process_registry.reap_previous_run`.)"""
         self.deps.recheck.update(self.state.status_index.ids(S.PENDING))
         for job_id in self.state.status_index.ids(S.STARTING) + self.state.status_index.ids(S.RUNNING):
             job = self.state.jobs[job_id]

@@ -66,6 +66,9 @@ class EngineConfig:
     # Kubernetes version of each EKS cluster the engine knows, by cluster name; clusters not listed run
     # DEFAULT_EKS_VERSION. Tests set an unsupported version to see a compute environment go INVALID.
     eks_cluster_versions: dict[str, str] = field(default_factory=dict)
+    # names of the engine's own environment variables copied into every container (`--pass-env NAME`);
+    # nothing else of the engine's environment reaches a job
+    pass_env: tuple[str, ...] = ()
 
     def arn(self, resource: str) -> str:
         return f"arn:aws:batch:{self.region}:{self.account_id}:{resource}"
