@@ -1,7 +1,7 @@
 """CloudWatch Logs, as Fluent Bit fills it on EKS: the query side of the engine's container output.
 
-Container output is written by :class:`~batch_eks_provider.local.store.logs.LogStore` into SQLite (one row per
-line, group ``/aws/containerinsights/<cluster>/application``, a stream per pod container). This module
+Container output is written by :class:`~batch_eks_provider.local.store.logs.LogStore` into SQLite (one event per
+line, lines over 256 KiB split as Fluent Bit does, group ``/aws/containerinsights/<cluster>/application``, a stream per pod container). This module
 answers DescribeLogGroups, DescribeLogStreams, GetLogEvents and FilterLogEvents over those rows with the
 service's rules: which groups exist, stream ordering, ``f/``/``b/`` tokens of GetLogEvents and opaque
 ``nextToken`` pagination.
@@ -55,9 +55,24 @@ def _decode_token(token: str) -> dict[str, Any]:
         data = json.loads(base64.urlsafe_b64decode(token.encode()))
         if isinstance(data, dict):
             return data
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
-    raise InvalidParameterException(f"The specified nextToken is invalid: {token!r}.")
+    raise InvalidParameterException(f"The specified nextToken is invalid: {token[:200]!r}.")
+
+
+def _token_int(token: str, data: dict[str, Any], key: str, default: int | None = None) -> int:
+    """An integer member of a decoded token, in the int64 range and not negative."""
+    value = data.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
+        raise InvalidParameterException(
+            f"The specified nextToken is invalid: {token[:200]!r} ({key!r} must be a non-negative integer)."
+        )
+    return value
+
+
+def _offset(params: dict[str, Any]) -> int:
+    token = params.get("nextToken")
+    return _token_int(token, _decode_token(token), "offset", 0) if token else 0
 
 
 def _cluster_log_groups(engine: Any) -> dict[str, int]:
@@ -116,7 +131,7 @@ def describe_log_groups(engine: Any, params: dict[str, Any]) -> dict[str, Any]:
         names = [(n, c) for n, c in names if n.startswith(prefix)]
     if pattern:
         names = [(n, c) for n, c in names if pattern.lower() in n.lower()]
-    start = int(_decode_token(params["nextToken"]).get("offset", 0)) if params.get("nextToken") else 0
+    start = _offset(params)
     page = names[start : start + limit]
     groups = [
         {
@@ -157,7 +172,7 @@ def describe_log_streams(engine: Any, params: dict[str, Any]) -> dict[str, Any]:
         rows.sort(key=lambda r: r[0], reverse=descending)
     else:
         rows.sort(key=lambda r: (r[3], r[0]), reverse=descending)
-    start = int(_decode_token(params["nextToken"]).get("offset", 0)) if params.get("nextToken") else 0
+    start = _offset(params)
     page = rows[start : start + limit]
     streams = [
         {
@@ -184,8 +199,8 @@ def _cursor_token(direction: str, timestamp: int, rowid: int) -> str:
 
 def _parse_cursor_token(token: str) -> tuple[str, int, int]:
     match = re.fullmatch(rf"([fb])/(\d{{{_CURSOR_DIGITS}}})(\d{{{_CURSOR_DIGITS}}})", token)
-    if match is None:
-        raise InvalidParameterException(f"The specified nextToken is invalid: {token!r}.")
+    if match is None or int(match.group(2)) >= 2**63 or int(match.group(3)) >= 2**63:
+        raise InvalidParameterException(f"The specified nextToken is invalid: {token[:200]!r}.")
     return match.group(1), int(match.group(2)), int(match.group(3))
 
 
@@ -220,11 +235,11 @@ def get_log_events(engine: Any, params: dict[str, Any]) -> dict[str, Any]:
     else:
         direction, ts, rowid = ("f", -1, -1) if params.get("startFromHead") else ("b", 2**62, 2**62)
     if direction == "f":
-        where = " AND ".join([*clauses, "(timestamp > ? OR (timestamp = ? AND rowid > ?))"])
-        rows = engine.store.select_log_events(where, (*values, ts, ts, rowid), limit)
+        where = " AND ".join([*clauses, "rowid > ?"])  # rowid (ingestion) order is time order
+        rows = engine.store.select_log_events(where, (*values, rowid), limit)
     else:
-        where = " AND ".join([*clauses, "(timestamp < ? OR (timestamp = ? AND rowid < ?))"])
-        rows = engine.store.select_log_events(where, (*values, ts, ts, rowid), limit, descending=True)[::-1]
+        where = " AND ".join([*clauses, "rowid < ?"])
+        rows = engine.store.select_log_events(where, (*values, rowid), limit, descending=True)[::-1]
     events = [{"timestamp": r[2], "message": r[4], "ingestionTime": r[3]} for r in rows]
     if rows:
         forward = _cursor_token("f", rows[-1][2], rows[-1][0])
@@ -290,15 +305,11 @@ def filter_log_events(engine: Any, params: dict[str, Any]) -> dict[str, Any]:
         clauses.append("instr(message, ?) = 0")
         values.append(term)
     if params.get("nextToken"):
-        cursor = _decode_token(params["nextToken"])
-        try:
-            ts, rowid = int(cursor["timestamp"]), int(cursor["rowid"])
-        except (KeyError, TypeError, ValueError):
-            raise InvalidParameterException(
-                f"The specified nextToken is invalid: {params['nextToken']!r}."
-            ) from None
-        clauses.append("(timestamp > ? OR (timestamp = ? AND rowid > ?))")
-        values.extend([ts, ts, rowid])
+        token = params["nextToken"]
+        cursor = _decode_token(token)
+        ts, rowid = _token_int(token, cursor, "timestamp"), _token_int(token, cursor, "rowid")
+        clauses.append("rowid > ?")  # rowid (ingestion) order is time order
+        values.append(rowid)
     rows = engine.store.select_log_events(" AND ".join(clauses), tuple(values), limit + 1)
     more, rows = len(rows) > limit, rows[:limit]
     events = [

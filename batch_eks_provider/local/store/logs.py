@@ -7,6 +7,10 @@ outlives the pod.
 
 Both copies are bounded: a container keeps its last :data:`MAX_LINES_PER_CONTAINER` lines in memory (the
 kubelet rotates container logs too), and CloudWatch events older than the retention period are deleted.
+A line longer than :data:`MAX_EVENT_BYTES` (CloudWatch's 256 KiB event limit less the 26 bytes it counts
+per event) is split into several events, as Fluent Bit does. A container's output past
+``max_bytes_per_container``, and any output once the stored total reaches ``max_bytes_total``, is dropped
+with one marker line (:func:`dropped_marker`) per container.
 """
 
 from __future__ import annotations
@@ -23,10 +27,19 @@ __all__ = [
     "log_group_for_cluster",
     "log_stream_name",
     "MAX_LINES_PER_CONTAINER",
+    "MAX_EVENT_BYTES",
     "LOG_RETENTION_SECONDS",
+    "DEFAULT_MAX_BYTES_PER_CONTAINER",
+    "DEFAULT_MAX_BYTES_TOTAL",
+    "dropped_marker",
+    "split_message",
 ]
 
 MAX_LINES_PER_CONTAINER = 10_000
+MAX_EVENT_BYTES = 256 * 1024 - 26  # CloudWatch: 256 KiB per event, counting 26 bytes of overhead
+DEFAULT_MAX_BYTES_PER_CONTAINER = 100 * 1024 * 1024
+DEFAULT_MAX_BYTES_TOTAL = 1024 * 1024 * 1024
+_FLUSH_EVERY_EVENTS = 20_000  # a batch this large is written at once, in one transaction
 LOG_RETENTION_SECONDS = 7 * 24 * 3600  # as long as Batch keeps a finished job
 _EXPIRY_EVERY_SECONDS = 600.0  # how often (engine clock) a flush also deletes expired events
 
@@ -45,6 +58,24 @@ def log_stream_name(node_name: str, pod_name: str, namespace: str, container: st
     return f"{node_name}-application.var.log.containers.{pod_name}_{namespace}_{container}.log"
 
 
+def dropped_marker(limit_bytes: int, what: str) -> str:
+    return f"[batch-eks local] log output over {limit_bytes} bytes ({what}) dropped for this container"
+
+
+def split_message(line: str, max_bytes: int = MAX_EVENT_BYTES) -> list[str]:
+    """``line`` cut into pieces of at most ``max_bytes`` UTF-8 bytes, never inside a character."""
+    if len(line) <= max_bytes // 4 or len(line.encode("utf-8", "replace")) <= max_bytes:
+        return [line]
+    data, pieces, start = line.encode("utf-8", "replace"), [], 0
+    while start < len(data):
+        end = min(start + max_bytes, len(data))
+        while end < len(data) and (data[end] & 0xC0) == 0x80:  # back off to a character boundary
+            end -= 1
+        pieces.append(data[start:end].decode("utf-8"))
+        start = end
+    return pieces
+
+
 class LogStore:
     """The in-memory lines of live pods and the CloudWatch events of every pod.
 
@@ -59,8 +90,15 @@ class LogStore:
         *,
         max_lines_per_container: int = MAX_LINES_PER_CONTAINER,
         retention_seconds: float = LOG_RETENTION_SECONDS,
+        max_bytes_per_container: int = DEFAULT_MAX_BYTES_PER_CONTAINER,
+        max_bytes_total: int = DEFAULT_MAX_BYTES_TOTAL,
     ) -> None:
         self.store = store
+        self.max_bytes_per_container = max_bytes_per_container
+        self.max_bytes_total = max_bytes_total
+        self._bytes: dict[tuple[str, str], int] = {}  # (pod, container) -> bytes kept of its output
+        self._dropped: set[tuple[str, str]] = set()  # containers whose output is being dropped
+        self.total_bytes = store.stored_log_bytes()
         self.clock = clock
         self.max_lines_per_container = max_lines_per_container
         self.retention_seconds = retention_seconds
@@ -71,17 +109,34 @@ class LogStore:
         self._next_expiry = clock.now()
 
     def append(self, pod_name: str, container: str, line: str, *, group: str, stream: str) -> None:
-        now = self.clock.now()
         key = (pod_name, container)
+        if key in self._dropped:
+            return
+        size = len(line) if line.isascii() else len(line.encode("utf-8", "replace"))
+        used = self._bytes.get(key, 0) + size
+        if used > self.max_bytes_per_container or self.total_bytes + size > self.max_bytes_total:
+            self._dropped.add(key)
+            if used > self.max_bytes_per_container:
+                line = dropped_marker(self.max_bytes_per_container, "the per-container log limit")
+            else:
+                line = dropped_marker(self.max_bytes_total, "the engine's total log limit")
+            size = len(line)
+        self._bytes[key] = used
+        self.total_bytes += size
+        now = self.clock.now()
         lines = self.lines.get(key)
         if lines is None:
             lines = self.lines[key] = []
             self._containers.setdefault(pod_name, set()).add(container)
-        lines.append(LogLine(now, line))
+        ms = int(now * 1000)
+        pieces = [line] if size <= MAX_EVENT_BYTES else split_message(line)
+        for piece in pieces:
+            lines.append(LogLine(now, piece))
+            self._pending.append((group, stream, ms, ms, piece))
         if len(lines) >= 2 * self.max_lines_per_container:  # trim in blocks: O(1) per line on average
             del lines[: len(lines) - self.max_lines_per_container]
-        ms = int(now * 1000)
-        self._pending.append((group, stream, ms, ms, line))
+        if len(self._pending) >= _FLUSH_EVERY_EVENTS:
+            self.flush()
         waiter = self._waiters.get(key)
         if waiter is not None:
             waiter.set()
@@ -106,6 +161,8 @@ class LogStore:
         """Drop the in-memory copy once the pod is deleted; the CloudWatch copy remains."""
         for container in self._containers.pop(pod_name, ()):
             self.lines.pop((pod_name, container), None)
+            self._bytes.pop((pod_name, container), None)
+            self._dropped.discard((pod_name, container))
             event = self._waiters.pop((pod_name, container), None)
             if event is not None:
                 event.set()
@@ -119,3 +176,4 @@ class LogStore:
         if now >= self._next_expiry:
             self._next_expiry = now + _EXPIRY_EVERY_SECONDS
             self.store.delete_log_events_before(int((now - self.retention_seconds) * 1000))
+            self.total_bytes = self.store.stored_log_bytes()

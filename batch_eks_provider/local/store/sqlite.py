@@ -3,6 +3,12 @@
 One table of JSON bodies keyed by (kind, key). The engine marks records dirty as it changes them and
 writes them in one transaction per request or scheduler pass, so a restart finds everything that was
 acknowledged to a client.
+
+CloudWatch log events live in two tables: ``log_streams`` (one row per group and stream, with the
+stream's first/last times and stored bytes kept up to date on insert, so DescribeLogStreams never
+aggregates events) and ``log_stream_events``, clustered by ``(stream_id, seq)`` (``WITHOUT ROWID``: no
+second index, no repeated stream names), ``seq`` a global counter in ingestion order. An event's
+timestamp is its ingestion time, so ``seq`` order is time order. Batches are inserted in one transaction.
 """
 
 from __future__ import annotations
@@ -21,15 +27,28 @@ CREATE TABLE IF NOT EXISTS records (
     body TEXT NOT NULL,
     PRIMARY KEY (kind, key)
 );
-CREATE TABLE IF NOT EXISTS log_events (
+CREATE TABLE IF NOT EXISTS log_streams (
+    id INTEGER PRIMARY KEY,
     log_group TEXT NOT NULL,
     log_stream TEXT NOT NULL,
-    timestamp INTEGER NOT NULL,
-    ingestion_time INTEGER NOT NULL,
-    message TEXT NOT NULL
+    first_ingestion INTEGER NOT NULL,
+    first_event INTEGER NOT NULL,
+    last_event INTEGER NOT NULL,
+    last_ingestion INTEGER NOT NULL,
+    stored_bytes INTEGER NOT NULL,
+    UNIQUE (log_group, log_stream)
 );
-CREATE INDEX IF NOT EXISTS log_events_stream ON log_events (log_group, log_stream, timestamp);
-CREATE INDEX IF NOT EXISTS log_events_ingestion ON log_events (ingestion_time);
+CREATE TABLE IF NOT EXISTS log_stream_events (
+    stream_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    timestamp INTEGER NOT NULL,
+    message TEXT NOT NULL,
+    PRIMARY KEY (stream_id, seq)
+) WITHOUT ROWID;
+CREATE VIEW IF NOT EXISTS log_events_view AS
+    SELECT e.seq AS rowid, s.log_group AS log_group, s.log_stream AS log_stream, e.timestamp AS timestamp,
+           e.timestamp AS ingestion_time, e.message AS message
+    FROM log_stream_events e JOIN log_streams s ON s.id = e.stream_id;
 """
 
 
@@ -45,7 +64,9 @@ class Store:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA journal_size_limit=8388608")  # the WAL shrinks back after a large batch
         self._db.executescript(_SCHEMA)
+        self._init_log_tables()
 
     @property
     def persistent(self) -> bool:
@@ -77,28 +98,103 @@ class Store:
             self._db.execute("ROLLBACK")
             raise
 
+    def _init_log_tables(self) -> None:
+        columns = [row[1] for row in self._db.execute("PRAGMA table_info(log_events)")]
+        if "log_group" in columns:  # the schema before streams had their own table: move the events over
+            self._db.execute("BEGIN")
+            rows = self._db.execute(
+                "SELECT log_group, log_stream, timestamp, message FROM log_events ORDER BY rowid"
+            ).fetchall()
+            self._db.execute("DROP TABLE log_events")
+            self._db.execute("COMMIT")
+            self.append_log_events([(g, st, ts, ts, m) for g, st, ts, m in rows])
+        self._stream_ids = {
+            (group, stream): sid for sid, group, stream in self._db.execute("SELECT id, log_group, log_stream FROM log_streams")
+        }
+        self._next_seq = (self._db.execute("SELECT MAX(seq) FROM log_stream_events").fetchone()[0] or 0) + 1
+
+    def stored_log_bytes(self) -> int:
+        """The message bytes (UTF-8) of every stored event."""
+        return int(self._db.execute("SELECT COALESCE(SUM(stored_bytes), 0) FROM log_streams").fetchone()[0])
+
     def append_log_events(self, rows: list[tuple[str, str, int, int, str]]) -> None:
-        if rows:
-            self._db.executemany("INSERT INTO log_events VALUES (?, ?, ?, ?, ?)", rows)
+        """Insert ``(group, stream, timestamp ms, ingestion ms, message)`` rows in one transaction."""
+        if not rows:
+            return
+        stats: dict[int, list[int]] = {}  # stream id -> [first ts, last ts, bytes]
+        events = []
+        seq = self._next_seq
+        self._db.execute("BEGIN")
+        try:
+            for group, stream, ts, _ingested, message in rows:
+                sid = self._stream_ids.get((group, stream))
+                if sid is None:
+                    sid = self._db.execute(
+                        "INSERT INTO log_streams (log_group, log_stream, first_ingestion, first_event, last_event, "
+                        "last_ingestion, stored_bytes) VALUES (?, ?, ?, ?, ?, ?, 0)",
+                        (group, stream, ts, ts, ts, ts),
+                    ).lastrowid
+                    self._stream_ids[(group, stream)] = sid
+                stat = stats.get(sid)
+                size = len(message) if message.isascii() else len(message.encode("utf-8", "replace"))
+                if stat is None:
+                    stats[sid] = [ts, ts, size]
+                else:
+                    stat[1] = ts
+                    stat[2] += size
+                events.append((sid, seq, ts, message))
+                seq += 1
+            self._db.executemany("INSERT INTO log_stream_events VALUES (?, ?, ?, ?)", events)
+            self._db.executemany(
+                "UPDATE log_streams SET first_event = MIN(first_event, ?), last_event = MAX(last_event, ?), "
+                "last_ingestion = MAX(last_ingestion, ?), stored_bytes = stored_bytes + ? WHERE id = ?",
+                [(first, last, last, size, sid) for sid, (first, last, size) in stats.items()],
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._next_seq = seq
 
     def delete_log_events_before(self, ingestion_ms: int) -> int:
-        """Delete the events ingested before ``ingestion_ms`` (the retention sweep); returns how many."""
-        return self._db.execute("DELETE FROM log_events WHERE ingestion_time < ?", (ingestion_ms,)).rowcount
+        """Delete the events ingested before ``ingestion_ms`` (the retention sweep); returns how many.
+        Only streams that hold such events are visited."""
+        old = self._db.execute("SELECT id FROM log_streams WHERE first_ingestion < ?", (ingestion_ms,)).fetchall()
+        deleted = 0
+        for (sid,) in old:
+            self._db.execute("BEGIN")
+            deleted += self._db.execute(
+                "DELETE FROM log_stream_events WHERE stream_id = ? AND timestamp < ?", (sid, ingestion_ms)
+            ).rowcount
+            first, size = self._db.execute(
+                "SELECT MIN(timestamp), SUM(LENGTH(CAST(message AS BLOB))) FROM log_stream_events WHERE stream_id = ?",
+                (sid,),
+            ).fetchone()
+            if first is None:
+                self._db.execute("DELETE FROM log_streams WHERE id = ?", (sid,))
+                self._stream_ids = {k: v for k, v in self._stream_ids.items() if v != sid}
+            else:
+                self._db.execute(
+                    "UPDATE log_streams SET first_ingestion = ?, first_event = ?, stored_bytes = ? WHERE id = ?",
+                    (first, first, size, sid),
+                )
+            self._db.execute("COMMIT")
+        return deleted
 
     # -- CloudWatch Logs views (read by the CloudWatch Logs API and the web page) -------------------------
     def log_groups(self) -> list[tuple[str, int, int]]:
         """Every log group holding events: ``(group, first ingestion ms, stored bytes)``."""
         return self._db.execute(
-            "SELECT log_group, MIN(ingestion_time), SUM(LENGTH(message)) FROM log_events GROUP BY log_group"
+            "SELECT log_group, MIN(first_ingestion), SUM(stored_bytes) FROM log_streams GROUP BY log_group"
         ).fetchall()
 
     def log_events_exist(self, group: str, stream: str | None = None) -> bool:
         """Whether the group (or one stream of it) holds any event (an index look-up, not a scan)."""
         if stream is None:
-            row = self._db.execute("SELECT 1 FROM log_events WHERE log_group = ? LIMIT 1", (group,)).fetchone()
+            row = self._db.execute("SELECT 1 FROM log_streams WHERE log_group = ? LIMIT 1", (group,)).fetchone()
         else:
             row = self._db.execute(
-                "SELECT 1 FROM log_events WHERE log_group = ? AND log_stream = ? LIMIT 1", (group, stream)
+                "SELECT 1 FROM log_streams WHERE log_group = ? AND log_stream = ? LIMIT 1", (group, stream)
             ).fetchone()
         return row is not None
 
@@ -106,20 +202,21 @@ class Store:
         """The streams of a group: ``(stream, first ingestion ms, first event ms, last event ms,
         last ingestion ms, stored bytes)``."""
         return self._db.execute(
-            "SELECT log_stream, MIN(ingestion_time), MIN(timestamp), MAX(timestamp), MAX(ingestion_time), "
-            "SUM(LENGTH(message)) FROM log_events WHERE log_group = ? GROUP BY log_stream",
+            "SELECT log_stream, first_ingestion, first_event, last_event, last_ingestion, stored_bytes "
+            "FROM log_streams WHERE log_group = ?",
             (group,),
         ).fetchall()
 
     def select_log_events(
         self, sql_where: str, params: tuple[Any, ...], limit: int, *, descending: bool = False
     ) -> list[tuple[int, str, int, int, str]]:
-        """Events as ``(rowid, stream, timestamp, ingestion_time, message)`` in (timestamp, rowid) order
-        (newest first when ``descending``); ``rowid`` makes a stable pagination cursor."""
+        """Events as ``(rowid, stream, timestamp, ingestion_time, message)`` in ``rowid`` (ingestion, hence
+        time) order, newest first when ``descending``; ``rowid`` makes a stable pagination cursor.
+        ``sql_where`` may name ``log_group``, ``log_stream``, ``timestamp``, ``message`` and ``rowid``."""
         order = "DESC" if descending else "ASC"
         return self._db.execute(
-            "SELECT rowid, log_stream, timestamp, ingestion_time, message FROM log_events "
-            f"WHERE {sql_where} ORDER BY timestamp {order}, rowid {order} LIMIT ?",
+            "SELECT rowid, log_stream, timestamp, ingestion_time, message FROM log_events_view "
+            f"WHERE {sql_where} ORDER BY rowid {order} LIMIT ?",
             (*params, limit),
         ).fetchall()
 
