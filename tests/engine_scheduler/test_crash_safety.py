@@ -1,0 +1,174 @@
+"""Nothing of a job outlives its attempt or a killed engine.
+
+- A container's background children die with the container (its process group); a double-forked
+  daemon (``setsid``) too where the engine has cgroups (cgroup v2, ``cgroup.kill``).
+- The process journal under the state dir: what a killed engine left running is killed by the next
+  engine on that dir, a pid that now belongs to another process is never signalled.
+
+The real ``kill -9`` of a served engine is in tests/reliability/test_restart.py.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from batch_eks_provider.local.runtime.containment import find_cgroup_root
+from batch_eks_provider.local.runtime.process_registry import (
+    REGISTRY_FILE,
+    ProcessRegistry,
+    RecordedProcess,
+    process_start_time,
+    reap_previous_run,
+)
+from tests.helpers import wait_for
+
+HAS_CGROUPS = find_cgroup_root() is not None
+
+
+def _pids_running(argv: list[str]) -> list[int]:
+    """Live (not zombie) processes whose argv is exactly ``argv``."""
+    wanted = "\0".join(argv).encode() + b"\0"
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                if f.read() != wanted:
+                    continue
+            with open(f"/proc/{name}/stat", "rb") as f:
+                if f.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X"):
+                    continue
+        except OSError:
+            continue
+        found.append(int(name))
+    return found
+
+
+def _kill_all(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_a_background_child_dies_with_its_container(env):
+    env.definition("child", ["sh", "-c", "sleep 6101 & echo started"])
+    try:
+        job = env.wait(env.submit("q", "child"))
+        assert job["status"] == "SUCCEEDED"
+        wait_for(lambda: not _pids_running(["sleep", "6101"]), timeout=5, what="the background child to be gone")
+    finally:
+        _kill_all(_pids_running(["sleep", "6101"]))
+
+
+@pytest.mark.skipif(not HAS_CGROUPS, reason="no writable cgroup v2 hierarchy: setsid daemons escape the process group")
+def test_a_double_forked_daemon_dies_with_its_container(env):
+    env.definition("daemon", ["sh", "-c", "(setsid sleep 6102 &) ; echo started"])
+    try:
+        job = env.wait(env.submit("q", "daemon"))
+        assert job["status"] == "SUCCEEDED"
+        wait_for(lambda: not _pids_running(["sleep", "6102"]), timeout=5, what="the setsid daemon to be gone")
+        root = env.engine.scheduler.runtime.cgroups.path
+        wait_for(lambda: not [p for p in root.iterdir() if p.name.startswith(f"{os.getpid()}-")], timeout=5,
+                 what="the container's cgroup to be removed")
+    finally:
+        _kill_all(_pids_running(["sleep", "6102"]))
+
+
+@pytest.mark.skipif(not HAS_CGROUPS, reason="no writable cgroup v2 hierarchy")
+def test_a_terminated_jobs_daemon_dies_too(env):
+    env.definition("daemon-forever", ["sh", "-c", "(setsid sleep 6103 &) ; echo started; sleep 6104"])
+    try:
+        job_id = env.submit("q", "daemon-forever")
+        env.wait_for_output(job_id, "started")
+        assert _pids_running(["sleep", "6103"])
+        env.batch.terminate_job(jobId=job_id, reason="stop")
+        assert env.wait(job_id)["status"] == "FAILED"
+        wait_for(lambda: not _pids_running(["sleep", "6103"]) and not _pids_running(["sleep", "6104"]), timeout=5,
+                 what="the job's processes to be gone")
+    finally:
+        _kill_all(_pids_running(["sleep", "6103"]) + _pids_running(["sleep", "6104"]))
+
+
+def _spawn_tree(tag: str) -> subprocess.Popen:
+    """A leader in its own session with a background child, as the engine starts a container."""
+    return subprocess.Popen(["sh", "-c", f"sleep {tag}1 & sleep {tag}2"], start_new_session=True)
+
+
+def test_restart_kills_what_the_journal_records_and_empties_it(tmp_path):
+    leader = _spawn_tree("620")
+    try:
+        wait_for(lambda: _pids_running(["sleep", "6201"]) and _pids_running(["sleep", "6202"]), timeout=5,
+                 what="the tree to start")
+        registry = ProcessRegistry(tmp_path / REGISTRY_FILE)
+        registry.started(RecordedProcess("pod-a", "main", leader.pid, process_start_time(leader.pid), leader.pid, None))
+        registry.close()
+
+        signalled, left = reap_previous_run(tmp_path, timeout=5)
+
+        assert (signalled, left) == (3, 0)  # sh, its background sleep, its foreground sleep
+        assert not _pids_running(["sleep", "6201"]) and not _pids_running(["sleep", "6202"])
+        assert leader.wait(timeout=5) == -signal.SIGKILL
+        assert (tmp_path / REGISTRY_FILE).read_text() == ""
+    finally:
+        _kill_all(_pids_running(["sleep", "6201"]) + _pids_running(["sleep", "6202"]))
+        leader.kill()
+
+
+def test_a_reused_pid_is_never_signalled(tmp_path):
+    """The journal names a pid whose start time differs: that pid is another process now; it is left alone."""
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        registry = ProcessRegistry(tmp_path / REGISTRY_FILE)
+        started = process_start_time(bystander.pid)
+        registry.started(RecordedProcess("pod-a", "main", bystander.pid, started - 1, bystander.pid, None))
+        registry.close()
+
+        assert reap_previous_run(tmp_path, timeout=1) == (0, 0)
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_an_ended_container_is_not_reaped(tmp_path):
+    """A container the journal records as ended is not looked for on restart."""
+    bystander = subprocess.Popen(["sleep", "6301"], start_new_session=True)
+    try:
+        registry = ProcessRegistry(tmp_path / REGISTRY_FILE)
+        started = process_start_time(bystander.pid)
+        registry.started(RecordedProcess("pod-a", "main", bystander.pid, started, bystander.pid, None))
+        registry.ended(bystander.pid, started)
+        registry.close()
+        assert reap_previous_run(tmp_path, timeout=1) == (0, 0)
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_a_running_engine_journals_its_containers(make_env, tmp_path):
+    e = make_env(state_dir=tmp_path / "state")
+    e.ce("ce")
+    e.queue("q", ["ce"])
+    e.definition("hold", ["sh", "-c", "echo started; sleep 6401"])
+    try:
+        job_id = e.submit("q", "hold")
+        e.wait_for_output(job_id, "started")
+        journal = (tmp_path / "state" / REGISTRY_FILE).read_text()
+        (leader,) = [p for p in _pids_running(["sh", "-c", "echo started; sleep 6401"])]
+        assert f'"pid":{leader}' in journal and f'"start_time":{process_start_time(leader)}' in journal
+        assert ('"cgroup":"' in journal) == HAS_CGROUPS
+        e.batch.terminate_job(jobId=job_id, reason="stop")
+        e.wait(job_id)
+        wait_for(lambda: '"op":"end"' in (tmp_path / "state" / REGISTRY_FILE).read_text(), timeout=5,
+                 what="the container's end in the journal")
+    finally:
+        _kill_all(_pids_running(["sleep", "6401"]))
