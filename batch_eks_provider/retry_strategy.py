@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
+from .batch_rules import evaluate_on_exit, rule_matches
 from .exceptions import BatchEksInvalidInputError
 
 __all__ = ["RetryStrategy", "RetryRule", "SPOT_RECLAIM_PATTERN", "MAX_ATTEMPTS", "MAX_RULES"]
@@ -55,14 +56,6 @@ def _check_pattern(where: str, key: str, value: Any) -> str:
             field, value, "may contain letters, digits, periods, colons, white space and a trailing '*'."
         )
     return value
-
-
-def _pattern_matches(pattern: str | None, value: str) -> bool:
-    if pattern is None:
-        return True
-    if pattern.endswith("*"):
-        return value.startswith(pattern[:-1])
-    return value == pattern
 
 
 @dataclass(frozen=True)
@@ -109,12 +102,9 @@ class RetryRule:
         return {**wire, "action": self.action}
 
     def matches(self, *, exit_code: int | None, status_reason: str | None, reason: str | None) -> bool:
-        """Whether this rule applies to a failed attempt (an absent value is matched as ``""``)."""
-        return (
-            _pattern_matches(self.on_exit_code, "" if exit_code is None else str(exit_code))
-            and _pattern_matches(self.on_status_reason, status_reason or "")
-            and _pattern_matches(self.on_reason, reason or "")
-        )
+        """Whether this rule applies to a failed attempt (:func:`~batch_eks_provider.batch_rules.rule_matches`:
+        an attempt with no exit code matches no ``onExitCode`` pattern)."""
+        return rule_matches(self.to_api(), exit_code=exit_code, status_reason=status_reason, reason=reason)
 
 
 def _codes(codes: Iterable[int | str], field: str) -> list[str]:
@@ -238,10 +228,8 @@ class RetryStrategy:
         self, *, exit_code: int | None = None, status_reason: str | None = None, reason: str | None = None
     ) -> str:
         """``RETRY`` or ``EXIT`` as Batch decides it for one failed attempt (attempts left aside)."""
-        for rule in self.rules:
-            if rule.matches(exit_code=exit_code, status_reason=status_reason, reason=reason):
-                return rule.action
-        return "RETRY"
+        wire = [rule.to_api() for rule in self.rules]
+        return evaluate_on_exit(wire, exit_code=exit_code, status_reason=status_reason, reason=reason) or "RETRY"
 
     @property
     def permanent_exit_codes(self) -> frozenset[int]:

@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import DAG, Param
 
 from batch_eks_provider.operators.batch import BatchEksSubmitJobOperator
-from batch_eks_provider.retry import RetryStrategy
+from batch_eks_provider.retry_strategy import RetryStrategy
 
 ON_DEMAND_QUEUE = "doeks-JQ1_OD"
 SPOT_QUEUE = "doeks-JQ1_SPOT"

@@ -12,7 +12,8 @@ from botocore.config import Config
 
 from ..exceptions import BatchEksError, BatchEksInvalidInputError
 from ..outcome import ACTIVE_STATUSES
-from ..queue_check import (
+from ..batch_rules import OVERRIDE_SECTIONS, override_target
+from .queue_check import (
     QueueReport,
     ResourceRequirement,
     compute_environment_index,
@@ -22,7 +23,7 @@ from ..queue_check import (
 )
 from .. import retries
 from ..retries import aws_api_retry, is_ambiguous, is_unprocessed
-from ..submit_request import SubmitRequestSpec, build_submit_request, normalize_job_queues
+from .submit_request import SubmitRequestSpec, build_submit_request, normalize_job_queues
 
 __all__ = [
     "BatchEksHook",
@@ -63,12 +64,11 @@ def complete_override_resources(request: dict[str, Any], job_definition: Mapping
     container, so the override is complete whether Batch replaces or merges ``resources``. Changes ``request``."""
     override = (request.get("eksPropertiesOverride") or {}).get("podProperties") or {}
     defined = (job_definition.get("eksProperties") or {}).get("podProperties") or {}
-    for section in ("containers", "initContainers"):
+    for section in OVERRIDE_SECTIONS:
         targets = defined.get(section) or []
         for i, change in enumerate(override.get(section) or []):
             resources = change.get("resources")
-            named = [c for c in targets if change.get("name") and c.get("name") == change["name"]]
-            target = named[0] if named else targets[i] if i < len(targets) else None
+            target = override_target(targets, change, i)
             if not resources or target is None:
                 continue
             given = set(resources.get("limits") or {}) | set(resources.get("requests") or {})
@@ -330,7 +330,7 @@ class BatchEksHook(AwsBaseHook):
     def prepare_submit_request(self, spec: SubmitRequestSpec) -> tuple[dict[str, Any], QueueReport]:
         """Check everything about a submission and return the SubmitJob request and the queue chosen for it.
 
-        In order: every input rule (:func:`~batch_eks_provider.submit_request.build_submit_request`, no call);
+        In order: every input rule (:func:`~batch_eks_provider.hooks.submit_request.build_submit_request`, no call);
         the job definition exists (one DescribeJobDefinitions); the first usable queue of ``spec.job_queue``
         (a name or a list) that the job can fit (two calls, :meth:`choose_queue`); ``share_identifier`` given
         exactly when that queue has a fair-share policy (after a fallback to a FIFO queue it is dropped).

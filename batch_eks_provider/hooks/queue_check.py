@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Iterable, Mapping, Sequence
 
-from .exceptions import BatchEksInvalidInputError, BatchEksQueueUnavailableError
-from .instance_types import expand
+from ..batch_rules import OVERRIDE_SECTIONS, override_target
+from ..exceptions import BatchEksInvalidInputError, BatchEksQueueUnavailableError
+from ..instance_types import expand
 from .submit_request import normalize_cpu, normalize_memory
 
 __all__ = [
@@ -81,11 +82,10 @@ class ResourceRequirement:
         by container ``name``, else by position; ``resources`` replaced whole)."""
         pod = copy.deepcopy((job_definition.get("eksProperties") or {}).get("podProperties") or {})
         override = (request.get("eksPropertiesOverride") or {}).get("podProperties") or {}
-        for section in ("containers", "initContainers"):
+        for section in OVERRIDE_SECTIONS:
             targets = pod.get(section) or []
             for i, change in enumerate(override.get(section) or []):
-                named = [c for c in targets if change.get("name") and c.get("name") == change["name"]]
-                target = named[0] if named else targets[i] if i < len(targets) else None
+                target = override_target(targets, change, i)
                 if target is not None and change.get("resources") is not None:
                     target["resources"] = change["resources"]
         return cls.from_pod_properties(pod)

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
 
-from .exceptions import BatchEksInvalidInputError
-from .retry import RetryStrategy
+from ..exceptions import BatchEksInvalidInputError
+from ..retry_strategy import RetryStrategy
 
 __all__ = [
     "SubmitRequestSpec",

@@ -3,7 +3,7 @@
 Templated fields arrive as strings unless the DAG sets ``render_template_as_native_obj=True`` (a Param
 ``"{{ params.command }}"`` renders to ``"['sh', '-c', 'echo hi']"``), so :func:`as_list`, :func:`as_dict`
 and :func:`as_int` accept both forms. The request itself is built and checked by
-:func:`batch_eks_provider.submit_request.build_submit_request`; the fields it does not know yet are added
+:func:`batch_eks_provider.hooks.submit_request.build_submit_request`; the fields it does not know yet are added
 and checked here.
 """
 
@@ -16,7 +16,7 @@ import shlex
 from typing import Any, Iterable
 
 from ..exceptions import BatchEksInvalidInputError
-from ..submit_request import SubmitRequestSpec
+from ..hooks.submit_request import SubmitRequestSpec
 
 __all__ = ["as_list", "as_dict", "as_int", "as_float", "depends_on_entries", "build_spec"]
 
@@ -120,11 +120,11 @@ def depends_on_entries(value: Any) -> list[dict[str, str]]:
 
 
 def build_spec(fields: dict[str, Any]) -> SubmitRequestSpec:
-    """The :class:`~batch_eks_provider.submit_request.SubmitRequestSpec` of the operator's rendered fields.
+    """The :class:`~batch_eks_provider.hooks.submit_request.SubmitRequestSpec` of the operator's rendered fields.
 
     Strings from templates are read back into lists, mappings and numbers here (or a
     :class:`~batch_eks_provider.exceptions.BatchEksInvalidInputError` naming field, value and rule); every
-    rule of the request is checked by :func:`~batch_eks_provider.submit_request.build_submit_request`.
+    rule of the request is checked by :func:`~batch_eks_provider.hooks.submit_request.build_submit_request`.
     """
     timeout = fields.get("timeout")
     retry_strategy = fields.get("retry_strategy")

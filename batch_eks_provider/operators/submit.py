@@ -15,7 +15,7 @@ from ..hooks.batch import BatchEksHook
 from ..hooks.pods import BatchEksPodHook
 from ..links.batch import LINKS_XCOM_KEY, BatchEksJobLink, BatchEksJobLogsLink, BatchEksJobQueueLink, link_details
 from ..outcome import attempt_line, failure_error, job_outcome
-from ..submit_request import build_submit_request, normalize_job_queues
+from ..hooks.submit_request import build_submit_request, normalize_job_queues
 from ..triggers.batch import BatchEksJobTrigger
 from .identity import TASK_SUCCEEDED_TAG, TRY_NUMBER_TAG, can_reattach, identity_tags, try_number
 from .request import as_float, as_int, as_list, build_spec
@@ -81,7 +81,7 @@ class BatchEksSubmitJobOperator(BaseOperator):
     :param eks_properties_override: Raw ``eksPropertiesOverride``; the shorthands above are laid over its first container.
     :param depends_on: Job ids, upstream task outputs, or ``{"jobId", "type"}`` mappings (at most 20).
     :param array_size: Run an array job of this many children (2..10000).
-    :param retry_strategy: A :class:`~batch_eks_provider.retry.RetryStrategy` or a ``retryStrategy`` dict.
+    :param retry_strategy: A :class:`~batch_eks_provider.retry_strategy.RetryStrategy` or a ``retryStrategy`` dict.
     :param timeout: Seconds (or a ``timedelta``) an attempt may run (``attemptDurationSeconds``, at least 60).
     :param share_identifier: Fair-share identifier (required by a queue with a scheduling policy).
     :param scheduling_priority: ``schedulingPriorityOverride`` (0..9999) for a fair-share queue.

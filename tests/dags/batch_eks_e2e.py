@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import DAG, Param
 
 from batch_eks_provider.operators.batch import BatchEksScaleComputeEnvironmentOperator, BatchEksSubmitJobOperator
-from batch_eks_provider.retry import RetryStrategy
+from batch_eks_provider.retry_strategy import RetryStrategy
 from batch_eks_provider.sensors.batch import BatchEksJobSensor
 
 QUEUE = "doeks-JQ1_OD"

@@ -14,8 +14,9 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from batch_eks_provider import retries
 from batch_eks_provider.local import LocalEngine
 from batch_eks_provider.local.store.state import EngineConfig
-from batch_eks_provider.queue_check import ResourceRequirement
-from tests.provider_hooks.helpers import api_calls, aws_connection_json, post_admin
+from batch_eks_provider.hooks.queue_check import ResourceRequirement
+from tests.support.metrics import api_requests as api_calls
+from tests.support.provider import aws_connection_json, post_admin
 
 NO_BOTOCORE_RETRIES = {"config_kwargs": {"retries": {"total_max_attempts": 1, "mode": "standard"}}}
 
@@ -72,9 +73,9 @@ def test_hook_calls_succeed_under_injected_faults(seeded_engine, recorded_sleeps
         seeded_engine.url, outcome="ServerException"
     )
     # after a 5xx SubmitJob the hook looks the job up (one ListJobs) before sending it again
-    lookups = api_calls(seeded_engine.url, "SubmitJob", "ServerException")
+    lookups = api_calls(seeded_engine.url, "SubmitJob", outcome="ServerException")
     assert api_calls(seeded_engine.url, outcome="ok") == expected_ok + lookups
-    assert api_calls(seeded_engine.url, "SubmitJob", "ok") == 6
+    assert api_calls(seeded_engine.url, "SubmitJob", outcome="ok") == 6
     assert failures >= 3, "the engine should have injected faults"
     assert len(recorded_sleeps) == failures  # one backoff wait per failed request, each bounded
     assert all(0 <= s <= 0.02 for s in recorded_sleeps)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from batch_eks_provider.exceptions import BatchEksInvalidInputError
-from batch_eks_provider.retry import RetryRule, RetryStrategy
+from batch_eks_provider.retry_strategy import RetryRule, RetryStrategy
 from tests.helpers import wait_for_job
 
 SPOT_ONLY_WIRE = [{"onStatusReason": "Host EC2*", "action": "RETRY"}, {"onReason": "*", "action": "EXIT"}]
@@ -148,7 +148,7 @@ def test_batch_retries_a_listed_exit_code_and_stops_on_others(batch):
 
 def test_spot_only_retries_a_reclaimed_attempt_and_the_job_succeeds(batch, engine):
     from tests.helpers import wait_for
-    from tests.provider_hooks.helpers import post_admin
+    from tests.support.provider import post_admin
 
     submitted = batch.submit_job(
         jobName="reclaimed",

@@ -7,7 +7,8 @@ import threading
 import requests
 
 from tests.helpers import wait_for
-from tests.provider_e2e.conftest import api_requests, task_states, try_numbers, xcom
+from tests.support.metrics import api_requests
+from tests.support.provider import task_states, try_numbers, xcom
 
 
 def test_sync_and_deferred_tasks_return_the_job_id_and_push_attempts(airflow_db, aws_default, batch, e2e_dags, capfd):
@@ -32,7 +33,7 @@ def test_sync_and_deferred_tasks_return_the_job_id_and_push_attempts(airflow_db,
     links = xcom(run, "sync", "batch_eks_links")
     assert links["endpoint_url"] == aws_default.url and links["job_queue"] == "doeks-JQ1_OD"
     assert links["pod_name"] == sync_job["eksAttempts"][0]["podName"]
-    assert api_requests(aws_default, "SubmitJob") == 2
+    assert api_requests(aws_default.url, "SubmitJob") == 2
     task_log = capfd.readouterr().out
     deferred_pod = xcom(run, "deferred", "batch_job")["attempts"][0]["pod_name"]
     assert f"[{deferred_pod}] deferred" in task_log  # fetched once the deferred job ended
@@ -64,7 +65,7 @@ def test_a_permanent_exit_code_fails_at_once_without_airflow_retries(airflow_db,
     run = e2e_dags.permanent_dag.test()
     assert task_states(run) == {"permanent": "failed", "permanent_deferred": "failed"}
     assert try_numbers(run) == {"permanent": 1, "permanent_deferred": 1}
-    assert api_requests(aws_default, "SubmitJob") == 2
+    assert api_requests(aws_default.url, "SubmitJob") == 2
     for task_id in ("permanent", "permanent_deferred"):
         summary = xcom(run, task_id, "batch_job")
         assert summary["attempts"][0]["exit_codes"] == {"application": 42}
@@ -147,14 +148,14 @@ def test_a_spot_reclaim_during_the_job_is_retried_by_batch_and_reported(airflow_
     task_log = capfd.readouterr().out
     assert f"attempt 1: pod {first['pod_name']}" in task_log and f"attempt 2: pod {second['pod_name']}" in task_log
     assert f"[{second['pod_name']}] survived" in task_log  # the pod's output, in the task log
-    assert api_requests(aws_default, "SubmitJob") == 1
+    assert api_requests(aws_default.url, "SubmitJob") == 1
 
 
 def test_bad_input_fails_each_task_before_any_submit_job(airflow_db, aws_default, batch, e2e_dags):
     run = e2e_dags.bad_input_dag.test()
     states = task_states(run)
     assert states == {case: "failed" for case in e2e_dags.BAD_INPUT}
-    assert api_requests(aws_default, "SubmitJob") == 0
+    assert api_requests(aws_default.url, "SubmitJob") == 0
 
 
 def test_queue_and_ce_sensors_then_a_deferred_job_sensor(airflow_db, aws_default, batch, e2e_dags):
@@ -162,7 +163,7 @@ def test_queue_and_ce_sensors_then_a_deferred_job_sensor(airflow_db, aws_default
     assert run.state == "success", task_states(run)
     (job,) = batch.describe_jobs(jobs=[xcom(run, "start")])["jobs"]
     assert job["status"] == "SUCCEEDED"
-    assert api_requests(aws_default, "SubmitJob") == 1
+    assert api_requests(aws_default.url, "SubmitJob") == 1
 
 
 def test_mapped_tasks_each_get_their_own_job_tagged_with_the_map_index(airflow_db, aws_default, batch, e2e_dags):
@@ -182,7 +183,7 @@ def test_an_airflow_retry_after_a_failed_job_submits_a_new_one(airflow_db, aws_d
     assert try_numbers(run) == {"flaky": 2}
     jobs = jobs_named(batch, "e2e_flaky")
     assert len(jobs) == 2 and {j["status"] for j in jobs} == {"FAILED"}
-    assert api_requests(aws_default, "SubmitJob") == 2
+    assert api_requests(aws_default.url, "SubmitJob") == 2
 
 
 def test_a_spot_reclaim_on_the_last_batch_attempt_is_retried_by_airflow(airflow_db, aws_default, batch, e2e_dags, capfd):
@@ -208,5 +209,5 @@ def test_a_spot_reclaim_on_the_last_batch_attempt_is_retried_by_airflow(airflow_
     (first,) = batch.describe_jobs(jobs=[reclaimed["jobId"]])["jobs"]
     assert first["status"] == "FAILED" and first["statusReason"].startswith("Host EC2")
     assert xcom(run, "spot_once") != reclaimed["jobId"]
-    assert api_requests(aws_default, "SubmitJob") == 2
+    assert api_requests(aws_default.url, "SubmitJob") == 2
     assert "BatchEksSpotReclaimedError" in capfd.readouterr().out

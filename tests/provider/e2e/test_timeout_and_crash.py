@@ -14,9 +14,11 @@ import pytest
 
 from batch_eks_provider.local import LocalEngine
 from batch_eks_provider.local.clock import ManualClock
-from tests.conftest import ROOT, aws_connection_uri
+from tests.conftest import ROOT
+from tests.support.provider import aws_connection_json as aws_connection_uri
 from tests.helpers import wait_for
-from tests.provider_e2e.conftest import api_requests, task_states, xcom
+from tests.support.metrics import api_requests
+from tests.support.provider import task_states, xcom
 
 
 @pytest.fixture
@@ -85,7 +87,7 @@ def test_a_worker_killed_mid_job_and_the_task_retried_makes_one_job(airflow_db, 
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=10)
-    assert api_requests(aws_default, "SubmitJob") == 1
+    assert api_requests(aws_default.url, "SubmitJob") == 1
     (first,) = batch.describe_jobs(jobs=[running[0]["jobId"]])["jobs"]
     assert first["tags"]["airflow:run_id"] == run_id and first["tags"]["airflow:try_number"] == "1"
 
@@ -93,7 +95,7 @@ def test_a_worker_killed_mid_job_and_the_task_retried_makes_one_job(airflow_db, 
     assert run.run_id == run_id
     assert run.state == "success", task_states(run)
     assert xcom(run, "long") == running[0]["jobId"]
-    assert api_requests(aws_default, "SubmitJob") == 1
+    assert api_requests(aws_default.url, "SubmitJob") == 1
     jobs = batch.list_jobs(jobQueue="doeks-JQ1_OD", filters=[{"name": "JOB_NAME", "values": ["e2e_reattach"]}])["jobSummaryList"]
     assert [(j["jobId"], j["status"]) for j in jobs] == [(running[0]["jobId"], "SUCCEEDED")]
 
@@ -110,6 +112,6 @@ def test_a_task_cleared_after_success_and_run_again_submits_a_new_job(airflow_db
     again = e2e_dags.rerun_dag.test(logical_date=logical_date, run_after=logical_date)
     assert again.run_id == first.run_id and again.state == "success", task_states(again)
     assert xcom(again, "rerun") != first_job
-    assert api_requests(aws_default, "SubmitJob") == 2
+    assert api_requests(aws_default.url, "SubmitJob") == 2
     jobs = batch.list_jobs(jobQueue="doeks-JQ1_OD", filters=[{"name": "JOB_NAME", "values": ["e2e_rerun"]}])["jobSummaryList"]
     assert sorted(j["status"] for j in jobs) == ["SUCCEEDED", "SUCCEEDED"]

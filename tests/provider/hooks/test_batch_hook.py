@@ -7,9 +7,9 @@ import uuid
 import pytest
 
 from batch_eks_provider.exceptions import BatchEksInvalidInputError, BatchEksQueueUnavailableError
-from batch_eks_provider.queue_check import ResourceRequirement
+from batch_eks_provider.hooks.queue_check import ResourceRequirement
 from tests.helpers import wait_for, wait_for_job
-from tests.provider_hooks.helpers import api_calls
+from tests.support.metrics import api_requests as api_calls
 
 OD, SPOT = "doeks-JQ1_OD", "doeks-JQ1_SPOT"
 SMALL = ResourceRequirement.of(cpu="1", memory="1024Mi")
@@ -203,7 +203,7 @@ def _fair_share_queue(batch, name="fair"):
 def test_prepare_submit_request_checks_input_definition_queue_and_fit_without_submitting(
     batch_hook, batch, engine
 ):
-    from batch_eks_provider.submit_request import SubmitRequestSpec
+    from batch_eks_provider.hooks.submit_request import SubmitRequestSpec
 
     batch.update_job_queue(jobQueue=OD, state="DISABLED")
     request, report = batch_hook.prepare_submit_request(
@@ -236,7 +236,7 @@ def test_prepare_submit_request_checks_input_definition_queue_and_fit_without_su
 
 
 def test_prepare_submit_request_matches_share_identifier_to_the_queue(batch_hook, batch):
-    from batch_eks_provider.submit_request import SubmitRequestSpec
+    from batch_eks_provider.hooks.submit_request import SubmitRequestSpec
 
     _fair_share_queue(batch)
     base = dict(job_name="etl", job_definition="doeks-hello-world")
@@ -263,7 +263,7 @@ def test_prepare_submit_request_matches_share_identifier_to_the_queue(batch_hook
 
 
 def test_a_cpu_only_override_keeps_the_definition_memory_and_runs(batch_hook, batch):
-    from batch_eks_provider.submit_request import SubmitRequestSpec
+    from batch_eks_provider.hooks.submit_request import SubmitRequestSpec
 
     request, _ = batch_hook.prepare_submit_request(
         SubmitRequestSpec(job_name="more-cpu", job_queue=OD, job_definition="doeks-hello-world", cpu="2")

@@ -14,7 +14,7 @@ from batch_eks_provider.exceptions import (
 )
 from batch_eks_provider.hooks.compute_environment import VcpuSettings
 from tests.helpers import wait_for
-from tests.provider_hooks.helpers import api_calls
+from tests.support.metrics import api_requests as api_calls
 
 CE = "doeks-CE1_OD"
 

@@ -15,7 +15,8 @@ from kubernetes.client import ApiException
 from batch_eks_provider.hooks.pods import AttemptLogs, BatchEksPodError, BatchEksPodHook
 from tests.engine_k8s.support import NAMESPACE, core_v1, running_pod, submit_command, submit_gated_job
 from tests.helpers import wait_for, wait_for_job
-from tests.pods_hook.conftest import advance_clock
+from tests.support.metrics import api_requests
+from tests.support.provider import advance_clock, post_admin
 
 
 def _decode(token: str) -> str:
@@ -284,7 +285,7 @@ def test_throttled_aws_apis_slow_the_hook_down_instead_of_failing_it(pod_engine,
     import json
 
     from batch_eks_provider import retries
-    from tests.engine_k8s.test_metrics_and_web import _post, _samples, _value
+    from tests.support.metrics import api_requests
 
     job = wait_for_job(pod_batch, submit_command(pod_batch, "echo through-the-storm"))
     advance_clock(pod_engine, 31)  # the pod is deleted: the hook needs Batch, EKS and CloudWatch Logs
@@ -301,45 +302,15 @@ def test_throttled_aws_apis_slow_the_hook_down_instead_of_failing_it(pod_engine,
         },
     }
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(connection))
-    _post(pod_engine.url, "/_local/faults", {"throttle_rate": 0.7})
+    post_admin(pod_engine.url, "/_local/faults", {"throttle_rate": 0.7})
     try:
         with retries.overridden(initial_wait=0.001, max_wait=0.005, max_attempts=60):
             fetched = [BatchEksPodHook().fetch_attempt_logs(job["jobId"]) for _ in range(3)]
     finally:
-        _post(pod_engine.url, "/_local/faults", {"throttle_rate": 0.0})
+        post_admin(pod_engine.url, "/_local/faults", {"throttle_rate": 0.0})
     assert [(logs.source, logs.lines) for logs in fetched] == [("cloudwatch", ["through-the-storm"])] * 3
-    samples = _samples(pod_engine.url)
-    throttled = sum(
-        value
-        for (name, labels), value in samples.items()
-        if name == "batch_eks_api_requests_total" and ("outcome", "TooManyRequestsException") in labels
-    )
-    assert throttled >= 1  # at least 9 calls at a 70 % throttle rate: some were answered 429
-    assert (
-        _value(
-            samples, "batch_eks_api_requests_total", service="logs", operation="FilterLogEvents", outcome="ok"
-        )
-        >= 3
-    )
-
-
-def _kubernetes_calls(engine_url: str, operation: str) -> int:
-    """Kubernetes API requests the engine answered, from its ``GET /metrics``."""
-    import urllib.request
-
-    from prometheus_client.parser import text_string_to_metric_families
-
-    with urllib.request.urlopen(f"{engine_url}/metrics", timeout=10) as response:
-        text = response.read().decode()
-    return sum(
-        int(sample.value)
-        for family in text_string_to_metric_families(text)
-        if family.name == "batch_eks_api_requests"
-        for sample in family.samples
-        if sample.name.endswith("_total")
-        and sample.labels.get("service") == "kubernetes"
-        and sample.labels.get("operation") == operation
-    )
+    assert api_requests(pod_engine.url, service=None, outcome="TooManyRequestsException") >= 1  # 9+ calls at 70 %: some 429
+    assert api_requests(pod_engine.url, "FilterLogEvents", service="logs", outcome="ok") >= 3
 
 
 def test_a_silent_stream_is_reopened_without_repeating_lines(pod_engine, pod_batch, tmp_path):
@@ -356,7 +327,7 @@ def test_a_silent_stream_is_reopened_without_repeating_lines(pod_engine, pod_bat
     opener.start()
     assert list(lines) == ["three"]
     opener.join()
-    assert _kubernetes_calls(pod_engine.url, "read_namespaced_pod_log") >= 3  # the first stream and reopened ones
+    assert api_requests(pod_engine.url, "read_namespaced_pod_log", service="kubernetes") >= 3  # the first stream and reopened ones
     assert wait_for_job(pod_batch, job_id)["status"] == "SUCCEEDED"
 
 

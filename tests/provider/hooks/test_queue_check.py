@@ -6,7 +6,7 @@ import pytest
 
 from batch_eks_provider.exceptions import BatchEksInvalidInputError, BatchEksQueueUnavailableError
 from batch_eks_provider.instance_types import expand
-from batch_eks_provider.queue_check import (
+from batch_eks_provider.hooks.queue_check import (
     ResourceRequirement,
     compute_environment_index,
     pick_queue,

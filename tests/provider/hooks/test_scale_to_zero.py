@@ -10,8 +10,7 @@ from kubernetes import client as k8s_client
 from batch_eks_provider.local import LocalEngine
 from batch_eks_provider.local.clock import ManualClock
 from batch_eks_provider.local.store.state import EngineConfig
-from tests.conftest import aws_connection_uri
-from tests.engine_scheduler.conftest import admin
+from tests.support.provider import aws_connection_json as aws_connection_uri, post_admin
 from tests.helpers import wait_for
 
 CE = "doeks-CE1_OD"
@@ -57,7 +56,7 @@ def test_scale_to_zero_removes_idle_nodes_and_desired_vcpus_follows(manual_engin
     hook.scale_to_zero(CE)
     after_a_pass()
     assert _node_vcpus(core) == 16, "nodes that have not been idle long enough stay"
-    admin(manual_engine.url, "/_local/clock/advance", {"seconds": IDLE_SECONDS + 1})
+    post_admin(manual_engine.url, "/_local/clock/advance", {"seconds": IDLE_SECONDS + 1})
     wait_for(lambda: _node_vcpus(core) == 0, timeout=10, what="idle nodes to go")
     assert _desired(batch) == 0
     assert hook.describe(CE)["computeResources"]["minvCpus"] == 0

@@ -15,8 +15,9 @@ from batch_eks_provider.hooks.batch import BatchEksSubmitOutcomeUnknownError
 from batch_eks_provider.local import LocalEngine
 from batch_eks_provider.local.store.state import EngineConfig
 from tests.engine_k8s.support import aws_client
-from tests.provider_hooks.faulty_proxy import faulty_proxy
-from tests.provider_hooks.helpers import api_calls, aws_connection_json, post_admin
+from tests.support.faulty_proxy import faulty_proxy
+from tests.support.metrics import api_requests as api_calls
+from tests.support.provider import aws_connection_json, post_admin
 
 QUEUE = "doeks-JQ1_OD"
 DEFINITION = "doeks-hello-world"
@@ -118,7 +119,7 @@ def test_injected_server_errors_make_exactly_one_job_per_successful_call(
     created = [j["jobId"] for j in _jobs_named(seeded_engine.url, "burst")]
     assert sorted(created) == sorted(returned)  # one job per successful call, none for the failed ones
     assert len(set(returned)) == len(returned)
-    assert api_calls(seeded_engine.url, "SubmitJob", "ServerException") >= 2, "faults should have been injected"
+    assert api_calls(seeded_engine.url, "SubmitJob", outcome="ServerException") >= 2, "faults should have been injected"
     if tagged:
         assert len(returned) == 16
     else:
@@ -133,5 +134,5 @@ def test_throttling_is_retried_without_a_lookup(seeded_engine, monkeypatch, shor
     ]
     post_admin(seeded_engine.url, "/_local/faults", {"throttle_rate": 0.0})
     assert sorted(j["jobId"] for j in _jobs_named(seeded_engine.url, "throttled")) == sorted(ids)
-    assert api_calls(seeded_engine.url, "SubmitJob", "TooManyRequestsException") >= 1
+    assert api_calls(seeded_engine.url, "SubmitJob", outcome="TooManyRequestsException") >= 1
     assert api_calls(seeded_engine.url, "ListJobs") == 1  # only this test's own listing

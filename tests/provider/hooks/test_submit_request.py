@@ -7,8 +7,8 @@ import datetime
 import pytest
 
 from batch_eks_provider.exceptions import BatchEksInvalidInputError
-from batch_eks_provider.retry import RetryStrategy
-from batch_eks_provider.submit_request import SubmitRequestSpec, build_submit_request, normalize_job_queues
+from batch_eks_provider.retry_strategy import RetryStrategy
+from batch_eks_provider.hooks.submit_request import SubmitRequestSpec, build_submit_request, normalize_job_queues
 from tests.helpers import wait_for_job
 
 BASE = dict(job_name="nightly-etl", job_queue="doeks-JQ1_OD", job_definition="doeks-hello-world")
@@ -280,7 +280,7 @@ def test_the_built_request_is_accepted_and_run_by_the_engine(batch):
 
 def test_no_api_call_at_all_is_made_for_any_bad_input(aws_default):
     from batch_eks_provider.hooks.batch import BatchEksHook
-    from tests.provider_hooks.helpers import api_calls
+    from tests.support.metrics import api_requests as api_calls
 
     hook = BatchEksHook(aws_conn_id="aws_default")
     for case_id, changes, field, _ in BAD_INPUTS:

@@ -9,7 +9,7 @@ import pytest
 from batch_eks_provider.exceptions import BatchEksInvalidInputError, BatchEksQueueUnavailableError
 from batch_eks_provider.operators.batch import BatchEksSubmitJobOperator
 from tests.dags.batch_eks_e2e import BAD_INPUT
-from tests.provider_e2e.conftest import api_requests
+from tests.support.metrics import api_requests
 
 EXPECTED = {
     "millicores": (BatchEksInvalidInputError, "cpu", "100m"),
@@ -54,7 +54,7 @@ def test_bad_input_is_rejected_naming_field_value_and_rule(case, aws_default):
         operator.execute(context())
     message = str(raised.value)
     assert field in message and detail in message, message
-    assert api_requests(aws_default, "SubmitJob") == 0
+    assert api_requests(aws_default.url, "SubmitJob") == 0
 
 
 def test_a_param_rendered_as_a_string_list_is_read_back_as_a_list():

@@ -15,7 +15,7 @@ import pytest
 from batch_eks_provider.exceptions import BatchEksError, BatchEksInvalidInputError, BatchEksWaitTimeoutError
 from batch_eks_provider.operators.batch import BatchEksSubmitJobOperator
 from tests.helpers import wait_for_job
-from tests.provider_e2e.conftest import api_requests
+from tests.support.metrics import api_requests
 
 QUEUE = "doeks-JQ1_OD"
 CE = "doeks-CE1_OD"
@@ -67,12 +67,12 @@ def test_the_sync_wait_is_bounded_by_max_wait_or_execution_timeout(aws_default, 
     task = operator(poll_interval=10, **limit)
     fake = FakeTime()
     task.wait_clock, task.wait_sleep = fake.clock, fake.sleep
-    before = api_requests(aws_default, "DescribeJobs")
+    before = api_requests(aws_default.url, "DescribeJobs")
     with pytest.raises(BatchEksWaitTimeoutError) as raised:
         task.execute(context())
     assert f"{bound}=30" in str(raised.value)
     assert fake.sleeps == [10, 10, 10]
-    assert api_requests(aws_default, "DescribeJobs") - before == 4  # at 0, 10, 20 and 30 s of the fake clock
+    assert api_requests(aws_default.url, "DescribeJobs") - before == 4  # at 0, 10, 20 and 30 s of the fake clock
     (job,) = batch.describe_jobs(jobs=[task.job_id])["jobs"]
     assert job["status"] == "FAILED" and "max_wait" in job["statusReason"]
 
@@ -108,10 +108,10 @@ def test_the_reattach_lookup_skips_jobs_older_than_the_run(aws_default, batch):
     for _ in range(3):
         submit_running(batch, name="history")
     task = operator(job_name="history", wait_for_completion=False)
-    before = api_requests(aws_default, "DescribeJobs")
+    before = api_requests(aws_default.url, "DescribeJobs")
     task.execute(context(run_after=datetime.fromtimestamp(time.time() + 3600, tz=timezone.utc)))
-    assert api_requests(aws_default, "DescribeJobs") - before == 0  # three older same-named jobs never described
-    assert api_requests(aws_default, "SubmitJob") == 4
+    assert api_requests(aws_default.url, "DescribeJobs") - before == 0  # three older same-named jobs never described
+    assert api_requests(aws_default.url, "SubmitJob") == 4
 
 
 def test_permanent_exit_codes_poll_interval_and_max_wait_are_templated_and_read_at_execute():

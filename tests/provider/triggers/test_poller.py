@@ -16,11 +16,11 @@ from botocore.exceptions import ClientError
 from batch_eks_provider.triggers import poller as poller_module
 from batch_eks_provider.triggers.poller import FAILING_CYCLES_LIMIT, JobPoller, JobPollerError
 from tests.helpers import wait_for_job
+from tests.support.provider import BOUND, Gate
 
 QUEUE = "doeks-JQ1_OD"
 CE = "doeks-CE1_OD"
 DEFINITION = "doeks-hello-world"
-BOUND = 30  # seconds: a safety bound on each wait, never a timing assertion
 
 
 def submit(batch, n: int) -> list[str]:
@@ -29,31 +29,6 @@ def submit(batch, n: int) -> list[str]:
         batch.submit_job(jobName=f"poll-{i}", jobQueue=QUEUE, jobDefinition=DEFINITION, eksPropertiesOverride=override)["jobId"]
         for i in range(n)
     ]
-
-
-class Gate:
-    """A stand-in for ``asyncio.sleep``: records the delay and waits until the test opens the gate."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-        self._open: asyncio.Queue = asyncio.Queue()
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-        await self._open.get()
-
-    def open(self, cycles: int = 1) -> None:
-        for _ in range(cycles):
-            self._open.put_nowait(None)
-
-    async def asleep(self, times: int) -> None:
-        """Wait until the loop has gone to sleep ``times`` times in all."""
-
-        async def reached() -> None:
-            while len(self.delays) < times:
-                await asyncio.sleep(0.01)
-
-        await asyncio.wait_for(reached(), BOUND)
 
 
 class Recording:
@@ -194,7 +169,7 @@ def test_cancelling_waiters_drops_their_ids_and_the_last_one_ends_the_loop(aws_d
 
 
 def test_one_connection_shares_one_client_and_two_connections_make_two_pollers(aws_default, batch, monkeypatch, low_floor):
-    from tests.conftest import aws_connection_uri
+    from tests.support.provider import aws_connection_json as aws_connection_uri
 
     monkeypatch.setenv("AIRFLOW_CONN_AWS_OTHER", aws_connection_uri(aws_default.url))
     batch.update_compute_environment(computeEnvironment=CE, state="DISABLED")

@@ -13,7 +13,7 @@ from batch_eks_provider.triggers import poller as poller_module
 from batch_eks_provider.triggers.batch import KILLED_REASON, BatchEksJobTrigger
 
 from tests.helpers import wait_for_job
-from tests.provider_e2e.test_poller import BOUND, Gate
+from tests.support.provider import BOUND, Gate
 
 QUEUE = "doeks-JQ1_OD"
 CE = "doeks-CE1_OD"
