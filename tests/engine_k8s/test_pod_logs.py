@@ -22,6 +22,12 @@ from tests.engine_k8s.support import (
 from tests.helpers import wait_for, wait_for_job
 
 
+def read_log(core, *args, **kwargs) -> str:
+    """``read_namespaced_pod_log`` as text: kubernetes client 36 hands a ``str`` response back as the repr of
+    its bytes (``"b'...'"``), so the body is read raw and decoded here."""
+    return core.read_namespaced_pod_log(*args, _preload_content=False, **kwargs).data.decode()
+
+
 def _lines(response) -> list[str]:
     data = b"".join(response.stream(amt=1024))
     return data.decode().splitlines()
@@ -57,12 +63,12 @@ def test_follow_of_a_finished_pod_returns_everything_and_ends(batch, core):
 def test_tail_lines_timestamps_and_limit_bytes(batch, core):
     job_id = submit_command(batch, "for i in 1 2 3 4 5; do echo line-$i; done")
     pod_name = wait_for_job(batch, job_id)["eksAttempts"][0]["podName"]
-    assert core.read_namespaced_pod_log(pod_name, NAMESPACE) == "line-1\nline-2\nline-3\nline-4\nline-5\n"
-    assert core.read_namespaced_pod_log(pod_name, NAMESPACE, tail_lines=2) == "line-4\nline-5\n"
-    assert core.read_namespaced_pod_log(pod_name, NAMESPACE, tail_lines=0) == ""
-    stamped = core.read_namespaced_pod_log(pod_name, NAMESPACE, timestamps=True, tail_lines=1)
+    assert read_log(core, pod_name, NAMESPACE) == "line-1\nline-2\nline-3\nline-4\nline-5\n"
+    assert read_log(core, pod_name, NAMESPACE, tail_lines=2) == "line-4\nline-5\n"
+    assert read_log(core, pod_name, NAMESPACE, tail_lines=0) == ""
+    stamped = read_log(core, pod_name, NAMESPACE, timestamps=True, tail_lines=1)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z line-5\n", stamped), stamped
-    assert core.read_namespaced_pod_log(pod_name, NAMESPACE, limit_bytes=9) == "line-1\nli"
+    assert read_log(core, pod_name, NAMESPACE, limit_bytes=9) == "line-1\nli"
 
 
 def test_container_choice_in_a_pod_with_two_containers(batch, core):
@@ -87,16 +93,16 @@ def test_container_choice_in_a_pod_with_two_containers(batch, core):
     )
     job_id = batch.submit_job(jobName="two", jobQueue="doeks-JQ1_OD", jobDefinition="two-containers")["jobId"]
     pod_name = wait_for_job(batch, job_id)["eksAttempts"][0]["podName"]
-    assert core.read_namespaced_pod_log(pod_name, NAMESPACE, container="sidecar") == "from-sidecar\n"
-    assert core.read_namespaced_pod_log(pod_name, NAMESPACE, container="main") == "from-main\n"
+    assert read_log(core, pod_name, NAMESPACE, container="sidecar") == "from-sidecar\n"
+    assert read_log(core, pod_name, NAMESPACE, container="main") == "from-main\n"
     with pytest.raises(ApiException) as raised:
-        core.read_namespaced_pod_log(pod_name, NAMESPACE)
+        read_log(core, pod_name, NAMESPACE)
     assert raised.value.status == 400
     assert json.loads(raised.value.body)["message"] == (
         f"a container name must be specified for pod {pod_name}, choose one of: [main sidecar]"
     )
     with pytest.raises(ApiException) as raised:
-        core.read_namespaced_pod_log(pod_name, NAMESPACE, container="nope")
+        read_log(core, pod_name, NAMESPACE, container="nope")
     assert json.loads(raised.value.body)["message"] == f"container nope is not valid for pod {pod_name}"
 
 
@@ -116,13 +122,13 @@ def test_since_seconds_counts_on_the_engine_clock(manual_engine, manual_batch, t
     job_id = submit_gated_job(manual_batch, gate, before="early", after="late")
     pod = running_pod(core, job_id)
     wait_for(
-        lambda: core.read_namespaced_pod_log(pod.metadata.name, NAMESPACE) == "early\n", what="the first line"
+        lambda: read_log(core, pod.metadata.name, NAMESPACE) == "early\n", what="the first line"
     )
     _advance(manual_engine, 100)
     gate.touch()
     wait_for_job(manual_batch, job_id)
-    assert core.read_namespaced_pod_log(pod.metadata.name, NAMESPACE, since_seconds=50) == "late\n"
-    assert core.read_namespaced_pod_log(pod.metadata.name, NAMESPACE, since_seconds=500) == "early\nlate\n"
+    assert read_log(core, pod.metadata.name, NAMESPACE, since_seconds=50) == "late\n"
+    assert read_log(core, pod.metadata.name, NAMESPACE, since_seconds=500) == "early\nlate\n"
 
 
 def test_pods_go_away_after_retention_and_cloudwatch_keeps_their_lines(manual_engine, manual_batch):
@@ -132,7 +138,7 @@ def test_pods_go_away_after_retention_and_cloudwatch_keeps_their_lines(manual_en
     attempt = wait_for_job(manual_batch, job_id)["eksAttempts"][0]
     pod_name = attempt["podName"]
     _advance(manual_engine, 29)
-    assert core.read_namespaced_pod_log(pod_name, NAMESPACE) == "kept-1\nkept-2\n"
+    assert read_log(core, pod_name, NAMESPACE) == "kept-1\nkept-2\n"
 
     _advance(manual_engine, 2)  # past pod_retention_seconds=30
 
@@ -145,7 +151,7 @@ def test_pods_go_away_after_retention_and_cloudwatch_keeps_their_lines(manual_en
 
     wait_for(pod_gone, what="the pod to be deleted after its retention time")
     with pytest.raises(ApiException) as raised:
-        core.read_namespaced_pod_log(pod_name, NAMESPACE)
+        read_log(core, pod_name, NAMESPACE)
     assert raised.value.status == 404
     events = logs.filter_log_events(
         logGroupName=LOG_GROUP, logStreamNamePrefix=f"{attempt['nodeName']}-application"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import signal
 import subprocess
@@ -22,6 +23,9 @@ from .containment import child_setup, kill_cgroup
 __all__ = ["LocalProcess", "spawn", "PIDFD_AVAILABLE", "kill_process_group"]
 
 PIDFD_AVAILABLE = hasattr(os, "pidfd_open")
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+_PIPE_BYTES = 1 << 20  # pipe size asked for, and the most read at once
+_MAX_PARTIAL_BYTES = 4 << 20  # a line without a newline is handed on in pieces of this size
 
 
 def _pidfd_works() -> bool:
@@ -63,13 +67,15 @@ class LocalProcess:
         assert popen.stdout is not None
         self._out_fd = popen.stdout.fileno()
         os.set_blocking(self._out_fd, False)
+        with contextlib.suppress(OSError):  # a larger pipe: fewer wake-ups of the loop for a chatty child
+            fcntl.fcntl(self._out_fd, _F_SETPIPE_SZ, _PIPE_BYTES)
         loop.add_reader(self._out_fd, self._read)
         self._pidfd = os.pidfd_open(self.pid)
         loop.add_reader(self._pidfd, self._reap)
 
     def _read(self) -> None:
         try:
-            data = os.read(self._out_fd, 65536)
+            data = os.read(self._out_fd, _PIPE_BYTES)
         except BlockingIOError:
             return
         except OSError:
@@ -83,13 +89,23 @@ class LocalProcess:
             if not self._output_done.done():
                 self._output_done.set_result(None)
             return
-        data = self._partial + data
-        *lines, self._partial = data.split(b"\n")
-        for line in lines:
-            self._emit(line)
+        data = self._partial + data if self._partial else data
+        end = data.rfind(b"\n")
+        if end < 0:
+            self._partial = data
+            if len(data) >= _MAX_PARTIAL_BYTES:  # one endless line: hand it on in pieces, memory stays bounded
+                self._emit(data)
+                self._partial = b""
+            return
+        self._partial = data[end + 1 :]
+        self._emit(data[:end])  # every complete line of the chunk at once: one call, not one per line
 
     def _emit(self, raw: bytes) -> None:
-        self._on_line(raw.decode("utf-8", "replace").rstrip("\r"))
+        """Hand on one or more lines (joined by ``\n``, no trailing newline) as one text."""
+        text = raw.decode("utf-8", "replace")
+        if "\r" in text:
+            text = "\n".join(line.rstrip("\r") for line in text.split("\n"))
+        self._on_line(text)
 
     def _reap(self) -> None:
         self._loop.remove_reader(self._pidfd)
@@ -151,7 +167,8 @@ async def spawn(
     executor: Executor | None = None,
     cgroup: Path | None = None,
 ):
-    """Start ``argv`` in a new session with stdin from /dev/null and stdout+stderr to ``on_line``; the
+    """Start ``argv`` in a new session with stdin from /dev/null and stdout+stderr to ``on_line`` (called with
+    the complete lines of each read, joined by ``\n``: one call per chunk, not per line); the
     leader dies with the engine (``PR_SET_PDEATHSIG``) and runs in ``cgroup`` when one is given (see
     :mod:`.containment`).
 

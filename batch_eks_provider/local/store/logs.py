@@ -44,7 +44,7 @@ LOG_RETENTION_SECONDS = 7 * 24 * 3600  # as long as Batch keeps a finished job
 _EXPIRY_EVERY_SECONDS = 600.0  # how often (engine clock) a flush also deletes expired events
 
 
-@dataclass
+@dataclass(slots=True)
 class LogLine:
     timestamp: float  # epoch seconds
     message: str
@@ -76,6 +76,18 @@ def split_message(line: str, max_bytes: int = MAX_EVENT_BYTES) -> list[str]:
     return pieces
 
 
+def _prefix_within(lines: list[str], room: int) -> tuple[list[str], int]:
+    """The first lines whose bytes (with their newlines) fit in ``room``, and those bytes."""
+    kept, used = [], 0
+    for line in lines:
+        size = len(line.encode("utf-8", "replace")) + 1
+        if used + size > room:
+            break
+        kept.append(line)
+        used += size
+    return kept, used
+
+
 class LogStore:
     """The in-memory lines of live pods and the CloudWatch events of every pod.
 
@@ -104,38 +116,43 @@ class LogStore:
         self.retention_seconds = retention_seconds
         self.lines: dict[tuple[str, str], list[LogLine]] = {}  # (pod, container) -> its last lines
         self._containers: dict[str, set[str]] = {}  # pod -> containers that printed or are followed
-        self._pending: list[tuple[str, str, int, int, str]] = []
+        self._pending: list[tuple[str, str, int, list[str]]] = []  # (group, stream, ms, lines) per chunk
+        self._pending_events = 0
         self._waiters: dict[tuple[str, str], asyncio.Event] = {}
         self._next_expiry = clock.now()
 
-    def append(self, pod_name: str, container: str, line: str, *, group: str, stream: str) -> None:
+    def append(self, pod_name: str, container: str, text: str, *, group: str, stream: str) -> None:
+        """Store a container's output: ``text`` is one line or several joined by ``\n`` (a chunk as read)."""
         key = (pod_name, container)
         if key in self._dropped:
             return
-        size = len(line) if line.isascii() else len(line.encode("utf-8", "replace"))
-        used = self._bytes.get(key, 0) + size
-        if used > self.max_bytes_per_container or self.total_bytes + size > self.max_bytes_total:
+        lines = text.split("\n")
+        size = len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
+        used = self._bytes.get(key, 0)
+        container_room = self.max_bytes_per_container - used
+        total_room = self.max_bytes_total - self.total_bytes
+        if size > min(container_room, total_room):
+            lines, size = _prefix_within(lines, max(0, min(container_room, total_room)))
             self._dropped.add(key)
-            if used > self.max_bytes_per_container:
-                line = dropped_marker(self.max_bytes_per_container, "the per-container log limit")
+            if container_room <= total_room:
+                lines.append(dropped_marker(self.max_bytes_per_container, "the per-container log limit"))
             else:
-                line = dropped_marker(self.max_bytes_total, "the engine's total log limit")
-            size = len(line)
-        self._bytes[key] = used
+                lines.append(dropped_marker(self.max_bytes_total, "the engine's total log limit"))
+        self._bytes[key] = used + size
         self.total_bytes += size
+        if any(len(line) > MAX_EVENT_BYTES // 4 for line in lines):
+            lines = [piece for line in lines for piece in split_message(line)]
         now = self.clock.now()
-        lines = self.lines.get(key)
-        if lines is None:
-            lines = self.lines[key] = []
+        kept = self.lines.get(key)
+        if kept is None:
+            kept = self.lines[key] = []
             self._containers.setdefault(pod_name, set()).add(container)
-        ms = int(now * 1000)
-        pieces = [line] if size <= MAX_EVENT_BYTES else split_message(line)
-        for piece in pieces:
-            lines.append(LogLine(now, piece))
-            self._pending.append((group, stream, ms, ms, piece))
-        if len(lines) >= 2 * self.max_lines_per_container:  # trim in blocks: O(1) per line on average
-            del lines[: len(lines) - self.max_lines_per_container]
-        if len(self._pending) >= _FLUSH_EVERY_EVENTS:
+        kept.extend(LogLine(now, line) for line in lines)
+        if len(kept) >= 2 * self.max_lines_per_container:  # trim in blocks: O(1) per line on average
+            del kept[: len(kept) - self.max_lines_per_container]
+        self._pending.append((group, stream, int(now * 1000), lines))
+        self._pending_events += len(lines)
+        if self._pending_events >= _FLUSH_EVERY_EVENTS:
             self.flush()
         waiter = self._waiters.get(key)
         if waiter is not None:
@@ -170,8 +187,8 @@ class LogStore:
     def flush(self) -> None:
         """Write the pending CloudWatch events; now and then also delete the expired ones."""
         if self._pending:
-            rows, self._pending = self._pending, []
-            self.store.append_log_events(rows)
+            chunks, self._pending, self._pending_events = self._pending, [], 0
+            self.store.append_log_chunks(chunks)
         now = self.clock.now()
         if now >= self._next_expiry:
             self._next_expiry = now + _EXPIRY_EVERY_SECONDS

@@ -13,6 +13,7 @@ timestamp is its ingestion time, so ``seq`` order is time order. Batches are ins
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 from pathlib import Path
@@ -119,32 +120,43 @@ class Store:
 
     def append_log_events(self, rows: list[tuple[str, str, int, int, str]]) -> None:
         """Insert ``(group, stream, timestamp ms, ingestion ms, message)`` rows in one transaction."""
-        if not rows:
+        self.append_log_chunks([(group, stream, ts, [message]) for group, stream, ts, _, message in rows])
+
+    def _stream_id(self, group: str, stream: str, ts: int) -> int:
+        sid = self._stream_ids.get((group, stream))
+        if sid is None:
+            sid = self._db.execute(
+                "INSERT INTO log_streams (log_group, log_stream, first_ingestion, first_event, last_event, "
+                "last_ingestion, stored_bytes) VALUES (?, ?, ?, ?, ?, ?, 0)",
+                (group, stream, ts, ts, ts, ts),
+            ).lastrowid
+            self._stream_ids[(group, stream)] = sid
+        return sid
+
+    def append_log_chunks(self, chunks: list[tuple[str, str, int, list[str]]]) -> None:
+        """Insert ``(group, stream, timestamp ms, messages)`` chunks (each message one event, all at that
+        timestamp) in one transaction."""
+        if not chunks:
             return
         stats: dict[int, list[int]] = {}  # stream id -> [first ts, last ts, bytes]
-        events = []
         seq = self._next_seq
         self._db.execute("BEGIN")
         try:
-            for group, stream, ts, _ingested, message in rows:
-                sid = self._stream_ids.get((group, stream))
-                if sid is None:
-                    sid = self._db.execute(
-                        "INSERT INTO log_streams (log_group, log_stream, first_ingestion, first_event, last_event, "
-                        "last_ingestion, stored_bytes) VALUES (?, ?, ?, ?, ?, ?, 0)",
-                        (group, stream, ts, ts, ts, ts),
-                    ).lastrowid
-                    self._stream_ids[(group, stream)] = sid
+            for group, stream, ts, messages in chunks:
+                sid = self._stream_id(group, stream, ts)
+                self._db.executemany(
+                    "INSERT INTO log_stream_events VALUES (?, ?, ?, ?)",
+                    zip(itertools.repeat(sid), itertools.count(seq), itertools.repeat(ts), messages),
+                )
+                seq += len(messages)
+                joined = "".join(messages)
+                size = len(joined) if joined.isascii() else len(joined.encode("utf-8", "replace"))
                 stat = stats.get(sid)
-                size = len(message) if message.isascii() else len(message.encode("utf-8", "replace"))
                 if stat is None:
                     stats[sid] = [ts, ts, size]
                 else:
                     stat[1] = ts
                     stat[2] += size
-                events.append((sid, seq, ts, message))
-                seq += 1
-            self._db.executemany("INSERT INTO log_stream_events VALUES (?, ?, ?, ?)", events)
             self._db.executemany(
                 "UPDATE log_streams SET first_event = MIN(first_event, ?), last_event = MAX(last_event, ?), "
                 "last_ingestion = MAX(last_ingestion, ?), stored_bytes = stored_bytes + ? WHERE id = ?",
