@@ -1,4 +1,4 @@
-"""The engine stopped while jobs run, and started again on the same state directory and port.
+"""The engine stopped (or killed with kill -9) while jobs run, and started again on the same state directory and port.
 
 Nothing may be lost (job definitions, queues, every job, a finished job's result, a pending dependency),
 and the attempts that were running when it stopped died with their node: they are retried per their
@@ -7,7 +7,13 @@ strategy, so with ``RetryStrategy.spot_only(2)`` each succeeds on its second att
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
 
 import pytest
 
@@ -18,6 +24,10 @@ from tests.helpers import wait_for, wait_for_job
 from .conftest import scaled
 
 DEFINITION = "reliability-restart-sleep"
+# Each attempt runs a leader (sh), a background child and a double-forked daemon, each findable in /proc by
+# its argv: ``sleep 70<attempt>1`` (the daemon), ``70<attempt>2`` (the child), ``70<attempt>3`` (the foreground one,
+# which sh may exec into: then it is the leader).
+CRASH_COMMAND = "echo started; (setsid sleep 70${AWS_BATCH_JOB_ATTEMPT}1 &) ; sleep 70${AWS_BATCH_JOB_ATTEMPT}2 & sleep 70${AWS_BATCH_JOB_ATTEMPT}3"
 
 
 def _client(url: str):
@@ -99,3 +109,141 @@ def test_engine_restart_loses_nothing_and_retries_running_attempts(tmp_path, rel
         assert ended[dependent]["status"] == "SUCCEEDED"
     finally:
         second.stop()
+
+
+def _live_processes(argv: list[str]) -> list[int]:
+    """Live (not zombie) processes whose argv is exactly ``argv``."""
+    wanted = "\0".join(argv).encode() + b"\0"
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                if f.read() != wanted:
+                    continue
+            with open(f"/proc/{name}/stat", "rb") as f:
+                if f.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X"):
+                    continue
+        except OSError:
+            continue
+        found.append(int(name))
+    return found
+
+
+def _process_group(pid: int) -> int:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        return int(f.read().rsplit(b")", 1)[1].split()[2])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+    except OSError:
+        return False
+
+
+def _attempt_processes(attempt: int) -> dict[str, list[int]]:
+    return {
+        "daemon": _live_processes(["sleep", f"70{attempt}1"]),
+        "child": _live_processes(["sleep", f"70{attempt}2"]),
+        "foreground": _live_processes(["sleep", f"70{attempt}3"]),
+    }
+
+
+def _serve(state_dir, port: int) -> subprocess.Popen:
+    """A real ``batch-eks local serve`` process; returns once it answers HTTP."""
+    engine = subprocess.Popen(
+        [sys.executable, "-m", "batch_eks_provider.cli", "local", "serve", "--state-dir", str(state_dir), "--port", str(port),
+         "--blueprint", "data-on-eks"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+    def answers() -> bool:
+        if engine.poll() is not None:
+            raise AssertionError(f"the engine exited with {engine.returncode}: {engine.stderr.read().decode()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
+                return True
+        except OSError:
+            return False
+
+    wait_for(answers, timeout=30, what="the engine to answer")
+    return engine
+
+
+@pytest.mark.timeout(120)
+def test_kill_9_of_the_engine_leaves_no_job_process_and_runs_no_job_twice(tmp_path, reliability_report):
+    state_dir, port = tmp_path / "engine", _free_port()
+    url = f"http://127.0.0.1:{port}"
+    first = _serve(state_dir, port)
+    second = None
+    try:
+        batch = _client(url)
+        batch.register_job_definition(
+            jobDefinitionName="crash-tree",
+            type="container",
+            eksProperties={"podProperties": {"containers": [{
+                "name": "app", "image": "busybox", "command": ["sh", "-c", CRASH_COMMAND],
+                "resources": {"limits": {"cpu": "0.25", "memory": "64Mi"}},
+            }]}},
+        )
+        job_id = batch.submit_job(
+            jobName="crash", jobQueue="doeks-JQ1_OD", jobDefinition="crash-tree", retryStrategy={"attempts": 2}
+        )["jobId"]
+        wait_for(lambda: all(_attempt_processes(1).values()), timeout=30, what="the first attempt's processes to run")
+        # the job is RUNNING as an API answer says (every answer is written to the state dir before it leaves)
+        wait_for(lambda: batch.describe_jobs(jobs=[job_id])["jobs"][0]["status"] == "RUNNING", timeout=10, what="RUNNING")
+        before = _attempt_processes(1)
+        (foreground,) = before["foreground"]
+        leader = _process_group(foreground)  # the container's leader (sh, or the sleep it exec'd into)
+
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        killed_at = time.monotonic()
+        # while the engine is dead: its leader died with it (PR_SET_PDEATHSIG); the rest waits for the restart
+        wait_for(lambda: not _alive(leader), timeout=5, what="the leader to die with the engine")
+        leader_gone_s = time.monotonic() - killed_at
+        assert _attempt_processes(1)["daemon"], "the setsid daemon is expected to wait for the restart"
+
+        restart_at = time.monotonic()
+        second = _serve(state_dir, port)
+        serving_s = time.monotonic() - restart_at
+        # the engine kills the previous run's processes before it serves: none is alive once it answers
+        left = {k: v for k, v in _attempt_processes(1).items() if v}
+        assert not left, f"processes of the killed engine's attempt still alive after the restart: {left} (were {before})"
+
+        batch = _client(url)
+        wait_for(lambda: all(_attempt_processes(2).values()), timeout=30, what="the retry's processes to run")
+        job = batch.describe_jobs(jobs=[job_id])["jobs"][0]
+        assert job["status"] == "RUNNING"
+        assert len(job["eksAttempts"]) == 1
+        assert job["eksAttempts"][0]["statusReason"].startswith("Host EC2 (instance "), job["eksAttempts"][0]
+        # exactly one attempt runs: the retry's tree, once; nothing of the first
+        assert {k: len(v) for k, v in _attempt_processes(2).items()} == {"daemon": 1, "child": 1, "foreground": 1}
+        assert not any(_attempt_processes(1).values())
+        reliability_report(
+            f"kill -9: engine SIGKILLed with 1 running attempt (leader + child + setsid daemon); leader gone "
+            f"{leader_gone_s * 1000:.0f} ms after the kill (PDEATHSIG); restart served after {serving_s:.2f} s with no old "
+            f"process alive; the retry runs alone (attempt 1: Host EC2 ... terminated.)"
+        )
+        batch.terminate_job(jobId=job_id, reason="test over")
+        assert wait_for_job(batch, job_id, timeout=30)["status"] == "FAILED"
+        wait_for(lambda: not any(_attempt_processes(2).values()), timeout=10, what="the retry's processes to end")
+    finally:
+        for engine in (first, second):
+            if engine is not None and engine.poll() is None:
+                engine.send_signal(signal.SIGTERM)
+                try:
+                    engine.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    engine.kill()
+        for attempt in (1, 2):
+            for pids in _attempt_processes(attempt).values():
+                for pid in pids:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
