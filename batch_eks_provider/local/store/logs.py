@@ -147,7 +147,7 @@ class LogStore:
         if kept is None:
             kept = self.lines[key] = []
             self._containers.setdefault(pod_name, set()).add(container)
-        kept.extend(LogLine(now, line) for line in lines)
+        kept.extend(LogLine(now, line) for line in lines[-self.max_lines_per_container :])
         if len(kept) >= 2 * self.max_lines_per_container:  # trim in blocks: O(1) per line on average
             del kept[: len(kept) - self.max_lines_per_container]
         self._pending.append((group, stream, int(now * 1000), lines))

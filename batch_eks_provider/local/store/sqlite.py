@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import queue
 import sqlite3
+import threading
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -53,6 +56,9 @@ CREATE VIEW IF NOT EXISTS log_events_view AS
 """
 
 
+_LOG_QUEUE_BATCHES = 8  # batches handed to the writer and not yet written; a full queue makes the loop wait
+
+
 class Store:
     """A SQLite file under ``state_dir`` (or an in-memory database when ``state_dir`` is None)."""
 
@@ -66,8 +72,14 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA journal_size_limit=8388608")  # the WAL shrinks back after a large batch
+        self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(_SCHEMA)
+        self._log_db = self._db  # where log events are written: a connection of the writer thread when on disk
+        self._log_queue: queue.Queue | None = None
+        self._log_thread: threading.Thread | None = None
         self._init_log_tables()
+        if self.persistent:
+            self._start_log_writer()
 
     @property
     def persistent(self) -> bool:
@@ -100,32 +112,82 @@ class Store:
             raise
 
     def _init_log_tables(self) -> None:
-        columns = [row[1] for row in self._db.execute("PRAGMA table_info(log_events)")]
-        if "log_group" in columns:  # the schema before streams had their own table: move the events over
-            self._db.execute("BEGIN")
-            rows = self._db.execute(
-                "SELECT log_group, log_stream, timestamp, message FROM log_events ORDER BY rowid"
-            ).fetchall()
-            self._db.execute("DROP TABLE log_events")
-            self._db.execute("COMMIT")
-            self.append_log_events([(g, st, ts, ts, m) for g, st, ts, m in rows])
         self._stream_ids = {
             (group, stream): sid for sid, group, stream in self._db.execute("SELECT id, log_group, log_stream FROM log_streams")
         }
         self._next_seq = (self._db.execute("SELECT MAX(seq) FROM log_stream_events").fetchone()[0] or 0) + 1
+        columns = [row[1] for row in self._db.execute("PRAGMA table_info(log_events)")]
+        if "log_group" in columns:  # the schema before streams had their own table: move the events over
+            rows = self._db.execute(
+                "SELECT log_group, log_stream, timestamp, message FROM log_events ORDER BY rowid"
+            ).fetchall()
+            self.append_log_events([(g, st, ts, ts, m) for g, st, ts, m in rows])
+            self._db.execute("DROP TABLE log_events")
 
     def stored_log_bytes(self) -> int:
         """The message bytes (UTF-8) of every stored event."""
+        self.sync_logs()
         return int(self._db.execute("SELECT COALESCE(SUM(stored_bytes), 0) FROM log_streams").fetchone()[0])
 
     def append_log_events(self, rows: list[tuple[str, str, int, int, str]]) -> None:
         """Insert ``(group, stream, timestamp ms, ingestion ms, message)`` rows in one transaction."""
         self.append_log_chunks([(group, stream, ts, [message]) for group, stream, ts, _, message in rows])
 
+    # -- the log writer: log events are written on a thread of their own, so the event loop never waits on
+    # -- a large insert; every read of log events first waits for what was handed over (``sync_logs``)
+    def _start_log_writer(self) -> None:
+        self._log_db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._log_db.execute("PRAGMA synchronous=NORMAL")
+        self._log_db.execute("PRAGMA busy_timeout=10000")
+        self._log_queue = queue.Queue(maxsize=_LOG_QUEUE_BATCHES)
+        self._log_thread = threading.Thread(target=self._log_writer, name="log-writer", daemon=True)
+        self._log_thread.start()
+
+    def _log_writer(self) -> None:
+        assert self._log_queue is not None
+        while True:
+            item = self._log_queue.get()
+            try:
+                if item is None:
+                    return
+                fn, args, future = item
+                try:
+                    future.set_result(fn(*args))
+                except BaseException as e:  # noqa: BLE001 - handed to whoever waits on it
+                    future.set_exception(e)
+            finally:
+                self._log_queue.task_done()
+
+    def _submit(self, fn, *args) -> Future:
+        future: Future = Future()
+        if self._log_queue is None:
+            try:
+                future.set_result(fn(*args))
+            except BaseException as e:  # noqa: BLE001
+                future.set_exception(e)
+        else:
+            self._log_queue.put((fn, args, future))
+        return future
+
+    def sync_logs(self) -> None:
+        """Wait until every log write handed over so far is committed."""
+        if self._log_queue is not None:
+            self._log_queue.join()
+
+    def append_log_chunks(self, chunks: list[tuple[str, str, int, list[str]]]) -> None:
+        """Insert ``(group, stream, timestamp ms, messages)`` chunks (each message one event, all at that
+        timestamp) in one transaction, on the writer thread when there is one."""
+        if chunks:
+            self._submit(self._write_chunks, chunks)
+
+    def delete_log_events_before(self, ingestion_ms: int) -> int:
+        """Delete the events ingested before ``ingestion_ms`` (the retention sweep); returns how many."""
+        return self._submit(self._delete_before, ingestion_ms).result()
+
     def _stream_id(self, group: str, stream: str, ts: int) -> int:
         sid = self._stream_ids.get((group, stream))
         if sid is None:
-            sid = self._db.execute(
+            sid = self._log_db.execute(
                 "INSERT INTO log_streams (log_group, log_stream, first_ingestion, first_event, last_event, "
                 "last_ingestion, stored_bytes) VALUES (?, ?, ?, ?, ?, ?, 0)",
                 (group, stream, ts, ts, ts, ts),
@@ -133,18 +195,18 @@ class Store:
             self._stream_ids[(group, stream)] = sid
         return sid
 
-    def append_log_chunks(self, chunks: list[tuple[str, str, int, list[str]]]) -> None:
+    def _write_chunks(self, chunks: list[tuple[str, str, int, list[str]]]) -> None:
         """Insert ``(group, stream, timestamp ms, messages)`` chunks (each message one event, all at that
         timestamp) in one transaction."""
         if not chunks:
             return
         stats: dict[int, list[int]] = {}  # stream id -> [first ts, last ts, bytes]
         seq = self._next_seq
-        self._db.execute("BEGIN")
+        self._log_db.execute("BEGIN")
         try:
             for group, stream, ts, messages in chunks:
                 sid = self._stream_id(group, stream, ts)
-                self._db.executemany(
+                self._log_db.executemany(
                     "INSERT INTO log_stream_events VALUES (?, ?, ?, ?)",
                     zip(itertools.repeat(sid), itertools.count(seq), itertools.repeat(ts), messages),
                 )
@@ -157,51 +219,53 @@ class Store:
                 else:
                     stat[1] = ts
                     stat[2] += size
-            self._db.executemany(
+            self._log_db.executemany(
                 "UPDATE log_streams SET first_event = MIN(first_event, ?), last_event = MAX(last_event, ?), "
                 "last_ingestion = MAX(last_ingestion, ?), stored_bytes = stored_bytes + ? WHERE id = ?",
                 [(first, last, last, size, sid) for sid, (first, last, size) in stats.items()],
             )
-            self._db.execute("COMMIT")
+            self._log_db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._log_db.execute("ROLLBACK")
             raise
         self._next_seq = seq
 
-    def delete_log_events_before(self, ingestion_ms: int) -> int:
+    def _delete_before(self, ingestion_ms: int) -> int:
         """Delete the events ingested before ``ingestion_ms`` (the retention sweep); returns how many.
         Only streams that hold such events are visited."""
-        old = self._db.execute("SELECT id FROM log_streams WHERE first_ingestion < ?", (ingestion_ms,)).fetchall()
+        old = self._log_db.execute("SELECT id FROM log_streams WHERE first_ingestion < ?", (ingestion_ms,)).fetchall()
         deleted = 0
         for (sid,) in old:
-            self._db.execute("BEGIN")
-            deleted += self._db.execute(
+            self._log_db.execute("BEGIN")
+            deleted += self._log_db.execute(
                 "DELETE FROM log_stream_events WHERE stream_id = ? AND timestamp < ?", (sid, ingestion_ms)
             ).rowcount
-            first, size = self._db.execute(
+            first, size = self._log_db.execute(
                 "SELECT MIN(timestamp), SUM(LENGTH(CAST(message AS BLOB))) FROM log_stream_events WHERE stream_id = ?",
                 (sid,),
             ).fetchone()
             if first is None:
-                self._db.execute("DELETE FROM log_streams WHERE id = ?", (sid,))
+                self._log_db.execute("DELETE FROM log_streams WHERE id = ?", (sid,))
                 self._stream_ids = {k: v for k, v in self._stream_ids.items() if v != sid}
             else:
-                self._db.execute(
+                self._log_db.execute(
                     "UPDATE log_streams SET first_ingestion = ?, first_event = ?, stored_bytes = ? WHERE id = ?",
                     (first, first, size, sid),
                 )
-            self._db.execute("COMMIT")
+            self._log_db.execute("COMMIT")
         return deleted
 
     # -- CloudWatch Logs views (read by the CloudWatch Logs API and the web page) -------------------------
     def log_groups(self) -> list[tuple[str, int, int]]:
         """Every log group holding events: ``(group, first ingestion ms, stored bytes)``."""
+        self.sync_logs()
         return self._db.execute(
             "SELECT log_group, MIN(first_ingestion), SUM(stored_bytes) FROM log_streams GROUP BY log_group"
         ).fetchall()
 
     def log_events_exist(self, group: str, stream: str | None = None) -> bool:
         """Whether the group (or one stream of it) holds any event (an index look-up, not a scan)."""
+        self.sync_logs()
         if stream is None:
             row = self._db.execute("SELECT 1 FROM log_streams WHERE log_group = ? LIMIT 1", (group,)).fetchone()
         else:
@@ -213,6 +277,7 @@ class Store:
     def log_streams(self, group: str) -> list[tuple[str, int, int, int, int, int]]:
         """The streams of a group: ``(stream, first ingestion ms, first event ms, last event ms,
         last ingestion ms, stored bytes)``."""
+        self.sync_logs()
         return self._db.execute(
             "SELECT log_stream, first_ingestion, first_event, last_event, last_ingestion, stored_bytes "
             "FROM log_streams WHERE log_group = ?",
@@ -225,6 +290,7 @@ class Store:
         """Events as ``(rowid, stream, timestamp, ingestion_time, message)`` in ``rowid`` (ingestion, hence
         time) order, newest first when ``descending``; ``rowid`` makes a stable pagination cursor.
         ``sql_where`` may name ``log_group``, ``log_stream``, ``timestamp``, ``message`` and ``rowid``."""
+        self.sync_logs()
         order = "DESC" if descending else "ASC"
         return self._db.execute(
             "SELECT rowid, log_stream, timestamp, ingestion_time, message FROM log_events_view "
@@ -233,4 +299,9 @@ class Store:
         ).fetchall()
 
     def close(self) -> None:
+        if self._log_queue is not None and self._log_thread is not None:
+            self._log_queue.put(None)
+            self._log_thread.join()
+            self._log_queue = None
+            self._log_db.close()
         self._db.close()
