@@ -189,6 +189,11 @@ class BatchEksHook(AwsBaseHook):
         self.conn.terminate_job(jobId=job_id, reason=reason)
 
     @aws_api_retry()
+    def tag_job(self, job_arn: str, tags: Mapping[str, str]) -> None:
+        """Add ``tags`` to a job (TagResource)."""
+        self.conn.tag_resource(resourceArn=job_arn, tags=dict(tags))
+
+    @aws_api_retry()
     def cancel_job(self, job_id: str, reason: str) -> None:
         """Cancel a job that has not started (SUBMITTED, PENDING, RUNNABLE); a started job is left running."""
         self.conn.cancel_job(jobId=job_id, reason=reason)
@@ -327,7 +332,9 @@ class BatchEksHook(AwsBaseHook):
         definition = self.describe_job_definition(request["jobDefinition"]) or {}
         return ResourceRequirement.for_submit_request(request, definition)
 
-    def prepare_submit_request(self, spec: SubmitRequestSpec) -> tuple[dict[str, Any], QueueReport]:
+    def prepare_submit_request(
+        self, spec: SubmitRequestSpec, *, request: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], QueueReport]:
         """Check everything about a submission and return the SubmitJob request and the queue chosen for it.
 
         In order: every input rule (:func:`~batch_eks_provider.hooks.submit_request.build_submit_request`, no call);
@@ -337,11 +344,16 @@ class BatchEksHook(AwsBaseHook):
         Resources the override leaves out are filled from the job definition (:func:`complete_override_resources`).
         Nothing is submitted: the caller sends ``submit_job(**request)``.
 
+        :param request: The request ``build_submit_request`` already made of ``spec`` (it is not built twice).
+
         :raises BatchEksInvalidInputError: bad input, an unknown job definition, a job that can never fit.
         :raises BatchEksQueueUnavailableError: no queue can take the job now.
         """
         queues = normalize_job_queues(spec.job_queue)
-        request = build_submit_request(dataclasses.replace(spec, job_queue=queues[0]))
+        if request is None:
+            request = build_submit_request(dataclasses.replace(spec, job_queue=queues[0]))
+        else:
+            request = dict(request)  # built once by the caller from the same spec; changed here, not there
         definition = self.describe_job_definition(request["jobDefinition"])
         if definition is None:
             raise BatchEksInvalidInputError(

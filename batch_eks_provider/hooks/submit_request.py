@@ -68,6 +68,8 @@ class SubmitRequestSpec:
     share_identifier: str | None = None
     scheduling_priority: int | None = None
     tags: dict[str, str] | None = None
+    system_tags: dict[str, str] | None = None
+    """Tags the provider adds (the Airflow identity and try tags): counted against the 50-tag limit with ``tags``."""
     parameters: dict[str, str] | None = None
 
 
@@ -336,12 +338,20 @@ def _timeout(value: Any) -> dict[str, int]:
     return {"attemptDurationSeconds": seconds}
 
 
-def _tags(value: Any) -> dict[str, str]:
+def _tags(value: Any, system: Mapping[str, str] | None = None) -> dict[str, str]:
     field = "tags"
     if not isinstance(value, Mapping):
         raise BatchEksInvalidInputError(field, value, "must be a dict of tag key to value.")
-    if len(value) > MAX_TAGS:
-        raise BatchEksInvalidInputError(field, f"{len(value)} tags", f"at most {MAX_TAGS} tags are allowed.")
+    added = {k: v for k, v in (system or {}).items() if k not in value}
+    if len(value) + len(added) > MAX_TAGS:
+        given = f"{len(value)} tags" + (f" plus {len(added)} Airflow tags ({', '.join(added)})" if added else "")
+        raise BatchEksInvalidInputError(
+            field,
+            given,
+            f"at most {MAX_TAGS} tags are allowed in all"
+            + (f"; with the Airflow tags a DAG may set at most {MAX_TAGS - len(added)}." if added else "."),
+        )
+    value = {**value, **(system or {})}
     for key, tag in value.items():
         if not isinstance(key, str) or not 1 <= len(key) <= 128:
             raise BatchEksInvalidInputError(f"{field} key", key, "must be a string of 1 to 128 characters.")
@@ -449,8 +459,8 @@ def build_submit_request(spec: SubmitRequestSpec) -> dict[str, Any]:
                 "scheduling_priority", spec.scheduling_priority, "must be a whole number from 0 to 9999."
             )
         request["schedulingPriorityOverride"] = priority
-    if spec.tags:
-        request["tags"] = _tags(spec.tags)
+    if spec.tags or spec.system_tags:
+        request["tags"] = _tags(spec.tags or {}, spec.system_tags)
     if spec.parameters:
         request["parameters"] = _parameters(spec.parameters)
     size = len(json.dumps(request))

@@ -10,7 +10,7 @@ from typing import Any, Collection, Sequence
 
 from airflow.sdk import BaseOperator
 
-from ..exceptions import BatchEksError, BatchEksWaitTimeoutError
+from ..exceptions import BatchEksError, BatchEksInvalidInputError, BatchEksWaitTimeoutError
 from ..hooks.batch import BatchEksHook
 from ..hooks.pods import BatchEksPodHook
 from ..links.batch import LINKS_XCOM_KEY, BatchEksJobLink, BatchEksJobLogsLink, BatchEksJobQueueLink, link_details
@@ -196,7 +196,12 @@ class BatchEksSubmitJobOperator(BaseOperator):
         return frozenset(as_int("permanent_exit_codes", code) for code in items if code not in (None, ""))
 
     def _poll_interval(self) -> float:
-        return as_float("poll_interval", self.poll_interval, minimum=0.0) or 0.0
+        value = as_float("poll_interval", self.poll_interval, minimum=0.0)
+        if value is None or value <= 0:
+            raise BatchEksInvalidInputError(
+                "poll_interval", self.poll_interval, "must be more than 0 seconds (0 would describe the job in a tight loop)."
+            )
+        return value
 
     def _max_wait(self) -> float | None:
         return as_float("max_wait", self.max_wait, minimum=0.0) or None
@@ -256,19 +261,29 @@ class BatchEksSubmitJobOperator(BaseOperator):
     # -- execute ---------------------------------------------------------------------------------------------
 
     def execute(self, context: Any) -> str:
-        spec = build_spec({name: getattr(self, name) for name in self.template_fields})
+        identity = identity_tags(context)
+        current_try = try_number(context)
+        # The Airflow tags count against Batch's 50-tag limit: checked with them, before any call. A task that
+        # does not wait succeeds once its job is submitted, so its job carries the success mark from the start
+        # (no TagResource afterwards).
+        system_tags = {**identity, TRY_NUMBER_TAG: str(current_try)}
+        if not self.wait_for_completion:
+            system_tags[TASK_SUCCEEDED_TAG] = str(current_try)
+        spec = dataclasses.replace(
+            build_spec({name: getattr(self, name) for name in self.template_fields}), system_tags=system_tags
+        )
         queues = normalize_job_queues(spec.job_queue)
         offline = build_submit_request(dataclasses.replace(spec, job_queue=queues[0]))  # bad input fails before any call
         exit_codes, poll_interval, max_wait = self._exit_codes(), self._poll_interval(), self._max_wait()
         hook = self.hook
-        identity = identity_tags(context)
-        current_try = try_number(context)
-        known = [q["jobQueueName"] for q in hook.describe_job_queues(queues)]  # ListJobs fails on a missing queue
-        existing = (
-            hook.find_job_by_tags(known, identity, job_name=offline["jobName"], created_after_ms=_run_start_ms(context))
-            if known
-            else None
-        )
+        existing = None
+        if current_try > 1:  # only an earlier try of this task instance can have submitted a job of it
+            known = [q["jobQueueName"] for q in hook.describe_job_queues(queues)]  # ListJobs fails on a missing queue
+            existing = (
+                hook.find_job_by_tags(known, identity, job_name=offline["jobName"], created_after_ms=_run_start_ms(context))
+                if known
+                else None
+            )
         if existing is not None and not can_reattach(existing, current_try):
             self.log.info(
                 "AWS Batch job %s (%s) of an earlier try is %s and that try succeeded: submitting a new job",
@@ -284,8 +299,7 @@ class BatchEksSubmitJobOperator(BaseOperator):
                 offline["jobName"], self.job_id, existing["status"],
             )
         else:
-            request, report = hook.prepare_submit_request(spec)  # definition, queue fallback, fit, fair share
-            request["tags"] = {**request.get("tags", {}), **identity, TRY_NUMBER_TAG: str(current_try)}
+            request, report = hook.prepare_submit_request(spec, request=offline)  # definition, queue fallback, fit, fair share
             queue = report.name
             submitted = hook.submit_job(**request)
             self.job_id = submitted["jobId"]
@@ -294,7 +308,8 @@ class BatchEksSubmitJobOperator(BaseOperator):
         context["ti"].xcom_push(key=JOB_ID_XCOM_KEY, value=self.job_id)
         self._push_links(context, hook, queue)
         if not self.wait_for_completion:
-            self._mark_succeeded(hook, current_try)
+            if existing is not None:
+                self._mark_succeeded(hook, current_try)  # a re-attached job lacks this try's mark
             return self.job_id
         if self.deferrable:
             self.defer(
@@ -354,7 +369,7 @@ class BatchEksSubmitJobOperator(BaseOperator):
         if not arn:
             return
         try:
-            hook.conn.tag_resource(resourceArn=arn, tags={TASK_SUCCEEDED_TAG: str(current_try)})
+            hook.tag_job(arn, {TASK_SUCCEEDED_TAG: str(current_try)})
         except Exception as error:  # noqa: BLE001 - the task succeeded; a missing mark only means a re-run re-attaches
             self.log.warning("Could not tag AWS Batch job %s as done by this task: %s", self.job_id, error)
 

@@ -161,6 +161,8 @@ BAD_INPUT = {
     "infinite_array_size": {"array_size": "inf"},
     "nan_poll_interval": {"poll_interval": "nan"},
     "word_exit_code": {"permanent_exit_codes": "[2, 'two']"},
+    "tags_over_the_limit_with_airflow_tags": {"tags": {f"team-{i}": "x" for i in range(46)}},
+    "zero_poll_interval": {"poll_interval": 0},
 }
 
 with DAG(dag_id="batch_eks_e2e_bad_input", **COMMON) as bad_input_dag:

@@ -29,6 +29,8 @@ EXPECTED = {
     "infinite_array_size": (BatchEksInvalidInputError, "array_size", "whole number"),
     "nan_poll_interval": (BatchEksInvalidInputError, "poll_interval", "must be a number"),
     "word_exit_code": (BatchEksInvalidInputError, "permanent_exit_codes", "'two'"),
+    "tags_over_the_limit_with_airflow_tags": (BatchEksInvalidInputError, "tags", "a DAG may set at most 45"),
+    "zero_poll_interval": (BatchEksInvalidInputError, "poll_interval", "more than 0"),
 }
 
 
@@ -55,6 +57,30 @@ def test_bad_input_is_rejected_naming_field_value_and_rule(case, aws_default):
     message = str(raised.value)
     assert field in message and detail in message, message
     assert api_requests(aws_default.url, "SubmitJob") == 0
+
+
+@pytest.mark.parametrize("count, fails", [(44, False), (45, True), (50, True)])
+def test_the_airflow_tags_count_against_the_50_tag_limit_before_any_call(count, fails, aws_default):
+    operator = BatchEksSubmitJobOperator(
+        task_id="tagged", job_name="tagged", job_queue="doeks-JQ1_OD", job_definition="doeks-hello-world",
+        tags={f"team-{i}": "x" for i in range(count)}, wait_for_completion=False, deferrable=False,
+    )
+    if not fails:
+        job_id = operator.execute(context())
+        tags = aws_default_batch(aws_default).describe_jobs(jobs=[job_id])["jobs"][0]["tags"]
+        assert len(tags) == 50 and tags["airflow:try_number"] == "1" and tags["airflow:task_succeeded"] == "1"
+        return
+    with pytest.raises(BatchEksInvalidInputError) as raised:
+        operator.execute(context())
+    # a task that does not wait adds six: identity (4), try number, and the success mark
+    assert f"{count} tags plus 6 Airflow tags" in str(raised.value) and "may set at most 44" in str(raised.value)
+    assert api_requests(aws_default.url, None) == 0  # not one call: no describe, no SubmitJob
+
+
+def aws_default_batch(engine):
+    from tests.engine_k8s.support import aws_client
+
+    return aws_client("batch", engine.url)
 
 
 def test_a_param_rendered_as_a_string_list_is_read_back_as_a_list():
