@@ -46,6 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--pod-retention-seconds", type=float, default=30.0, help="Time a finished pod is kept before deletion.")
     serve.add_argument("--seed", type=int, default=None, help="Random seed for node names and injected faults.")
     serve.add_argument(
+        "--pass-env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="Copy the engine's environment variable NAME into every job's containers (repeatable). Jobs get a "
+        "container's environment, as on EKS, and nothing else of the engine's (its secrets included).",
+    )
+    serve.add_argument(
         "--allow-remote", action="store_true", help="Allow a non-loopback --host; needs credentials, which every request must then sign with."
     )
     serve.add_argument(
@@ -129,6 +137,7 @@ def _serve(args: argparse.Namespace) -> int:
         node_startup_seconds=args.node_startup_seconds,
         pod_retention_seconds=args.pod_retention_seconds,
         random_seed=args.seed,
+        pass_env=tuple(args.pass_env),
     )
     engine = Engine(config, args.state_dir)
     if args.blueprint:

@@ -16,6 +16,7 @@ import boto3
 import pytest
 
 from batch_eks_provider.cli import build_parser
+from batch_eks_provider.cli import main as cli_main
 from tests.engine_k8s.support import aws_client, submit_gated_job
 from tests.helpers import wait_for, wait_for_job
 
@@ -180,3 +181,11 @@ def test_reclaim_signs_its_request_for_an_engine_with_credentials(tmp_path):
 
         from_env = reclaim(env={**without_env, **guarded})  # the variables serve reads sign it too
         assert from_env.returncode == 1 and f"Job {job_id} is FAILED" in from_env.stderr
+
+
+def test_serve_passes_only_the_named_environment_variables(monkeypatch):
+    served = []
+    monkeypatch.setattr("uvicorn.run", lambda app, **kw: served.append(app))
+    assert cli_main(["local", "serve", "--port", "0", "--pass-env", "HTTP_PROXY", "--pass-env", "PIP_INDEX_URL"]) == 0
+    guard = served[-1]  # the browser guard around the engine's Starlette app
+    assert guard.app.state.engine.state.config.pass_env == ("HTTP_PROXY", "PIP_INDEX_URL")
