@@ -13,7 +13,6 @@ timestamp is its ingestion time, so ``seq`` order is time order. Batches are ins
 
 from __future__ import annotations
 
-import itertools
 import json
 import queue
 import sqlite3
@@ -206,9 +205,11 @@ class Store:
         try:
             for group, stream, ts, messages in chunks:
                 sid = self._stream_id(group, stream, ts)
-                self._log_db.executemany(
-                    "INSERT INTO log_stream_events VALUES (?, ?, ?, ?)",
-                    zip(itertools.repeat(sid), itertools.count(seq), itertools.repeat(ts), messages),
+                # one statement per chunk, its lines as one JSON array: SQLite does the per-row work without
+                # the GIL, so the event loop keeps running while the writer thread inserts
+                self._log_db.execute(
+                    "INSERT INTO log_stream_events SELECT ?, ? + key, ?, value FROM json_each(?)",
+                    (sid, seq, ts, json.dumps(messages)),
                 )
                 seq += len(messages)
                 joined = "".join(messages)
