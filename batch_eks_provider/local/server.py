@@ -1,9 +1,16 @@
-"""Serve an engine over HTTP: in a background thread (tests, the demo) or in the foreground (the CLI)."""
+"""Serve an engine over HTTP: in a background thread (tests, the demo) or in the foreground (the CLI).
+
+Besides the plain port (every protocol), the engine serves its Kubernetes API over HTTPS on a second port,
+as EKS serves a cluster endpoint (:mod:`.tls`): a TLS relay in the same event loop, to the same guarded app.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -16,11 +23,12 @@ from .api.browser_guard import BrowserGuard
 from .clock import Clock
 from .engine import Engine
 from .store.state import EngineConfig
+from .tls import ClusterTLS, cluster_tls, start_tls_relay
 
 if TYPE_CHECKING:
     from .api.auth import EngineCredentials
 
-__all__ = ["LocalEngine", "is_loopback", "EngineStartError", "build_served_app"]
+__all__ = ["LocalEngine", "is_loopback", "EngineStartError", "build_served_app", "serve_with_tls", "engine_tls"]
 
 
 class EngineStartError(RuntimeError):
@@ -43,12 +51,17 @@ def _free_port(host: str) -> int:
 
 
 def build_served_app(
-    engine: Engine, credentials: EngineCredentials | None = None, allowed_hosts: Iterable[str] = ()
+    engine: Engine,
+    credentials: EngineCredentials | None = None,
+    allowed_hosts: Iterable[str] = (),
+    kubernetes_tls: ClusterTLS | None = None,
 ):
     """The ASGI app to serve: the engine's app behind the browser guard (always) and SigV4 verification
     (when ``credentials`` are given). ``allowed_hosts``: names besides IP addresses and ``localhost`` that
-    a request's ``Host`` may carry (see :mod:`.api.browser_guard`)."""
+    a request's ``Host`` may carry (see :mod:`.api.browser_guard`). ``kubernetes_tls``: the HTTPS Kubernetes
+    port and CA that ``DescribeCluster`` reports (None: the plain URL, no CA)."""
     app = build_app(engine)
+    app.state.kubernetes_tls = kubernetes_tls
     if credentials is not None:
         from .api.auth import SigV4Middleware, SigV4Verifier
 
@@ -57,6 +70,24 @@ def build_served_app(
 
         app = SigV4Middleware(app, SigV4Verifier(credentials, cluster_names))
     return BrowserGuard(app, allowed_hosts)
+
+
+def engine_tls(state_dir: str | Path | None, port: int, hosts: Iterable[str] = ()) -> tuple[ClusterTLS, Path | None]:
+    """The cluster TLS in ``<state_dir>/tls`` (or a new temporary directory, returned to remove at the end)."""
+    if state_dir is not None:
+        return cluster_tls(Path(state_dir) / "tls", port, hosts), None
+    temporary = Path(tempfile.mkdtemp(prefix="batch-eks-tls-"))
+    return cluster_tls(temporary, port, hosts), temporary
+
+
+async def serve_with_tls(server: uvicorn.Server, tls: ClusterTLS, host: str) -> None:
+    """Run ``server`` and the HTTPS Kubernetes relay (on ``host:tls.port``, to the plain port) in this loop."""
+    target = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)
+    relay = await start_tls_relay(tls, host, target, server.config.port)
+    try:
+        await server.serve()
+    finally:
+        await relay.close()
 
 
 class LocalEngine:
@@ -70,7 +101,9 @@ class LocalEngine:
     ``port=0`` picks a free port. ``clock`` may be a :class:`~batch_eks_provider.local.clock.ManualClock`
     for tests that move time by hand. ``credentials`` turns on SigV4 verification (as
     ``batch-eks local serve --allow-remote`` does) while still binding to loopback. ``allowed_hosts``:
-    more names a request's ``Host`` may carry (as ``--allowed-host``).
+    more names a request's ``Host`` may carry (as ``--allowed-host``). ``kubernetes_port``: the HTTPS
+    Kubernetes port (0: a free one); its CA is :attr:`ca_path` (``<state_dir>/tls/ca.crt``, or a
+    temporary directory removed at :meth:`stop`).
     """
 
     def __init__(
@@ -84,6 +117,7 @@ class LocalEngine:
         blueprint: str | None = None,
         credentials: EngineCredentials | None = None,
         allowed_hosts: Iterable[str] = (),
+        kubernetes_port: int = 0,
     ) -> None:
         if not is_loopback(host):
             raise ValueError(f"LocalEngine binds to loopback only; got host {host!r}. Use `batch-eks local serve` for more.")
@@ -95,6 +129,9 @@ class LocalEngine:
         self.blueprint = blueprint
         self.credentials = credentials
         self.allowed_hosts = tuple(allowed_hosts)
+        self.kubernetes_port = kubernetes_port or _free_port(host)
+        self.tls: ClusterTLS | None = None
+        self._tls_temporary: Path | None = None
         self.engine: Engine | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -103,6 +140,17 @@ class LocalEngine:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def kubernetes_url(self) -> str:
+        """The cluster endpoint DescribeCluster reports: HTTPS, signed by :attr:`ca_path`."""
+        return f"https://{self.host}:{self.kubernetes_port}"
+
+    @property
+    def ca_path(self) -> Path:
+        if self.tls is None:
+            raise EngineStartError("The local engine has not started: it has no CA yet.")
+        return self.tls.ca_path
+
     def start(self, timeout: float = 10.0) -> "LocalEngine":
         self.engine = Engine(self.config, self.state_dir, self.clock)
         self.engine.set_api_address(self.host, self.port)
@@ -110,10 +158,16 @@ class LocalEngine:
             from .blueprints import apply_blueprint
 
             apply_blueprint(self.engine, self.blueprint)
-        app = build_served_app(self.engine, self.credentials, self.allowed_hosts)
+        self.tls, self._tls_temporary = engine_tls(self.state_dir, self.kubernetes_port, self.allowed_hosts)
+        app = build_served_app(self.engine, self.credentials, self.allowed_hosts, self.tls)
         config = uvicorn.Config(app, host=self.host, port=self.port, log_level="warning", access_log=False, lifespan="on")
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name=f"batch-eks-local:{self.port}", daemon=True)
+        server, tls = self._server, self.tls
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(serve_with_tls(server, tls, self.host)),
+            name=f"batch-eks-local:{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:
@@ -131,6 +185,9 @@ class LocalEngine:
             self._thread.join(timeout=15)
         self._server = None
         self._thread = None
+        if self._tls_temporary is not None:
+            shutil.rmtree(self._tls_temporary, ignore_errors=True)
+            self._tls_temporary = None
 
     def __enter__(self) -> "LocalEngine":
         return self.start()

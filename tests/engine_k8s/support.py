@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import tempfile
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -43,9 +45,14 @@ def core_v1(url: str):
     """A CoreV1Api built the way a user builds it on EKS: the endpoint from DescribeCluster, a bearer token."""
     from kubernetes import client
 
-    endpoint = aws_client("eks", url).describe_cluster(name=CLUSTER)["cluster"]["endpoint"]
+    cluster = aws_client("eks", url).describe_cluster(name=CLUSTER)["cluster"]
     configuration = client.Configuration()
-    configuration.host = endpoint
+    configuration.host = cluster["endpoint"]
+    if cluster["endpoint"].startswith("https://"):  # verify the engine against the cluster CA, as on EKS
+        ca = tempfile.NamedTemporaryFile("wb", prefix="engine-ca-", suffix=".crt", delete=False)
+        with ca:
+            ca.write(base64.b64decode(cluster["certificateAuthority"]["data"]))
+        configuration.ssl_ca_cert = ca.name
     configuration.api_key = {"authorization": "Bearer k8s-aws-v1.anything"}
     return client.CoreV1Api(client.ApiClient(configuration))
 

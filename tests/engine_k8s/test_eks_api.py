@@ -17,10 +17,10 @@ def test_describe_cluster_points_at_the_engine(engine):
     cluster = eks.describe_cluster(name=CLUSTER)["cluster"]
     assert cluster["name"] == CLUSTER
     assert cluster["arn"] == f"arn:aws:eks:us-east-1:123456789012:cluster/{CLUSTER}"
-    assert cluster["endpoint"] == engine.url
+    assert cluster["endpoint"] == engine.kubernetes_url  # https, as EKS serves a cluster endpoint
     assert cluster["status"] == "ACTIVE"
     assert cluster["version"] == "1.30"
-    base64.b64decode(cluster["certificateAuthority"]["data"], validate=True)
+    assert base64.b64decode(cluster["certificateAuthority"]["data"], validate=True) == engine.ca_path.read_bytes()
     status, body = raw_aws(engine.url, "GET", f"/clusters/{CLUSTER}")
     assert status == 200
     assert_output_shape("eks", "DescribeCluster", body)
@@ -97,4 +97,4 @@ def test_aws_cli_describe_cluster(engine):
         timeout=60,
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["ACTIVE", engine.url]
+    assert out.stdout.split() == ["ACTIVE", engine.kubernetes_url]

@@ -1,8 +1,10 @@
 """Amazon EKS (rest-json): ``GET /clusters`` (ListClusters) and ``GET /clusters/{name}`` (DescribeCluster).
 
 A cluster exists when a compute environment's ``eksConfiguration.eksClusterArn`` names it (the blueprint's
-compute environments name ``doeks-batch``). Its ``endpoint`` is the engine's own URL as the client reached
-it, so the ``kubernetes`` client built from DescribeCluster talks to the engine's Kubernetes API.
+compute environments name ``doeks-batch``). Its ``endpoint`` is the engine's HTTPS Kubernetes port
+(``https://<the host the client reached>:<kubernetes port>``) and ``certificateAuthority.data`` the engine's
+cluster CA (:mod:`..tls`), so the ``kubernetes`` client, kubectl and the provider's pod hook built from
+DescribeCluster verify the engine as they verify EKS. An app served without TLS reports its plain URL.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from .wire import aws_call
 
 __all__ = ["eks_routes", "clusters", "cluster_name_from_arn", "CERTIFICATE_AUTHORITY_DATA"]
 
-# Any base64 string will do: the engine's endpoint is plain http, so no client verifies against it.
+# An app served without TLS (no Kubernetes HTTPS port): a plain http endpoint, which no client verifies.
 CERTIFICATE_AUTHORITY_DATA = base64.b64encode(
     b"-----BEGIN CERTIFICATE-----\nbatch-eks local engine: http endpoint, no certificate\n-----END CERTIFICATE-----\n"
 ).decode()
@@ -47,7 +49,7 @@ def clusters(engine: Any) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _cluster(engine: Any, name: str, info: dict[str, Any], endpoint: str) -> dict[str, Any]:
+def _cluster(engine: Any, name: str, info: dict[str, Any], endpoint: str, ca_data: str) -> dict[str, Any]:
     cfg = engine.state.config
     return {
         "name": name,
@@ -76,7 +78,7 @@ def _cluster(engine: Any, name: str, info: dict[str, Any], endpoint: str) -> dic
         },
         "identity": {"oidc": {"issuer": f"{endpoint}/oidc/id/{name}"}},
         "status": "ACTIVE",
-        "certificateAuthority": {"data": CERTIFICATE_AUTHORITY_DATA},
+        "certificateAuthority": {"data": ca_data},
         "platformVersion": "eks.1",
         "tags": {},
         "health": {"issues": []},
@@ -84,8 +86,14 @@ def _cluster(engine: Any, name: str, info: dict[str, Any], endpoint: str) -> dic
     }
 
 
-def _endpoint(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+def _endpoint(request: Request) -> tuple[str, str]:
+    """The cluster endpoint and its CA data: the HTTPS Kubernetes port when the app has one."""
+    tls = getattr(request.app.state, "kubernetes_tls", None)
+    if tls is None:
+        return str(request.base_url).rstrip("/"), CERTIFICATE_AUTHORITY_DATA
+    host = request.url.hostname or "127.0.0.1"
+    host = f"[{host}]" if ":" in host else host
+    return f"https://{host}:{tls.port}", tls.certificate_authority_data
 
 
 async def _describe_cluster(request: Request) -> Response:
@@ -96,7 +104,7 @@ async def _describe_cluster(request: Request) -> Response:
         info = clusters(engine).get(name)
         if info is None:
             raise ResourceNotFoundException(f"No cluster found for name: {name}.")
-        return {"cluster": _cluster(engine, name, info, _endpoint(request))}
+        return {"cluster": _cluster(engine, name, info, *_endpoint(request))}
 
     return await aws_call(request, "eks", "DescribeCluster", describe)
 

@@ -6,6 +6,10 @@
 - ``GET /api/v1/pods``, ``GET /api/v1/namespaces/{ns}/pods`` (``labelSelector``, ``fieldSelector``, ``limit``,
   ``continue``), ``GET|DELETE /api/v1/namespaces/{ns}/pods/{name}``
 - ``watch=true`` on the three lists (:mod:`.kubernetes_watch`)
+- ``GET /api/v1/events``, ``GET /api/v1/namespaces/{ns}/events`` (``fieldSelector`` on ``involvedObject.*``):
+  the pods' and nodes' events (:mod:`.kubernetes_events`), for ``kubectl describe``
+- ``Accept: application/json;as=Table;v=v1;g=meta.k8s.io``: lists, objects and watch events of pods, nodes
+  and namespaces as ``meta.k8s.io/v1`` Tables, kubectl's columns (:mod:`.kubernetes_tables`)
 - ``GET /api/v1/namespaces/{ns}/pods/{name}/log`` with ``container``, ``follow``, ``sinceSeconds``,
   ``sinceTime``, ``tailLines``, ``timestamps``, ``limitBytes``: ``follow=true`` streams lines while the pod
   runs and ends when it ends.
@@ -18,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import uuid
 from datetime import datetime
 from typing import Any, AsyncIterator, Awaitable, Callable
@@ -28,6 +33,8 @@ from starlette.routing import Route
 
 from ..store.logs import LogLine
 from ..store.models import Pod
+from .kubernetes_events import EVENT_FIELDS, node_events, pod_events
+from .kubernetes_tables import TABLE_MEDIA_TYPE, include_object, table, wants_table
 from .kubernetes_watch import watch_response
 from .kubernetes_objects import (
     KUBERNETES_VERSION,
@@ -38,6 +45,8 @@ from .kubernetes_objects import (
     list_object,
     namespace_object,
     node_object,
+    pod_arrival_states,
+    pod_departure_states,
     pod_object,
     rfc3339_nano,
     select,
@@ -75,6 +84,29 @@ def _json(body: Any, status: int = 200) -> Response:
     )
 
 
+def _as_requested(
+    request: Request, kind: str, list_kind: str | None, objects: list[dict[str, Any]], version: str,
+    token: str | None = None, remaining: int | None = None,
+) -> Response:
+    """The objects as the client's ``Accept`` asks: a Table, a ``list_kind`` list, or (``list_kind`` None)
+    the one object."""
+    engine = request.app.state.engine
+    if wants_table(request):
+        body = table(kind, objects, engine.clock.now(), include_object(request), version, token, remaining)
+        return Response(json.dumps(body, separators=(",", ":")), media_type=TABLE_MEDIA_TYPE)
+    if list_kind is None:
+        return _json(objects[0])
+    return _json(list_object(list_kind, objects, version, token, remaining))
+
+
+def _watch_encoder(request: Request, kind: str) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
+    """What each watch event carries: a Table of one row when the client asks for Tables."""
+    if not wants_table(request):
+        return None
+    engine, include = request.app.state.engine, include_object(request)
+    return lambda obj: table(kind, [obj], engine.clock.now(), include, _resource_version(engine))
+
+
 def _k8s(
     operation: str,
 ) -> Callable[[Callable[[Request], Awaitable[Response]]], Callable[[Request], Awaitable[Response]]]:
@@ -108,17 +140,23 @@ def _resource_version(engine: Any) -> str:
     return str(engine.clock.now_ms())
 
 
+_INT64_MAX = 2**63 - 1
+_INTEGER_RE = re.compile(r"^[+-]?[0-9]{1,19}$")
+
+
 def _int_param(request: Request, name: str, minimum: int = 0) -> int | None:
+    """An integer query parameter as the apiserver reads one (an int64: ASCII digits, optional sign);
+    anything else is a ``400 BadRequest`` Status naming the parameter."""
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise KubernetesError.bad_request(f"invalid {name} {raw!r}: must be an integer") from None
+    shown = raw if len(raw) <= 40 else f"{raw[:40]}... ({len(raw)} characters)"
+    value = int(raw) if _INTEGER_RE.match(raw) else None
+    if value is None or not -_INT64_MAX - 1 <= value <= _INT64_MAX:
+        raise KubernetesError.bad_request(f"invalid {name} {shown!r}: must be a 64-bit integer")
     if value < minimum:
         raise KubernetesError.bad_request(
-            f"invalid {name} {raw!r}: must be greater than or equal to {minimum}"
+            f"invalid {name} {shown!r}: must be greater than or equal to {minimum}"
         )
     return value
 
@@ -139,9 +177,12 @@ def _paginate(
     start = 0
     if token:
         try:
-            start = int(json.loads(base64.urlsafe_b64decode(token.encode()))["start"])
-        except (ValueError, KeyError, TypeError):
-            raise KubernetesError(410, "Expired", f"the continue token {token!r} is not valid") from None
+            start = json.loads(base64.urlsafe_b64decode(token.encode()))["start"]
+        except (ValueError, KeyError, TypeError, IndexError, RecursionError):
+            start = None
+        if isinstance(start, bool) or not isinstance(start, int) or not 0 <= start <= _INT64_MAX:
+            shown = token if len(token) <= 60 else f"{token[:60]}..."
+            raise KubernetesError.bad_request(f"invalid continue token {shown!r}: not a token this server returned")
     if not limit:
         return items[start:], None, None
     page = items[start : start + limit]
@@ -200,8 +241,19 @@ async def _apis(request: Request) -> Response:
     return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
 
 
-def _resource(name: str, kind: str, namespaced: bool, verbs: list[str], singular: str = "") -> dict[str, Any]:
-    return {"name": name, "singularName": singular, "namespaced": namespaced, "kind": kind, "verbs": verbs}
+def _resource(
+    name: str, kind: str, namespaced: bool, verbs: list[str], singular: str = "",
+    short_names: tuple[str, ...] = (), categories: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """An ``APIResource`` as the API server lists it (the verbs: those the engine serves)."""
+    resource: dict[str, Any] = {
+        "name": name, "singularName": singular, "namespaced": namespaced, "kind": kind, "verbs": verbs
+    }
+    if short_names:
+        resource["shortNames"] = list(short_names)
+    if categories:
+        resource["categories"] = list(categories)
+    return resource
 
 
 @_k8s("get_api_resources")
@@ -211,9 +263,10 @@ async def _api_v1(request: Request) -> Response:
             "kind": "APIResourceList",
             "groupVersion": "v1",
             "resources": [
-                _resource("namespaces", "Namespace", False, ["get", "list"], "namespace"),
-                _resource("nodes", "Node", False, ["get", "list"], "node"),
-                _resource("pods", "Pod", True, ["delete", "get", "list"], "pod"),
+                _resource("events", "Event", True, ["list"], "event", ("ev",)),
+                _resource("namespaces", "Namespace", False, ["get", "list", "watch"], "namespace", ("ns",)),
+                _resource("nodes", "Node", False, ["get", "list", "watch"], "node", ("no",)),
+                _resource("pods", "Pod", True, ["delete", "get", "list", "watch"], "pod", ("po",), ("all",)),
                 _resource("pods/log", "Pod", True, ["get"]),
             ],
         }
@@ -244,12 +297,14 @@ async def _list_namespaces(request: Request) -> Response:
 
     if _watching(request):
         return watch_response(
-            request, lambda: {n: (c, lambda n=n, c=c: render(n, c)) for n, c in matching().items()}
+            request,
+            lambda: {n: (c, lambda n=n, c=c: render(n, c)) for n, c in matching().items()},
+            _watch_encoder(request, "Namespace"),
         )
     version = _resource_version(engine)
     items = [render(name, created) for name, created in matching().items()]
     page, token, remaining = _paginate(request, items)
-    return _json(list_object("NamespaceList", page, version, token, remaining))
+    return _as_requested(request, "Namespace", "NamespaceList", page, version, token, remaining)
 
 
 @_k8s("read_namespace")
@@ -259,7 +314,10 @@ async def _read_namespace(request: Request) -> Response:
     found = namespaces(engine)
     if name not in found:
         raise KubernetesError.not_found("namespaces", name)
-    return _json(namespace_object(name, _namespace_uid(name), found[name], _resource_version(engine)))
+    version = _resource_version(engine)
+    return _as_requested(
+        request, "Namespace", None, [namespace_object(name, _namespace_uid(name), found[name], version)], version
+    )
 
 
 def _node_json(engine: Any, node: Any, version: str) -> dict[str, Any]:
@@ -288,10 +346,12 @@ async def _list_nodes(request: Request) -> Response:
 
     if _watching(request):
         return watch_response(
-            request, lambda: {n.name: (n.status, lambda body=body: body) for n, body in matching()}
+            request,
+            lambda: {n.name: (n.status, lambda body=body: body) for n, body in matching()},
+            _watch_encoder(request, "Node"),
         )
     page, token, remaining = _paginate(request, [body for _, body in matching()])
-    return _json(list_object("NodeList", page, _resource_version(engine), token, remaining))
+    return _as_requested(request, "Node", "NodeList", page, _resource_version(engine), token, remaining)
 
 
 @_k8s("read_node")
@@ -301,7 +361,8 @@ async def _read_node(request: Request) -> Response:
     node = engine.state.nodes.get(name)
     if node is None or node.status == "Terminating":
         raise KubernetesError.not_found("nodes", name)
-    return _json(_node_json(engine, node, _resource_version(engine)))
+    version = _resource_version(engine)
+    return _as_requested(request, "Node", None, [_node_json(engine, node, version)], version)
 
 
 # -- pods -----------------------------------------------------------------------------------------------------------
@@ -330,10 +391,13 @@ async def _list_pods(request: Request, namespace: str | None) -> Response:
                 p.name: (_pod_fingerprint(p), lambda p=p: pod_object(p, _resource_version(engine)))
                 for p in matching()
             },
+            _watch_encoder(request, "Pod"),
+            pod_arrival_states,
+            lambda obj: pod_departure_states(obj, engine.clock.now()),
         )
     version = _resource_version(engine)
     page, token, remaining = _paginate(request, [pod_object(p, version) for p in matching()])
-    return _json(list_object("PodList", page, version, token, remaining))
+    return _as_requested(request, "Pod", "PodList", page, version, token, remaining)
 
 
 @_k8s("list_pod_for_all_namespaces")
@@ -350,7 +414,8 @@ async def _list_namespaced_pods(request: Request) -> Response:
 async def _read_pod(request: Request) -> Response:
     engine = request.app.state.engine
     pod = _find_pod(engine, request.path_params["namespace"], request.path_params["name"])
-    return _json(pod_object(pod, _resource_version(engine)))
+    version = _resource_version(engine)
+    return _as_requested(request, "Pod", None, [pod_object(pod, version)], version)
 
 
 @_k8s("delete_namespaced_pod")
@@ -367,6 +432,31 @@ async def _delete_pod(request: Request) -> Response:
         engine.scheduler.remove_pod(pod.name)  # record, log lines and work dir, as the retention timer does
     engine.scheduler.wake()
     return _json(body)
+
+
+# -- events ------------------------------------------------------------------------------------------------------
+async def _list_events(request: Request, namespace: str | None) -> Response:
+    engine = request.app.state.engine
+    label_selector = LabelSelector(request.query_params.get("labelSelector"))
+    field_selector = FieldSelector(request.query_params.get("fieldSelector"), EVENT_FIELDS)
+    events = pod_events(visible_pods(engine))
+    if namespace in (None, "default"):
+        events += node_events(n for n in engine.state.nodes.values() if n.status != "Terminating")
+    events = [e for e in events if namespace is None or e["metadata"]["namespace"] == namespace]
+    events.sort(key=lambda e: (e["lastTimestamp"], e["metadata"]["name"]))
+    found = select(events, lambda e: {}, label_selector, field_selector)
+    page, token, remaining = _paginate(request, found)
+    return _json(list_object("EventList", page, _resource_version(engine), token, remaining))
+
+
+@_k8s("list_event_for_all_namespaces")
+async def _list_all_events(request: Request) -> Response:
+    return await _list_events(request, None)
+
+
+@_k8s("list_namespaced_event")
+async def _list_namespaced_events(request: Request) -> Response:
+    return await _list_events(request, request.path_params["namespace"])
 
 
 # -- pod logs ---------------------------------------------------------------------------------------------------------
@@ -463,7 +553,7 @@ async def _follow(
 def kubernetes_routes() -> list[Route]:
     ns_pods = "/api/v1/namespaces/{namespace}/pods"
     return [
-        Route("/version", _version, methods=["GET"]),
+        *(Route(path, _version, methods=["GET"]) for path in ("/version", "/version/")),
         *(Route(path, _api, methods=["GET"]) for path in ("/api", "/api/")),
         *(Route(path, _api_v1, methods=["GET"]) for path in ("/api/v1", "/api/v1/")),
         *(Route(path, _apis, methods=["GET"]) for path in ("/apis", "/apis/")),
@@ -472,6 +562,8 @@ def kubernetes_routes() -> list[Route]:
         Route("/api/v1/nodes", _list_nodes, methods=["GET"]),
         Route("/api/v1/nodes/{name}", _read_node, methods=["GET"]),
         Route("/api/v1/pods", _list_all_pods, methods=["GET"]),
+        Route("/api/v1/events", _list_all_events, methods=["GET"]),
+        Route("/api/v1/namespaces/{namespace}/events", _list_namespaced_events, methods=["GET"]),
         Route(ns_pods, _list_namespaced_pods, methods=["GET"]),
         Route(ns_pods + "/{name}", _read_pod, methods=["GET"]),
         Route(ns_pods + "/{name}", _delete_pod, methods=["DELETE"]),

@@ -26,6 +26,8 @@ __all__ = [
     "status_object",
     "node_object",
     "pod_object",
+    "pod_arrival_states",
+    "pod_departure_states",
     "namespace_object",
     "list_object",
     "LabelSelector",
@@ -46,7 +48,8 @@ KUBERNETES_VERSION = {
     "compiler": "gc",
     "platform": "linux/amd64",
 }
-SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+# The namespaces an EKS cluster with the CloudWatch observability add-on has besides Batch's own.
+SYSTEM_NAMESPACES = ("amazon-cloudwatch", "default", "kube-node-lease", "kube-public", "kube-system")
 # What kubelet reserves on an EKS-optimized AMI; allocatable = capacity - this (see instance_types.py).
 _MAX_PODS = 29
 
@@ -281,6 +284,49 @@ def pod_object(pod: Pod, resource_version: str) -> dict[str, Any]:
     if pod.spec.get("initContainers"):
         status["initContainerStatuses"] = [_container_status(c, pod) for c in pod.spec["initContainers"]]
     return {"kind": "Pod", "apiVersion": "v1", "metadata": metadata, "spec": pod.spec, "status": status}
+
+
+def _stage(pod: dict[str, Any], phase: str, container_state: dict[str, Any] | None, ready: bool) -> dict[str, Any]:
+    """``pod`` as it was at an earlier stage: ``container_state`` for every container (None: none yet)."""
+    truth = {"PodScheduled": True, "Initialized": container_state is not None, "Ready": ready, "ContainersReady": ready}
+    status = dict(pod["status"], phase=phase)
+    status["conditions"] = [dict(c, status="True" if truth.get(c["type"]) else "False") for c in status["conditions"]]
+    status.pop("initContainerStatuses", None)
+    if container_state is None:
+        status.pop("containerStatuses", None)
+        status.pop("startTime", None)
+    else:
+        status["containerStatuses"] = [
+            {k: v for k, v in c.items() if k != "containerID"} | {"state": container_state, "ready": ready, "started": ready}
+            for c in status.get("containerStatuses", [])
+        ]
+    metadata = {k: v for k, v in pod["metadata"].items() if k not in ("deletionTimestamp", "deletionGracePeriodSeconds")}
+    return dict(pod, metadata=metadata, status=status)
+
+
+def pod_arrival_states(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    """The states a watch reports for a pod that appeared since its last look: the engine creates, schedules
+    and starts a pod in one step, where a kubelet reports Pending, then ContainerCreating, then Running."""
+    if pod["status"]["phase"] == "Pending":
+        return [pod]
+    started = pod["status"].get("startTime") or pod["metadata"]["creationTimestamp"]
+    states = [
+        _stage(pod, "Pending", None, False),
+        _stage(pod, "Pending", {"waiting": {"reason": "ContainerCreating"}}, False),
+    ]
+    if pod["status"]["phase"] != "Running":
+        states.append(_stage(pod, "Running", {"running": {"startedAt": started}}, True))
+    return [*states, pod]
+
+
+def pod_departure_states(pod: dict[str, Any], now: float) -> list[dict[str, Any]]:
+    """The states a watch reports for a pod that went away: Terminating (a ``deletionTimestamp``), then
+    DELETED with the same object, as the API server reports a pod's graceful deletion."""
+    metadata = dict(pod["metadata"])
+    metadata.setdefault("deletionTimestamp", rfc3339(now))
+    metadata.setdefault("deletionGracePeriodSeconds", 0)
+    terminating = dict(pod, metadata=metadata)
+    return [terminating, terminating]
 
 
 # -- namespaces and lists -------------------------------------------------------------------------------------
