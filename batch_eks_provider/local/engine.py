@@ -29,7 +29,12 @@ class Engine:
         self.state_dir = Path(state_dir) if state_dir else None
         self.store = Store(self.state_dir)
         self.state = EngineState(self.config, self.store, self.clock)
-        self.logs = LogStore(self.store, self.clock)
+        self.logs = LogStore(
+            self.store,
+            self.clock,
+            max_bytes_per_container=self.config.log_bytes_per_container,
+            max_bytes_total=self.config.log_bytes_total,
+        )
         self.metrics = EngineMetrics(self.state)
         work_root = (self.state_dir or Path(tempfile.mkdtemp(prefix="batch-eks-local-"))) / "pods"
         # A previous engine on this state dir may have left job processes running (it was killed): end

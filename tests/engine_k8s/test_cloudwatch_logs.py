@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -232,3 +233,56 @@ def test_logs_survive_an_engine_restart(finished):
     with LocalEngine(state_dir=state_dir) as restarted:
         logs = aws_client("logs", restarted.url)
         assert _messages(logs.filter_log_events(logGroupName=LOG_GROUP)) == ALPHA + BETA
+
+
+def _bad_inputs(group: str, stream: str) -> list[tuple[str, dict, str]]:
+    """(operation, body, the field the 400 must name): the Logs inputs that once answered 500."""
+    b64 = lambda text: base64.urlsafe_b64encode(text.encode()).decode()  # noqa: E731
+    base = {"logGroupName": group, "logStreamName": stream}
+    filt = {"logGroupName": group}
+    return [
+        ("GetLogEvents", {**base, "startTime": 2**63}, "startTime"),
+        ("GetLogEvents", {**base, "endTime": 10**20}, "endTime"),
+        ("GetLogEvents", {**base, "startTime": -1}, "startTime"),
+        ("GetLogEvents", {**base, "limit": 10001}, "limit"),
+        ("GetLogEvents", {**base, "limit": 2**40}, "limit"),
+        ("FilterLogEvents", {**filt, "startTime": 2**63}, "startTime"),
+        ("FilterLogEvents", {**filt, "endTime": 10**20}, "endTime"),
+        ("FilterLogEvents", {**filt, "filterPattern": " ".join(f"t{i}" for i in range(40_000))}, "filterPattern"),
+        ("GetLogEvents", {**base, "nextToken": "f/" + "9" * 40}, "nextToken"),
+        ("GetLogEvents", {**base, "nextToken": "garbage"}, "nextToken"),
+        ("FilterLogEvents", {**filt, "nextToken": b64('{"timestamp": 1.5, "rowid": "x"}')}, "nextToken"),
+        ("FilterLogEvents", {**filt, "nextToken": b64('{"timestamp": 99999999999999999999999, "rowid": 1}')}, "nextToken"),
+        ("FilterLogEvents", {**filt, "nextToken": b64("[" * 5000 + "]" * 5000)}, "nextToken"),
+        ("FilterLogEvents", {**filt, "nextToken": "%%%not-base64"}, "nextToken"),
+        ("DescribeLogStreams", {"logGroupName": group, "nextToken": b64('{"offset": "ten"}')}, "nextToken"),
+        ("DescribeLogStreams", {"logGroupName": group, "nextToken": b64('{"offset": 1e400}')}, "nextToken"),
+        ("DescribeLogGroups", {"nextToken": b64('{"offset": -5}')}, "nextToken"),
+    ]
+
+
+def test_bad_logs_inputs_answer_400_naming_the_field(finished):
+    engine, _, attempts, _ = finished
+    stream = _stream(attempts["alpha"])
+    for operation, body, field in _bad_inputs(LOG_GROUP, stream):
+        status, answer = raw_aws(engine.url, "POST", "/", target=f"Logs_20140328.{operation}", body=body)
+        assert status == 400, (operation, field, answer)
+        assert answer["__type"].endswith("InvalidParameterException"), (operation, field, answer)
+        assert field in answer["message"], (operation, field, answer)
+    # the engine still answers, and the bounds themselves are accepted
+    status, answer = raw_aws(engine.url, "POST", "/", target="Logs_20140328.GetLogEvents",
+                             body={"logGroupName": LOG_GROUP, "logStreamName": stream, "startTime": 0,
+                                   "endTime": 2**63 - 1, "limit": 10000, "startFromHead": True})  # fmt: skip
+    assert status == 200 and [e["message"] for e in answer["events"]] == ALPHA
+
+
+def test_a_line_over_256_kib_is_split_into_events_of_at_most_256_kib_less_26_bytes(finished):
+    engine, logs, _, _ = finished
+    batch = aws_client("batch", engine.url)
+    script = "python3 -c \"import sys; sys.stdout.write('x' * 600000 + 'é' * 100000 + '\\\\n')\"; echo after"
+    attempt = wait_for_job(batch, submit_command(batch, script, name="long-line"))["eksAttempts"][0]
+    events = logs.get_log_events(logGroupName=LOG_GROUP, logStreamName=_stream(attempt), startFromHead=True)["events"]
+    sizes = [len(e["message"].encode()) for e in events]
+    assert max(sizes[:-1]) <= 256 * 1024 - 26 and len(events) == 5, sizes
+    assert "".join(e["message"] for e in events[:-1]) == "x" * 600000 + "é" * 100000
+    assert events[-1]["message"] == "after"

@@ -69,6 +69,10 @@ class EngineConfig:
     # names of the engine's own environment variables copied into every container (`--pass-env NAME`);
     # nothing else of the engine's environment reaches a job
     pass_env: tuple[str, ...] = ()
+    # container output kept as CloudWatch events: per container, and in all (SQLite); past either, the rest
+    # of that container's output is dropped after one marker line (docs/pods-and-logs.md)
+    log_bytes_per_container: int = 100 * 1024 * 1024
+    log_bytes_total: int = 1024 * 1024 * 1024
 
     def arn(self, resource: str) -> str:
         return f"arn:aws:batch:{self.region}:{self.account_id}:{resource}"
