@@ -172,3 +172,67 @@ def test_a_running_engine_journals_its_containers(make_env, tmp_path):
                  what="the container's end in the journal")
     finally:
         _kill_all(_pids_running(["sleep", "6401"]))
+
+
+_PARENT = """
+import os, subprocess, sys, time
+from batch_eks_provider.local.runtime import containment
+if sys.argv[1] == "python":
+    containment._SETPRIV = None
+leader = subprocess.Popen(containment.wrap_argv(["sleep", sys.argv[2]], {"PATH": os.environ["PATH"]}, "/", None),
+                          start_new_session=True)
+print(leader.pid, flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.mark.parametrize("wrapper", ["setpriv", "python"])
+def test_a_leader_dies_with_the_engine_that_started_it(wrapper):
+    if wrapper == "setpriv" and containment_setpriv() is None:
+        pytest.skip("no setpriv on this machine")
+    tag = "6501" if wrapper == "setpriv" else "6502"
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT, wrapper, tag], stdout=subprocess.PIPE)
+    try:
+        leader = int(parent.stdout.readline())
+        wait_for(lambda: _pids_running(["sleep", tag]) == [leader], timeout=10, what="the leader to run")
+        parent.kill()
+        parent.wait()
+        wait_for(lambda: not _pids_running(["sleep", tag]), timeout=5, what="the leader to die with its parent")
+    finally:
+        parent.kill()
+        _kill_all(_pids_running(["sleep", tag]))
+
+
+@pytest.mark.skipif(not HAS_CGROUPS, reason="no writable cgroup v2 hierarchy")
+@pytest.mark.parametrize("wrapper", ["setpriv", "python"])
+def test_a_leader_starts_in_its_cgroup(wrapper, monkeypatch):
+    from batch_eks_provider.local.runtime import containment
+
+    if wrapper == "python":
+        monkeypatch.setattr(containment, "_SETPRIV", None)
+    cgroup = find_cgroup_root().new_cgroup()
+    try:
+        argv = containment.wrap_argv(["cat", "/proc/self/cgroup"], {"PATH": os.environ["PATH"]}, "/", cgroup)
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout
+        assert f"0::/{cgroup.relative_to(_mount_of(cgroup))}" in out.splitlines(), out
+    finally:
+        cgroup.rmdir()
+
+
+def test_a_missing_program_fails_before_any_process_starts():
+    from batch_eks_provider.local.runtime.containment import wrap_argv
+
+    with pytest.raises(FileNotFoundError, match="no-such-program-here"):
+        wrap_argv(["no-such-program-here"], {"PATH": "/usr/bin:/bin"}, "/", None)
+
+
+def containment_setpriv():
+    from batch_eks_provider.local.runtime import containment
+
+    return containment._SETPRIV
+
+
+def _mount_of(cgroup):
+    from batch_eks_provider.local.runtime.containment import _cgroup2_mount
+
+    return _cgroup2_mount()

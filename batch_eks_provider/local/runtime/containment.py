@@ -1,39 +1,45 @@
 """Keep a container's processes inside the engine's reach.
 
 - Every container's leader gets ``PR_SET_PDEATHSIG`` = SIGKILL: the kernel kills it when the engine's
-  thread that started it dies (the engine killed with ``kill -9``, or crashing).
+  thread that started it ends (the engine killed with ``kill -9``, or crashing).
 - Where a cgroup v2 hierarchy is writable, each container runs in its own cgroup under
   ``<cgroup2 mount>/batch-eks-local/<engine pid>-<n>``; when the container ends (or is stopped) the engine
   writes ``1`` to its ``cgroup.kill``, which ends every process in it, double-forked daemons
   (``setsid``) included. Elsewhere only the process group is killed (``setsid`` daemons escape it).
 
-Both are set up in the child between fork and exec (``preexec_fn``), so a process is in its cgroup before
-it can fork.
+Both are done by a small exec wrapper (:func:`wrap_argv`), not a ``preexec_fn``: a ``preexec_fn`` makes
+Python fork the whole engine instead of vforking it (measured 27 ms instead of 0.9 ms per container for a
+300 MiB engine, the engine's thread blocked meanwhile). The wrapper is ``sh`` (joins the cgroup: ``echo 0
+> cgroup.procs``, before the job can fork) exec'ing util-linux ``setpriv --pdeathsig KILL``, which execs
+the job's command: the pid stays the same; the job starts ~5 ms later. Without ``setpriv``, the engine's
+Python (``-S``) does the same (~15 ms later).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
+import errno
 import itertools
 import os
-import signal
+import shutil
+import sys
 from pathlib import Path
-from typing import Callable
 
-__all__ = ["CgroupRoot", "find_cgroup_root", "child_setup", "kill_cgroup", "remove_cgroup", "PDEATHSIG_AVAILABLE"]
+__all__ = ["CgroupRoot", "find_cgroup_root", "wrap_argv", "kill_cgroup", "remove_cgroup", "cgroup_pids"]
 
-_PR_SET_PDEATHSIG = 1
 _CGROUP_DIR_NAME = "batch-eks-local"
-
-try:
-    _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    _prctl = _libc.prctl
-    PDEATHSIG_AVAILABLE = True
-except (OSError, AttributeError):  # not Linux / no glibc
-    _prctl = None
-    PDEATHSIG_AVAILABLE = False
+_SETPRIV = shutil.which("setpriv")
+# sh: join the cgroup in $1 (a failure leaves the job in the engine's cgroup: it still runs), then exec
+_JOIN_CGROUP = '{ echo 0 > "$1/cgroup.procs"; } 2>/dev/null; shift; exec "$@"'
+# the same with the engine's Python, where there is no setpriv: prctl(PR_SET_PDEATHSIG, SIGKILL), the
+# engine already gone -> exit, join the cgroup, exec
+_PY_WRAPPER = (
+    "import ctypes,os,sys\n"
+    "ctypes.CDLL(None).prctl(1,9,0,0,0)\n"
+    "os.getppid()==int(sys.argv[1]) or os._exit(137)\n"
+    "try:\n open(sys.argv[2]+'/cgroup.procs','w').write('0')\nexcept OSError:\n pass\n"
+    "os.execvp(sys.argv[3],sys.argv[3:])\n"
+)
 
 
 def _cgroup2_mount() -> Path | None:
@@ -92,23 +98,25 @@ def find_cgroup_root() -> CgroupRoot | None:
     return None
 
 
-def child_setup(cgroup: Path | None) -> Callable[[], None]:
-    """The ``preexec_fn`` of a container's leader: die with the engine, then join the cgroup."""
-    procs = str(cgroup / "cgroup.procs") if cgroup is not None else None
+def _resolve(program: str, env: dict[str, str]) -> str:
+    """The file ``program`` names, found on the container's PATH as exec would; the error Popen would
+    raise when there is none (so that the container fails to start: ``ContainerCannotRun``)."""
+    found = program if "/" in program else shutil.which(program, path=env.get("PATH", os.defpath))
+    if found is None or not os.path.exists(found):
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+    if os.path.isdir(found) or not os.access(found, os.X_OK):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), program)
+    return found
 
-    def setup() -> None:
-        if _prctl is not None:
-            _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-            if os.getppid() == 1:  # the engine died between fork and prctl
-                os._exit(137)
-        if procs is not None:
-            fd = os.open(procs, os.O_WRONLY)
-            try:
-                os.write(fd, b"0")
-            finally:
-                os.close(fd)
 
-    return setup
+def wrap_argv(argv: list[str], env: dict[str, str], cwd: str, cgroup: Path | None) -> list[str]:
+    """``argv`` run so that its leader dies with the engine and starts in ``cgroup`` (see the module)."""
+    _resolve(os.path.join(cwd, argv[0]) if "/" in argv[0] else argv[0], env)  # fail here, as Popen would
+    target = list(argv)  # exec'd by the wrapper with the container's PATH: argv[0] stays as the job gave it
+    if _SETPRIV is not None:
+        inner = [_SETPRIV, "--pdeathsig", "KILL", "--", *target]
+        return ["/bin/sh", "-c", _JOIN_CGROUP, "sh", str(cgroup), *inner] if cgroup is not None else inner
+    return [sys.executable, "-S", "-c", _PY_WRAPPER, str(os.getpid()), str(cgroup or "/nonexistent"), *target]
 
 
 def kill_cgroup(cgroup: Path | str | None) -> None:

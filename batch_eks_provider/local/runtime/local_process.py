@@ -18,7 +18,7 @@ from concurrent.futures import Executor
 from pathlib import Path
 from typing import Callable
 
-from .containment import child_setup, kill_cgroup
+from .containment import kill_cgroup, wrap_argv
 
 __all__ = ["LocalProcess", "spawn", "PIDFD_AVAILABLE", "kill_process_group"]
 
@@ -176,6 +176,7 @@ async def spawn(
     child starts, so a few threads start processes several times faster than the event loop alone, and the
     loop keeps serving the API meanwhile.
     """
+    argv = wrap_argv(argv, env, cwd, cgroup)
     if not _USE_PIDFD:
         proc = await asyncio.create_subprocess_exec(
             *argv,
@@ -185,7 +186,6 @@ async def spawn(
             env=env,
             cwd=cwd,
             start_new_session=True,
-            preexec_fn=child_setup(cgroup),
         )
         wrapped = _AsyncioProcess(proc, on_line)
         wrapped.cgroup = cgroup
@@ -200,7 +200,6 @@ async def spawn(
             cwd=cwd,
             start_new_session=True,
             close_fds=True,
-            preexec_fn=child_setup(cgroup),
         )
 
     loop = asyncio.get_running_loop()

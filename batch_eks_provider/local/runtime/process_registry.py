@@ -137,12 +137,11 @@ def reap_previous_run(state_dir: Path, timeout: float = 5.0) -> tuple[int, int]:
     when the wait ended)."""
     path = state_dir / REGISTRY_FILE
     entries = _read_open_entries(path)
-    cgroups = [e.cgroup for e in entries if e.cgroup]
-    for cgroup in cgroups:
-        kill_cgroup(cgroup)
+    cgroups = [e.cgroup for e in entries if e.cgroup and os.path.isdir(e.cgroup)]
     victims = set(_group_members({e.pgid: e.start_time for e in entries}))
     for cgroup in cgroups:
         victims.update((pid, process_start_time(pid)) for pid in cgroup_pids(cgroup))
+        kill_cgroup(cgroup)
     for pid, _ in victims:
         try:
             os.kill(pid, signal.SIGKILL)
