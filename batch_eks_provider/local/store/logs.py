@@ -77,10 +77,10 @@ def split_message(line: str, max_bytes: int = MAX_EVENT_BYTES) -> list[str]:
 
 
 def _prefix_within(lines: list[str], room: int) -> tuple[list[str], int]:
-    """The first lines whose bytes (with their newlines) fit in ``room``, and those bytes."""
+    """The first lines whose bytes fit in ``room``, and those bytes."""
     kept, used = [], 0
     for line in lines:
-        size = len(line.encode("utf-8", "replace")) + 1
+        size = len(line.encode("utf-8", "replace"))
         if used + size > room:
             break
         kept.append(line)
@@ -127,7 +127,8 @@ class LogStore:
         if key in self._dropped:
             return
         lines = text.split("\n")
-        size = len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
+        # the bytes of the messages (newlines are not part of an event), as CloudWatch's storedBytes counts
+        size = (len(text) if text.isascii() else len(text.encode("utf-8", "replace"))) - (len(lines) - 1)
         used = self._bytes.get(key, 0)
         container_room = self.max_bytes_per_container - used
         total_room = self.max_bytes_total - self.total_bytes
