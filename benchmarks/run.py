@@ -5,7 +5,7 @@ Rows: metric, N, peer (the Amazon provider, or bare process spawning for the eng
 and why; nothing is estimated. Benchmarks report: the run exits 0 unless the harness itself crashes.
 
 Options: ``--quick`` (N = 20 and 50, short windows: a smoke run of the harness), ``--sizes 100,500``,
-``--window SECONDS``, ``--poll-interval SECONDS``, ``--only triggers,submission,engine``,
+``--window SECONDS``, ``--poll-interval SECONDS``, ``--only triggers,submission,engine,chatty``,
 ``--docs docs/benchmarks.md`` (also write the table there), ``--reuse bench-results/bench.json`` (parts not
 run now come from that earlier run; the JSON says which).
 """
@@ -29,7 +29,7 @@ __all__ = ["prepare_airflow_env", "build_rows", "render_table", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench-results"
-PARTS = ("triggers", "submission", "engine")
+PARTS = ("triggers", "submission", "engine", "chatty")
 
 
 def prepare_airflow_env() -> Path:
@@ -179,7 +179,18 @@ def build_rows(raw: dict[str, Any]) -> list[dict[str, Any]]:
         rows += _submission_rows(raw["submission"])
     if "engine_rows" in raw:
         rows += raw["engine_rows"]
+    if "chatty" in raw:
+        rows += _chatty_rows(raw["chatty"])
     return rows
+
+
+def _chatty_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows from ``benchmarks.chatty_job.run()`` (one job printing 1 M lines), or one saying why none."""
+    if result.get("error"):
+        return [_row("chatty job (1 M lines, 50 MB)", result.get("lines"), None, None, "report", note=f"not measured: {result['error']}")]
+    from .chatty_job import rows as chatty_rows
+
+    return [_row(r["metric"], r["n"], r["peer"], r["ours"], r["target"], r["unit"], r["note"]) for r in chatty_rows(result)]
 
 
 # ------------------------------------------------------------------------------------------------ table
@@ -280,6 +291,10 @@ Latest run: {report['finished_at']} ({report['duration_seconds']:.0f} s), on
   stand-in task context, waiting off (or until it defers); engine request counters by operation / jobs.
 - **Engine** (`benchmarks/engine.py`): SubmitJob/DescribeJobs latency and the 10,000-child array job against bare
   process spawning, when that module is present.
+- **Chatty job** (`benchmarks/chatty_job.py`): one job printing 1,000,000 lines of 49 characters (49 MB): SubmitJob to
+  SUCCEEDED against the same command with its output read from a pipe; DescribeJobs p50/p99 from a client in a child
+  process polling all along; the engine's RSS growth (the engine runs in the benchmark's process); SQLite's growth
+  (database and WAL files) over the bytes printed.
 
 Run one part or smaller sizes: `make bench BENCH_ARGS="--only triggers --sizes 100"`, or `--quick` for a smoke run.
 The peer's deferrable path needs `aiobotocore` (in the `test` extra).
@@ -335,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"machine: {_machine_line(report['machine'])}")
     if args.reuse:
         earlier = json.loads(Path(args.reuse).read_text())
-        for part, keys in (("triggers", ("triggers",)), ("submission", ("submission",)), ("engine", ("engine", "engine_rows"))):
+        for part, keys in (("triggers", ("triggers",)), ("submission", ("submission",)), ("engine", ("engine", "engine_rows")), ("chatty", ("chatty",))):
             if part not in parts:
                 for key in keys:
                     if key in earlier.get("raw", {}):
@@ -366,6 +381,15 @@ def main(argv: list[str] | None = None) -> int:
             report["raw"]["engine_rows"] = [
                 _row("engine benchmarks", None, None, None, "report", note=f"not measured: crashed: {type(e).__name__}: {e}")
             ]
+    if "chatty" in parts:
+        from .chatty_job import run as run_chatty
+
+        lines = 100_000 if args.quick else 1_000_000
+        log(f"chatty job: {lines:,} lines")
+        try:
+            report["raw"]["chatty"] = run_chatty(lines)
+        except Exception as e:  # noqa: BLE001
+            report["raw"]["chatty"] = {"lines": lines, "error": f"{type(e).__name__}: {e}"}
     rows = build_rows(report["raw"])
     report["rows"] = rows
     report["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
