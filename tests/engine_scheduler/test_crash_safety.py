@@ -236,3 +236,23 @@ def _mount_of(cgroup):
     from batch_eks_provider.local.runtime.containment import _cgroup2_mount
 
     return _cgroup2_mount()
+
+
+@pytest.mark.skipif(not HAS_CGROUPS, reason="no writable cgroup v2 hierarchy")
+def test_a_dead_engines_cgroups_are_killed_by_the_next_engine():
+    """An engine without a state dir has no journal: its cgroups (named by its pid) are swept instead."""
+    from batch_eks_provider.local.runtime import containment
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid no process has now: the "engine" that made the cgroup below is gone
+    cgroup = find_cgroup_root().path / f"{dead.pid}-1"
+    cgroup.mkdir()
+    orphan = subprocess.Popen(containment.wrap_argv(["sleep", "6601"], {"PATH": os.environ["PATH"]}, "/", cgroup))
+    try:
+        wait_for(lambda: str(orphan.pid) in (cgroup / "cgroup.procs").read_text().split(), timeout=5, what="the orphan")
+        find_cgroup_root()
+        assert orphan.wait(timeout=5) == -signal.SIGKILL
+        wait_for(lambda: containment.remove_cgroup(cgroup), timeout=5, what="the cgroup to go")
+    finally:
+        orphan.kill()
+        containment.remove_cgroup(cgroup)

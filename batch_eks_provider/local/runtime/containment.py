@@ -94,8 +94,21 @@ def find_cgroup_root() -> CgroupRoot | None:
         except OSError:
             continue
         if ok:
+            _sweep_orphans(root)
             return CgroupRoot(root)
     return None
+
+
+def _sweep_orphans(root: Path) -> None:
+    """Kill and remove the cgroups of engines that are no longer running (``<engine pid>-<n>`` whose
+    engine pid is gone): what a killed engine without a state dir left behind. A cgroup whose pid is
+    alive (another engine, or a pid reused since) is left alone."""
+    for cgroup in root.iterdir():
+        pid = cgroup.name.split("-", 1)[0]
+        if not cgroup.is_dir() or not pid.isdigit() or os.path.exists(f"/proc/{pid}"):
+            continue
+        kill_cgroup(cgroup)
+        remove_cgroup(cgroup)  # a cgroup still emptying is removed by the next sweep
 
 
 def _resolve(program: str, env: dict[str, str]) -> str:
