@@ -6,10 +6,20 @@ pod asks of its node). Each function raises ``ClientException`` naming the field
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .errors import ClientException
+
+# The most a compute environment can hold (maxvCpus is an int32): no container can ask for more.
+MAX_CPU = Decimal(2**31 - 1)
+MAX_MEMORY_MIB = 2**31 - 1
+MAX_GPUS = 2**31 - 1
+# A plain decimal, optionally with a short exponent as Kubernetes quantities allow ("1", "0.25", "2e0"):
+# ASCII digits only, so NaN, Infinity, "1_000" and other Unicode digits never reach Decimal or int.
+_CPU_RE = re.compile(r"^(?:[0-9]{1,40}(?:\.[0-9]{0,12})?|\.[0-9]{1,12})(?:[eE][+-]?[0-9]{1,2})?$")
+_WHOLE_RE = re.compile(r"^[0-9]{1,19}$")
 
 __all__ = ["parse_cpu", "parse_memory_mib", "parse_gpu", "normalize_container_resources", "container_requests", "pod_requests"]
 
@@ -22,10 +32,18 @@ def parse_cpu(value: Any, where: str) -> Decimal:
             f"Invalid cpu value {text!r} in {where}: AWS Batch on EKS does not accept millicpu; "
             "use whole vCPUs or multiples of 0.25 (e.g. '0.25', '1')."
         )
+    shown = text if len(text) <= 40 else f"{text[:40]}... ({len(text)} characters)"
+    if not _CPU_RE.match(text):
+        raise ClientException(
+            f"Invalid cpu value {shown!r} in {where}: not a number (a decimal such as '1' or '0.25'; "
+            "NaN and Infinity are not allowed)."
+        )
     try:
         cpu = Decimal(text)
     except InvalidOperation:
-        raise ClientException(f"Invalid cpu value {text!r} in {where}: not a number.") from None
+        raise ClientException(f"Invalid cpu value {shown!r} in {where}: not a number.") from None
+    if cpu > MAX_CPU:
+        raise ClientException(f"Invalid cpu value {shown!r} in {where}: cpu must be at most {MAX_CPU} vCPUs.")
     if cpu < Decimal("0.25") or (cpu * 4) % 1 != 0:
         raise ClientException(
             f"Invalid cpu value {text!r} in {where}: cpu must be at least 0.25 and a multiple of 0.25."
@@ -36,12 +54,15 @@ def parse_cpu(value: Any, where: str) -> Decimal:
 def parse_memory_mib(value: Any, where: str) -> int:
     """EKS memory: whole MiB written with the ``Mi`` suffix, at least 4."""
     text = str(value).strip()
-    if not text.endswith("Mi") or not text[:-2].isdigit():
+    shown = text if len(text) <= 40 else f"{text[:40]}... ({len(text)} characters)"
+    if not text.endswith("Mi") or not _WHOLE_RE.match(text[:-2]):
         raise ClientException(
-            f"Invalid memory value {text!r} in {where}: memory must be a whole number of MiB with the "
+            f"Invalid memory value {shown!r} in {where}: memory must be a whole number of MiB with the "
             "'Mi' suffix (e.g. '1024Mi')."
         )
     mib = int(text[:-2])
+    if mib > MAX_MEMORY_MIB:
+        raise ClientException(f"Invalid memory value {shown!r} in {where}: memory must be at most {MAX_MEMORY_MIB}Mi.")
     if mib < 4:
         raise ClientException(f"Invalid memory value {text!r} in {where}: memory must be at least 4Mi.")
     return mib
@@ -49,8 +70,11 @@ def parse_memory_mib(value: Any, where: str) -> int:
 
 def parse_gpu(value: Any, where: str) -> int:
     text = str(value).strip()
-    if not text.isdigit():
-        raise ClientException(f"Invalid nvidia.com/gpu value {text!r} in {where}: must be a whole number.")
+    shown = text if len(text) <= 40 else f"{text[:40]}... ({len(text)} characters)"
+    if not _WHOLE_RE.match(text) or int(text) > MAX_GPUS:
+        raise ClientException(
+            f"Invalid nvidia.com/gpu value {shown!r} in {where}: must be a whole number from 0 to {MAX_GPUS}."
+        )
     return int(text)
 
 

@@ -114,19 +114,19 @@ async def _list_clusters(request: Request) -> Response:
 
     def list_clusters():
         raw_limit = request.query_params.get("maxResults")
-        try:
-            limit = int(raw_limit) if raw_limit is not None else _LIST_LIMIT
-        except ValueError:
-            limit = 0
+        # ASCII digits only (Python's int() also reads "１２"), at most 3 of them: 1..100
+        is_number = raw_limit is not None and raw_limit.isascii() and raw_limit.isdigit() and len(raw_limit) <= 3
+        limit = int(raw_limit) if is_number else (_LIST_LIMIT if raw_limit is None else 0)
         if not 1 <= limit <= _LIST_LIMIT:
+            shown = raw_limit if raw_limit is None or len(raw_limit) <= 40 else f"{raw_limit[:40]}... ({len(raw_limit)} characters)"
             raise InvalidParameterException(
-                f"maxResults {raw_limit!r} is invalid: it must be between 1 and {_LIST_LIMIT}."
+                f"maxResults {shown!r} is invalid: it must be an integer between 1 and {_LIST_LIMIT}."
             )
         names = sorted(clusters(engine))
         token = request.query_params.get("nextToken")
         start = names.index(token) if token in names else 0
         if token and token not in names:
-            raise InvalidParameterException(f"The nextToken {token!r} is invalid.")
+            raise InvalidParameterException(f"The nextToken {token[:200]!r} is invalid.")
         page = names[start : start + limit]
         body: dict[str, Any] = {"clusters": page}
         if start + limit < len(names):

@@ -4,11 +4,16 @@ boto3 validates on the client side, so these checks matter for every other clien
 SDKs, the AWS CLI with ``--cli-input-json``): a wrong type or a missing required member is answered
 with a 400 that names the member, its value and the type expected, instead of failing deeper down.
 Members the model does not know are ignored, as AWS ignores them; JSON ``null`` means "absent".
+
+Numbers are checked against their shape's range, which botocore's ParamValidator leaves out: an
+``integer`` member holds an int32, a ``long`` an int64, a shape's ``max`` is a maximum, and a ``float`` or
+``double`` must be finite (JSON ``NaN``, ``Infinity`` and ``1e400`` are refused naming the member).
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ClientException, EngineError
@@ -99,26 +104,52 @@ def _describe(root: Shape, kind: str, path: str, info: dict[str, Any]) -> str | 
     return f"Invalid parameter {where}: {kind}."
 
 
+_INTEGER_RANGES = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
+
+
+def _number_problems(value: Any, shape: Shape, path: str) -> list[str]:
+    kind = shape.type_name
+    if isinstance(value, bool):
+        return [f"Invalid type for parameter {path}: {value!r} is a boolean, expected a number ({shape.name})."]
+    if kind in _INTEGER_RANGES and isinstance(value, int):
+        low, high = _INTEGER_RANGES[kind]
+        high = min(high, shape.metadata.get("max", high))
+        if value > high or value < low:
+            shown = repr(value) if len(str(value)) <= 40 else f"a {len(str(abs(value)))}-digit number"
+            bits = "32" if kind == "integer" else "64"
+            return [f"Invalid value for parameter {path}: {shown} is out of range: {shape.name} must be between "
+                    f"{max(low, shape.metadata.get('min', low))} and {high} (a {bits}-bit integer)."]
+    if kind in ("float", "double") and isinstance(value, float) and not math.isfinite(value):
+        return [f"Invalid value for parameter {path}: {value!r} is not a finite number ({shape.name})."]
+    return []
+
+
+def _length_problems(value: Any, shape: Shape, path: str) -> list[str]:
+    limit = shape.metadata.get("max")
+    if limit is not None and isinstance(value, (str, list, dict)) and len(value) > limit:
+        return [f"Invalid length for parameter {path}: {len(value)} is longer than the maximum length {limit}."]
+    return []
+
+
 # Enums AWS reads without regard to case (EvaluateOnExit.action: "The values aren't case sensitive").
 _CASE_INSENSITIVE_ENUMS = frozenset({"RetryAction"})
 
 
 def _value_problems(value: Any, shape: Shape, path: str) -> list[str]:
     """What ParamValidator leaves out: JSON ``true`` where a number is expected (Python's bool is an
-    int) and string values outside the member's enum."""
+    int), numbers out of their shape's range, non-finite floats, maximum lengths and string values
+    outside the member's enum."""
     kind = shape.type_name
     if kind in ("integer", "long", "float", "double"):
-        if isinstance(value, bool):
-            return [f"Invalid type for parameter {path}: {value!r} is a boolean, expected a number ({shape.name})."]
-        return []
+        return _number_problems(value, shape, path)
+    problems: list[str] = _length_problems(value, shape, path)
     if kind == "string" and shape.enum and isinstance(value, str):
         allowed = list(shape.enum)
         candidates = [a.lower() for a in allowed] if shape.name in _CASE_INSENSITIVE_ENUMS else allowed
         probe = value.lower() if shape.name in _CASE_INSENSITIVE_ENUMS else value
         if probe not in candidates:
-            return [f"Invalid value for parameter {path}: {value!r} is not one of {', '.join(allowed)}."]
-        return []
-    problems: list[str] = []
+            problems.append(f"Invalid value for parameter {path}: {value!r} is not one of {', '.join(allowed)}.")
+        return problems
     if kind == "structure" and isinstance(value, dict):
         for key, item in value.items():
             if key in shape.members:
@@ -156,8 +187,7 @@ def validate_input(
 
     report = _validator().validate(params, shape)
     messages = [m for kind, path, info in report._errors if (m := _describe(shape, kind, path, info))]
-    if not messages:
-        messages = _value_problems(params, shape, "")
+    messages += [m for m in _value_problems(params, shape, "") if m not in messages]
     if messages:
         raise error(" ".join(messages))
     return params

@@ -21,9 +21,12 @@ from starlette.responses import Response
 
 from ..errors import ClientException, EngineError, ServerException
 
-__all__ = ["read_body", "read_json", "error_response", "json_response", "aws_call", "MAX_BODY_BYTES"]
+__all__ = ["read_body", "read_json", "error_response", "json_response", "aws_call", "too_deep", "MAX_BODY_BYTES", "MAX_JSON_DEPTH"]
 
 MAX_BODY_BYTES = 1024 * 1024
+# No request of the served APIs nests deeper than about 12 levels; deeper bodies are refused before any
+# recursive code (null removal, shape validation, copies) walks them.
+MAX_JSON_DEPTH = 64
 # A refused body is still read (and dropped) up to this size, so that the client, still sending, gets the
 # error response instead of a reset connection; beyond it the connection is simply closed.
 _DRAIN_BYTES = 16 * 1024 * 1024
@@ -72,12 +75,35 @@ async def read_json(request: Request) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ClientException("Request body is not valid JSON: it is not UTF-8 text.") from None
     except RecursionError:
-        raise ClientException("Request body is not valid JSON for this service: it is nested too deeply.") from None
+        raise ClientException(
+            f"Request body is nested too deeply: at most {MAX_JSON_DEPTH} levels of objects and lists are allowed."
+        ) from None
     except ValueError as e:
         raise ClientException(f"Request body is not valid JSON: {e}.") from None
     if not isinstance(data, dict):
         raise ClientException(f"Request body must be a JSON object, not {type(data).__name__}.")
+    deep = too_deep(data)
+    if deep is not None:
+        raise ClientException(
+            f"Invalid parameter {deep}: it is nested more than {MAX_JSON_DEPTH} levels deep "
+            f"(at most {MAX_JSON_DEPTH} levels of objects and lists are allowed)."
+        )
     return data
+
+
+def too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> str | None:
+    """The path (``a.b[0]``) of the first member nested deeper than ``limit`` levels, or None; iterative, so any
+    depth the parser produced is walked without recursion."""
+    stack: list[tuple[Any, int, str]] = [(value, 1, "")]
+    while stack:
+        node, depth, path = stack.pop()
+        if depth > limit:
+            return path.split(".", 1)[0].split("[", 1)[0] or "the request"
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1, f"{path}.{k}" if path else str(k)) for k, v in node.items() if isinstance(v, (dict, list)))
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1, f"{path}[{i}]") for i, v in enumerate(node) if isinstance(v, (dict, list)))
+    return None
 
 
 def json_response(body: Any, status: int = 200, content_type: str = "application/json") -> Response:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from typing import Any, Callable, Sequence, TypeVar
 
 from ..errors import ClientException
@@ -27,13 +28,25 @@ def encode_token(position: tuple) -> str:
 
 def decode_token(token: str) -> tuple:
     """The position key inside a token this service returned; anything else is a ClientException."""
+    shown = token if len(token) <= 200 else f"{token[:200]}... ({len(token)} characters)"
     try:
         position = json.loads(base64.urlsafe_b64decode(token.encode()).decode())
-    except (ValueError, UnicodeError, binascii.Error):
+    except (ValueError, UnicodeError, binascii.Error, RecursionError):
         position = None
-    if not isinstance(position, list) or not position:
-        raise ClientException(f"Invalid nextToken {token!r}: not a token this service returned.")
+    if not isinstance(position, list) or not position or not all(_is_key_part(part) for part in position):
+        raise ClientException(f"Invalid nextToken {shown!r}: not a token this service returned.")
     return tuple(position)
+
+
+def _is_key_part(part: Any) -> bool:
+    """A position key holds strings and numbers only (what :func:`encode_token` writes)."""
+    if isinstance(part, bool):
+        return False
+    if isinstance(part, float):
+        return math.isfinite(part)
+    if isinstance(part, int):
+        return -(2**63) <= part < 2**63
+    return isinstance(part, str)
 
 
 def _check_max_results(params: dict[str, Any], default_max: int, limit: int) -> int:
@@ -75,7 +88,7 @@ def paginate(
             else:
                 start = next((i for i, item in enumerate(items) if key(item) > last), len(items))
         except TypeError:  # a token of another listing: its key does not compare with these keys
-            raise ClientException(f"Invalid nextToken {token!r}: not a token for this request.") from None
+            raise ClientException(f"Invalid nextToken {token[:200]!r}: not a token for this request.") from None
     page = list(items[start : start + size])
     next_token = encode_token(key(page[-1])) if page and start + size < len(items) else None
     return page, next_token
