@@ -10,7 +10,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.config import Config
 
-from ..exceptions import BatchEksError, BatchEksInvalidInputError
+from ..exceptions import BatchEksError, BatchEksInvalidInputError, BatchEksQueueUnavailableError
 from ..outcome import ACTIVE_STATUSES
 from ..batch_rules import OVERRIDE_SECTIONS, override_target
 from .queue_check import (
@@ -23,6 +23,7 @@ from .queue_check import (
 )
 from .. import retries
 from ..retries import aws_api_retry, is_ambiguous, is_unprocessed
+from .facts import facts_cache
 from .submit_request import SubmitRequestSpec, build_submit_request, normalize_job_queues
 
 __all__ = [
@@ -128,6 +129,13 @@ class BatchEksHook(AwsBaseHook):
         :raises botocore.exceptions.ClientError: a rejected request (``ClientException``), or errors that
             persist past the retry bounds.
         """
+        try:
+            return self._submit_once(identity_tags, request)
+        except Exception:
+            facts_cache.clear()  # the facts the request was checked on may be what is wrong
+            raise
+
+    def _submit_once(self, identity_tags: Mapping[str, str] | None, request: dict[str, Any]) -> dict[str, Any]:
         tags = dict(identity_tags if identity_tags is not None else request.get("tags") or {})
         send = aws_api_retry(predicate=is_unprocessed)(self.submit_client.submit_job)
         rounds = max(1, retries.policy.max_attempts)
@@ -291,16 +299,24 @@ class BatchEksHook(AwsBaseHook):
             found = [d for page in pages for d in page["jobDefinitions"]]
         return max(found, key=lambda d: d["revision"]) if found else None
 
+    def _queue_facts(self, job_queues: Sequence[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        described = self.describe_job_queues(job_queues)
+        ce_refs = [e["computeEnvironment"] for q in described for e in q.get("computeEnvironmentOrder") or []]
+        return described, (self.describe_compute_environments(ce_refs) if ce_refs else [])
+
     def inspect_queues(
-        self, job_queues: Sequence[str], requirement: ResourceRequirement | None = None
+        self,
+        job_queues: Sequence[str],
+        requirement: ResourceRequirement | None = None,
+        *,
+        facts: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None,
     ) -> list[QueueReport]:
         """Report on each queue, in order, with two calls in all: one DescribeJobQueues, one
-        DescribeComputeEnvironments for every compute environment of every queue. Never raises for a
-        queue that cannot take the job: the report says why."""
-        described = self.describe_job_queues(job_queues)
+        DescribeComputeEnvironments for every compute environment of every queue (none when ``facts``, those
+        two answers, are given). Never raises for a queue that cannot take the job: the report says why."""
+        described, described_ces = facts if facts is not None else self._queue_facts(job_queues)
         by_ref = {q["jobQueueName"]: q for q in described} | {q["jobQueueArn"]: q for q in described}
-        ce_refs = [e["computeEnvironment"] for q in described for e in q.get("computeEnvironmentOrder") or []]
-        ces = compute_environment_index(self.describe_compute_environments(ce_refs) if ce_refs else [])
+        ces = compute_environment_index(described_ces)
         return [
             queue_report(by_ref[ref], ces, requirement)
             if ref in by_ref
@@ -350,17 +366,35 @@ class BatchEksHook(AwsBaseHook):
         :raises BatchEksQueueUnavailableError: no queue can take the job now.
         """
         queues = normalize_job_queues(spec.job_queue)
+        self._remembered = False
+        try:
+            return self._prepare(spec, queues, request)
+        except (BatchEksInvalidInputError, BatchEksQueueUnavailableError):
+            if not self._remembered:
+                raise
+            facts_cache.clear()  # refuse on fresh facts only: a queue, CE or definition may have just changed
+            return self._prepare(spec, queues, request)
+
+    def _prepare(
+        self, spec: SubmitRequestSpec, queues: list[str], request: dict[str, Any] | None
+    ) -> tuple[dict[str, Any], QueueReport]:
         if request is None:
             request = build_submit_request(dataclasses.replace(spec, job_queue=queues[0]))
         else:
             request = dict(request)  # built once by the caller from the same spec; changed here, not there
-        definition = self.describe_job_definition(request["jobDefinition"])
+        scope = (self.conn_config.endpoint_url, self.conn_region_name)
+        definition, remembered = facts_cache.get((*scope, "definition", request["jobDefinition"]),
+                                        lambda: self.describe_job_definition(request["jobDefinition"]))
         if definition is None:
             raise BatchEksInvalidInputError(
                 "job_definition", spec.job_definition, "no such job definition, or it has no ACTIVE revision."
             )
         complete_override_resources(request, definition)
-        report = self.choose_queue(queues, ResourceRequirement.for_submit_request(request, definition))
+        self._remembered = remembered
+        facts, remembered = facts_cache.get((*scope, "queues", tuple(queues)), lambda: self._queue_facts(queues))
+        self._remembered = self._remembered or remembered
+        requirement = ResourceRequirement.for_submit_request(request, definition)
+        report = pick_queue(self.inspect_queues(queues, requirement, facts=facts))
         request["jobQueue"] = report.name
         if report.fair_share and "shareIdentifier" not in request:
             raise BatchEksInvalidInputError(

@@ -20,6 +20,16 @@ def ce_hook(aws_default):
     return BatchEksComputeEnvironmentHook(aws_conn_id="aws_default")
 
 
+@pytest.fixture(autouse=True)
+def cold_worker():
+    """Each test starts as a cold worker: no queue, compute-environment or job-definition facts remembered."""
+    from batch_eks_provider.hooks.facts import facts_cache
+
+    facts_cache.clear()
+    yield
+    facts_cache.clear()
+
+
 @pytest.fixture
 def pod_engine(tmp_path, monkeypatch):
     """Engine with the data-on-eks blueprint on a ManualClock: nodes ready at once, pods kept 30 s after they end."""
