@@ -59,13 +59,14 @@ def _cgroup2_mount() -> Path | None:
 class CgroupRoot:
     """The engine's cgroup directory; one child cgroup per container."""
 
+    _seq = itertools.count(1)  # one sequence per process: engines in one process (tests) share the pid
+
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._seq = itertools.count(1)
 
     def new_cgroup(self) -> Path | None:
         """Make a container's cgroup; None when it cannot be made (then only the process group is used)."""
-        path = self.path / f"{os.getpid()}-{next(self._seq)}"
+        path = self.path / f"{os.getpid()}-{next(CgroupRoot._seq)}"
         try:
             path.mkdir()
         except OSError:
