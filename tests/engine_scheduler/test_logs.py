@@ -51,3 +51,29 @@ def test_cloudwatch_events_older_than_the_retention_are_deleted():
     logs.flush()
     assert not store.log_events_exist(GROUP, "old")
     assert store.log_events_exist(GROUP, "new")
+
+
+def test_a_chunk_of_lines_is_one_event_per_line_and_long_lines_are_split_at_character_boundaries():
+    from batch_eks_provider.local.store.logs import MAX_EVENT_BYTES, split_message
+
+    logs, _, store = _store()
+    long_line = "a" * (MAX_EVENT_BYTES - 1) + "é" + "b" * 10
+    logs.append("pod-a", "main", "one\ntwo\n" + long_line, group=GROUP, stream="s-a")
+    logs.flush()
+    messages = [row[4] for row in store.select_log_events("log_group = ?", (GROUP,), 10)]
+    assert messages[:2] == ["one", "two"] and "".join(messages[2:]) == long_line
+    assert [len(m.encode()) for m in messages[2:]] == [MAX_EVENT_BYTES - 1, 12]  # the é is not cut in two
+    assert split_message("short") == ["short"]
+
+
+def test_the_caps_drop_output_after_one_marker_and_count_message_bytes():
+    logs, _, store = _store(max_bytes_per_container=10, max_bytes_total=15)
+    logs.append("pod-a", "main", "12345\n67890\nabc", group=GROUP, stream="s-a")
+    logs.append("pod-a", "main", "more", group=GROUP, stream="s-a")
+    logs.append("pod-b", "main", "1234\n5678", group=GROUP, stream="s-b")
+    logs.flush()
+    by_stream = {}
+    for _, stream, _, _, message in store.select_log_events("log_group = ?", (GROUP,), 10):
+        by_stream.setdefault(stream, []).append(message)
+    assert by_stream["s-a"] == ["12345", "67890", "[batch-eks local] log output over 10 bytes (the per-container log limit) dropped for this container"]
+    assert by_stream["s-b"] == ["1234", "[batch-eks local] log output over 15 bytes (the engine's total log limit) dropped for this container"]

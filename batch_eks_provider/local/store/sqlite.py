@@ -57,7 +57,9 @@ CREATE VIEW IF NOT EXISTS log_events_view AS
 """
 
 
-_LOG_QUEUE_BATCHES = 8  # batches handed to the writer and not yet written; a full queue makes the loop wait
+# batches (of up to 20,000 events) handed to the writer and not yet written; a full queue makes the loop wait:
+# 24 lets the loop run ahead of a slow disk by ~25 MB of output before the API feels it
+_LOG_QUEUE_BATCHES = 24
 
 
 class Store:
