@@ -115,6 +115,13 @@ def _submission_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 notes.append(f"{side}: " + ", ".join(f"{op} {n:g}" for op, n in r["calls_by_operation_per_job"].items()))
         jobs = peer.get("jobs") or ours.get("jobs")
         rows.append(_row(title, jobs, peer.get("calls_per_job"), ours.get("calls_per_job"), "report", "calls", "; ".join(notes) or None))
+        for key, which in (("calls_cold", "first job of a cold worker"), ("calls_warm_per_job", "each later job (warm worker)")):
+            if peer.get(key) is not None or ours.get(key) is not None:
+                rows.append(_row(f"{title}: {which}", jobs, peer.get(key), ours.get(key), "report", "calls"))
+    tags = by_mode.get("ours_50_tags")
+    if tags:
+        rows.append(_row("API calls before a 50-tag task fails (Airflow tags included)", 1, None,
+                         tags.get("calls_before_failing"), "report", "calls", tags.get("error", "")[:160]))
     return rows
 
 

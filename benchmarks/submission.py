@@ -116,9 +116,13 @@ def _measure_mode(engine_url: str, mode: str, jobs: int) -> dict[str, Any]:
         build = factory()
     except Exception as e:  # noqa: BLE001 - not landed yet, or does not offer this mode
         return {**result, "error": f"{type(e).__name__}: {e}"}
+    _clear_facts()
     before = request_counts(engine_url)
+    after_first: dict[str, int] = {}
     deferred = 0
     for i in range(jobs):
+        if i == 1:
+            after_first = request_counts(engine_url)
         name = f"sub-{mode.replace('_', '-')}-{i}"
         operator = build(name)
         try:
@@ -130,14 +134,51 @@ def _measure_mode(engine_url: str, mode: str, jobs: int) -> dict[str, Any]:
     after = request_counts(engine_url)
     _terminate_all(engine_url)
     calls = {op: after.get(op, 0) - before.get(op, 0) for op in after if after.get(op, 0) != before.get(op, 0)}
+    cold = sum(after_first.get(op, 0) - before.get(op, 0) for op in after_first) if jobs > 1 else sum(calls.values())
+    warm_total = sum(after.get(op, 0) - after_first.get(op, 0) for op in after) if jobs > 1 else None
     result.update(
         {
+            "calls_cold": cold,
+            "calls_warm_per_job": round(warm_total / (jobs - 1), 2) if warm_total is not None else None,
             "calls_per_job": round(sum(calls.values()) / jobs, 2),
             "calls_by_operation_per_job": {op: round(n / jobs, 2) for op, n in sorted(calls.items())},
             "deferred": deferred,
         }
     )
     return result
+
+
+def _clear_facts() -> None:
+    """Start each mode as a cold worker (our hook remembers queue/CE/definition facts per process)."""
+    try:
+        from batch_eks_provider.hooks.facts import facts_cache
+    except ImportError:
+        return
+    facts_cache.clear()
+
+
+def measure_tag_limit(engine_url: str) -> dict[str, Any]:
+    """A task whose DAG sets 50 tags: with the Airflow tags it is over Batch's limit, and must fail before any call."""
+    from batch_eks_provider.operators.batch import BatchEksSubmitJobOperator
+
+    operator = BatchEksSubmitJobOperator(
+        task_id="fifty_tags", job_name="fifty-tags", job_queue=BENCH_QUEUE, job_definition=BENCH_SLEEP_DEFINITION,
+        tags={f"team-{i}": "x" for i in range(50)}, wait_for_completion=False, aws_conn_id="aws_default",
+    )
+    before = request_counts(engine_url)
+    try:
+        operator.execute(_context("fifty_tags"))
+        error = None
+    except Exception as e:  # noqa: BLE001 - the point: which error, and how many calls before it
+        error = f"{type(e).__name__}: {e}"
+    after = request_counts(engine_url)
+    return {
+        "mode": "ours_50_tags",
+        "side": "ours",
+        "label": "BatchEksSubmitJobOperator(tags=50 tags)",
+        "calls_before_failing": sum(after.get(op, 0) - before.get(op, 0) for op in after),
+        "error": error or "no error: the 50-tag limit was not checked",
+    }
 
 
 def _terminate_all(engine_url: str) -> None:
@@ -161,6 +202,9 @@ def run_submission_benchmarks(jobs: int = 20, modes: tuple[str, ...] = tuple(MOD
                 result = _measure_mode(engine.url, mode, jobs)
                 log(f"  submission {mode}: {result.get('calls_by_operation_per_job', result.get('error'))}")
                 results.append(result)
+            tag_case = measure_tag_limit(engine.url)
+            log(f"  submission ours_50_tags: {tag_case['calls_before_failing']} calls, {tag_case['error'][:120]}")
+            results.append(tag_case)
         finally:
             if previous is None:
                 os.environ.pop("AIRFLOW_CONN_AWS_DEFAULT", None)
