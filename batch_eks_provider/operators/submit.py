@@ -120,6 +120,8 @@ class BatchEksSubmitJobOperator(BaseOperator):
         "permanent_exit_codes",
         "poll_interval",
         "max_wait",
+        "aws_conn_id",
+        "region_name",
     )
     template_fields_renderers = {"command": "py", "args": "py", "env": "json", "eks_properties_override": "json"}
     ui_color = "#ff9900"

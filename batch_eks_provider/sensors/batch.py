@@ -42,7 +42,7 @@ class BatchEksJobSensor(_BatchEksSensor):
     :param region_name: AWS region, default the connection's.
     """
 
-    template_fields: Sequence[str] = ("job_id",)
+    template_fields: Sequence[str] = ("job_id", "aws_conn_id", "region_name")
 
     def __init__(
         self,
@@ -100,7 +100,7 @@ class BatchEksComputeEnvironmentSensor(_BatchEksSensor):
     :param state: ``"ENABLED"`` or ``"DISABLED"`` to wait for as well; None accepts either.
     """
 
-    template_fields: Sequence[str] = ("compute_environment",)
+    template_fields: Sequence[str] = ("compute_environment", "aws_conn_id", "region_name")
 
     def __init__(self, *, compute_environment: str, state: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -130,7 +130,7 @@ class BatchEksJobQueueSensor(_BatchEksSensor):
     :param job_queue: Name or ARN (templated).
     """
 
-    template_fields: Sequence[str] = ("job_queue",)
+    template_fields: Sequence[str] = ("job_queue", "aws_conn_id", "region_name")
 
     def __init__(self, *, job_queue: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -159,3 +159,10 @@ def test_deferrable_defaults_to_airflow_operators_default_deferrable(monkeypatch
     monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "false")
     assert BatchEksSubmitJobOperator(task_id="b", **kwargs).deferrable is False
     assert BatchEksSubmitJobOperator(task_id="c", deferrable=True, **kwargs).deferrable is True
+
+
+def test_the_connection_and_region_are_templated():
+    from batch_eks_provider.sensors.batch import BatchEksComputeEnvironmentSensor, BatchEksJobQueueSensor, BatchEksJobSensor
+
+    for cls in (BatchEksSubmitJobOperator, BatchEksJobSensor, BatchEksComputeEnvironmentSensor, BatchEksJobQueueSensor):
+        assert {"aws_conn_id", "region_name"} <= set(cls.template_fields), cls.__name__
