@@ -135,6 +135,14 @@ CASES = [
     ("tag_resource", {"resourceArn": "arn:aws:batch:us-east-1:123456789012:job-queue/doeks-JQ1_OD",
                       "tags": {f"k{i}": "v" for i in range(51)}}, r"Too many tags: 51 given"),
     ("list_tags_for_resource", {"resourceArn": "arn:aws:s3:::bucket"}, r"Invalid resourceArn 'arn:aws:s3:::bucket'"),
+    ("submit_job", {**SUBMIT, "timeout": {"attemptDurationSeconds": 2**31}},
+     r"timeout.attemptDurationSeconds: 2147483648 is out of range: Integer must be between -2147483648 and 2147483647"),
+    ("submit_job", {**SUBMIT, "eksPropertiesOverride": {"podProperties": {"containers": [{"resources": {"limits": {"cpu": "NaN", "memory": "64Mi"}}}]}}},
+     r"cpu value 'NaN'.*not a number.*NaN and Infinity are not allowed"),
+    ("submit_job", {**SUBMIT, "eksPropertiesOverride": {"podProperties": {"containers": [{"resources": {"limits": {"cpu": "1e10", "memory": "64Mi"}}}]}}},
+     r"cpu value '1e10'.*at most 2147483647 vCPUs"),
+    ("create_scheduling_policy", {"name": "p", "fairsharePolicy": {"shareDistribution": [{"shareIdentifier": "a", "weightFactor": float("inf")}]}},
+     r"weightFactor: 'Infinity' is not a finite number"),
 ]
 
 

@@ -94,6 +94,9 @@ def _describe(root: Shape, kind: str, path: str, info: dict[str, Any]) -> str | 
         shape = _member_shape(root, path)
         expected = _JSON_TYPE_NAMES.get(shape.type_name, shape.type_name) if shape is not None else "another type"
         shape_name = f" ({shape.name})" if shape is not None else ""
+        if shape is not None and shape.type_name in ("float", "double") and info["param"] in ("NaN", "Infinity", "-Infinity"):
+            # how the SDKs send a non-finite float (boto3 sends float('inf') as "Infinity")
+            return f"Invalid value for parameter {where}: {info['param']!r} is not a finite number{shape_name}."
         return f"Invalid type for parameter {where}: {info['param']!r} is {_json_type(info['param'])}, expected {expected}{shape_name}."
     if kind == "invalid range":
         return f"Invalid value for parameter {where}: {info['param']!r} is below the minimum of {info['min_allowed']}."
@@ -126,7 +129,7 @@ def _number_problems(value: Any, shape: Shape, path: str) -> list[str]:
 
 def _length_problems(value: Any, shape: Shape, path: str) -> list[str]:
     limit = shape.metadata.get("max")
-    if limit is not None and isinstance(value, (str, list, dict)) and len(value) > limit:
+    if limit is not None and isinstance(value, (str, list)) and len(value) > limit:  # maps (tags): the service says it
         return [f"Invalid length for parameter {path}: {len(value)} is longer than the maximum length {limit}."]
     return []
 

@@ -76,7 +76,7 @@ async def read_json(request: Request) -> dict[str, Any]:
         raise ClientException("Request body is not valid JSON: it is not UTF-8 text.") from None
     except RecursionError:
         raise ClientException(
-            f"Request body is nested too deeply: at most {MAX_JSON_DEPTH} levels of objects and lists are allowed."
+            f"Request body is not valid JSON for this service: it is nested more than {MAX_JSON_DEPTH} levels deep."
         ) from None
     except ValueError as e:
         raise ClientException(f"Request body is not valid JSON: {e}.") from None
