@@ -299,6 +299,12 @@ class BatchEksHook(AwsBaseHook):
             found = [d for page in pages for d in page["jobDefinitions"]]
         return max(found, key=lambda d: d["revision"]) if found else None
 
+    def known_queue_names(self, job_queues: Sequence[str]) -> list[str]:
+        """Names of the ``job_queues`` that exist, from the remembered queue facts (read once if not remembered)."""
+        scope = (self.conn_config.endpoint_url, self.conn_region_name)
+        facts, _ = facts_cache.get((*scope, "queues", tuple(job_queues)), lambda: self._queue_facts(job_queues))
+        return [q["jobQueueName"] for q in facts[0]]
+
     def _queue_facts(self, job_queues: Sequence[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         described = self.describe_job_queues(job_queues)
         ce_refs = [e["computeEnvironment"] for q in described for e in q.get("computeEnvironmentOrder") or []]

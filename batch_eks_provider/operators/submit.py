@@ -278,14 +278,14 @@ class BatchEksSubmitJobOperator(BaseOperator):
         offline = build_submit_request(dataclasses.replace(spec, job_queue=queues[0]))  # bad input fails before any call
         exit_codes, poll_interval, max_wait = self._exit_codes(), self._poll_interval(), self._max_wait()
         hook = self.hook
-        existing = None
-        if current_try > 1:  # only an earlier try of this task instance can have submitted a job of it
-            known = [q["jobQueueName"] for q in hook.describe_job_queues(queues)]  # ListJobs fails on a missing queue
-            existing = (
-                hook.find_job_by_tags(known, identity, job_name=offline["jobName"], created_after_ms=_run_start_ms(context))
-                if known
-                else None
-            )
+        # Any try may find a job of this task instance: a worker killed mid-job can be run again with the same
+        # try number. The queue names come from the remembered facts (ListJobs fails on a missing queue).
+        known = hook.known_queue_names(queues)
+        existing = (
+            hook.find_job_by_tags(known, identity, job_name=offline["jobName"], created_after_ms=_run_start_ms(context))
+            if known
+            else None
+        )
         if existing is not None and not can_reattach(existing, current_try):
             self.log.info(
                 "AWS Batch job %s (%s) of an earlier try is %s and that try succeeded: submitting a new job",

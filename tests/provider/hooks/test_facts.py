@@ -1,5 +1,5 @@
 """Submission cost: a cold worker checks the queue, its compute environments and the job definition once;
-a warm one submits with SubmitJob alone until the facts are older than the TTL or a submit fails."""
+a warm one makes the re-attach lookup (ListJobs) and SubmitJob until the facts are older than the TTL or a submit fails."""
 
 from __future__ import annotations
 
@@ -34,10 +34,12 @@ def test_a_warm_worker_submits_with_one_call_until_the_facts_expire(aws_default,
     monkeypatch.setattr(facts_cache, "clock", lambda: now[0])
     submit("cold")
     cold = calls(aws_default.url)
-    assert cold == {"DescribeJobDefinitions": 1, "DescribeJobQueues": 1, "DescribeComputeEnvironments": 1, "SubmitJob": 1}
+    assert cold == {
+        "DescribeJobDefinitions": 1, "DescribeJobQueues": 1, "DescribeComputeEnvironments": 1, "ListJobs": 1, "SubmitJob": 1
+    }
     submit("warm")
     warm = calls(aws_default.url)
-    assert {op: warm[op] - cold.get(op, 0) for op in warm if warm[op] != cold.get(op, 0)} == {"SubmitJob": 1}
+    assert {op: warm[op] - cold.get(op, 0) for op in warm if warm[op] != cold.get(op, 0)} == {"ListJobs": 1, "SubmitJob": 1}
     now[0] += facts_cache.ttl
     submit("expired")
     assert calls(aws_default.url)["DescribeJobQueues"] == 2
