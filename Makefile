@@ -19,8 +19,10 @@ install: $(STAMP)
 demo: install
 	$(PY) -m batch_eks_provider.tools.demo
 
+# AIRFLOW_DB=postgres make airflow: the metadata DB in a private PostgreSQL cluster (.airflow/postgres) and the
+# LocalExecutor; SQLite is the default
 airflow: install
-	$(PY) -m batch_eks_provider.tools.airflow_local
+	AIRFLOW_DB=$(or $(AIRFLOW_DB),sqlite) $(PY) -m batch_eks_provider.tools.airflow_local
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -10,6 +10,9 @@ Settings (environment variables):
 - ``AIRFLOW_PORT`` (default 8080): the UI / API port, served on 127.0.0.1.
 - ``ENGINE_PORT`` (default 4566): the local engine's port.
 - ``AIRFLOW_LOCAL_DIR`` (default ``.airflow`` in the repository): Airflow's home and the engine's state.
+- ``AIRFLOW_DB`` (default ``sqlite``): ``postgres`` keeps Airflow's metadata DB in a private PostgreSQL cluster
+  (Debian's ``postgresql`` package; ``<dir>/postgres``, started on a free loopback port and stopped with the rest)
+  and runs the LocalExecutor, as a production deployment does.
 - ``AIRFLOW_ADMIN_PASSWORD``: the admin's password; otherwise one is generated on the first start and kept in
   ``<dir>/home/simple_auth_manager_passwords.json.generated``.
 """
@@ -30,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .example_dags import example_dags_folder
+from .local_postgres import Cluster, start_cluster, unavailable_reason
 
 __all__ = ["LocalAirflowSettings", "admin_password", "airflow_env", "main", "port_in_use", "wait_until_up"]
 
@@ -44,6 +48,7 @@ class LocalAirflowSettings:
     base_dir: Path
     airflow_port: int = 8080
     engine_port: int = 4566
+    database: str = "sqlite"
 
     @property
     def airflow_home(self) -> Path:
@@ -52,6 +57,10 @@ class LocalAirflowSettings:
     @property
     def engine_state_dir(self) -> Path:
         return self.base_dir / "engine"
+
+    @property
+    def postgres_dir(self) -> Path:
+        return self.base_dir / "postgres"
 
     @property
     def passwords_file(self) -> Path:
@@ -81,6 +90,7 @@ class LocalAirflowSettings:
             base_dir=Path(os.environ.get("AIRFLOW_LOCAL_DIR", ROOT / ".airflow")).resolve(),
             airflow_port=int(os.environ.get("AIRFLOW_PORT", "8080")),
             engine_port=int(os.environ.get("ENGINE_PORT", "4566")),
+            database=os.environ.get("AIRFLOW_DB", "sqlite").strip().lower() or "sqlite",
         )
 
 
@@ -100,9 +110,15 @@ def admin_password(settings: LocalAirflowSettings, wanted: str | None = None) ->
     return password
 
 
-def airflow_env(settings: LocalAirflowSettings, base: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment ``airflow standalone`` runs with: its home, the DAGs, the UI address, the connection."""
+def airflow_env(
+    settings: LocalAirflowSettings, base: dict[str, str] | None = None, database_url: str | None = None
+) -> dict[str, str]:
+    """The environment ``airflow standalone`` runs with: its home, the DAGs, the UI address, the connection,
+    and (``database_url``) the PostgreSQL metadata DB with the LocalExecutor."""
     env = dict(os.environ if base is None else base)
+    if database_url:
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = database_url
+        env["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")  # standalone starts its components as `airflow ...`
     env.update(
@@ -198,6 +214,12 @@ def port_in_use(port: int) -> bool:
 
 def main() -> int:
     settings = LocalAirflowSettings.from_environment()
+    if settings.database not in ("sqlite", "postgres"):
+        print(f"error: AIRFLOW_DB={settings.database!r} is not one of 'sqlite' (the default) or 'postgres'.", file=sys.stderr)
+        return 1
+    if settings.database == "postgres" and (reason := unavailable_reason()):
+        print(f"error: AIRFLOW_DB=postgres needs a PostgreSQL server: {reason}.", file=sys.stderr)
+        return 1
     for port, variable in ((settings.engine_port, "ENGINE_PORT"), (settings.airflow_port, "AIRFLOW_PORT")):
         if port_in_use(port):
             print(f"error: port {port} is already in use; stop what runs there or set {variable}=<another port>.", file=sys.stderr)
@@ -214,11 +236,17 @@ def main() -> int:
         start_new_session=True,
     )
     airflow: subprocess.Popen | None = None
+    database: Cluster | None = None
     try:
         wait_until_up(f"{settings.engine_url}/_local/health", timeout=30, process=engine)
+        if settings.database == "postgres":
+            database = start_cluster(settings.postgres_dir)
+            print(f"==> PostgreSQL on 127.0.0.1:{database.port} (data in {database.data_dir})", flush=True)
         print(f"==> starting airflow standalone (home {settings.airflow_home}); first start takes about a minute", flush=True)
         airflow = subprocess.Popen(
-            [str(bin_dir / "airflow"), "standalone"], env=airflow_env(settings), start_new_session=True
+            [str(bin_dir / "airflow"), "standalone"],
+            env=airflow_env(settings, database_url=database.sqlalchemy_url if database else None),
+            start_new_session=True,
         )
         wait_until_up(f"{settings.airflow_url}/api/v2/monitor/health", timeout=240, process=airflow)
         print(
@@ -232,14 +260,16 @@ def main() -> int:
         return airflow.wait()
     except KeyboardInterrupt:
         return 0
-    except (RuntimeError, TimeoutError) as e:
+    except (RuntimeError, TimeoutError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     finally:
-        print("==> stopping Airflow and the local engine", flush=True)
+        print("==> stopping Airflow, the local engine" + (" and PostgreSQL" if database else ""), flush=True)
         if airflow is not None:
             _stop(airflow, "airflow standalone")
         _stop(engine, "local engine")
+        if database is not None:
+            database.stop()
 
 
 def _interrupt(signum: int, frame: object) -> None:
