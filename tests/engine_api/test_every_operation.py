@@ -82,6 +82,8 @@ def test_every_operation_answers_in_botocore_shapes(batch, shapes: ResponseShape
     batch.cancel_jobs(jobs=[fair["jobId"]], reason="bulk cancel")
     batch.terminate_jobs(jobs=[fair["jobId"], "no-such-job"], reason="bulk terminate")
     batch.deregister_job_definition(jobDefinition=definition["jobDefinitionArn"])
+    snapshot = batch.get_job_queue_snapshot(jobQueue="ops-jq")
+    assert snapshot["queueUtilization"]["totalCapacityUsage"][0]["capacityUnit"] == "cpu"
     batch.update_job_queue(jobQueue="ops-jq", state="DISABLED")
     wait_for_job(batch, fair["jobId"])
     batch.delete_job_queue(jobQueue="ops-jq")
