@@ -1,6 +1,7 @@
 """The ``batch-eks`` command.
 
-    batch-eks local serve [--host H] [--port P] [--state-dir DIR] [--blueprint data-on-eks] [fault flags]
+    batch-eks local serve [--host H] [--port P] [--kubernetes-port K] [--state-dir DIR] [--blueprint data-on-eks]
+                          [fault flags]
                           [--allowed-host NAME ...]
                           [--allow-remote --access-key-id KEY --secret-access-key-file FILE]
     batch-eks local reclaim JOB_ID [--url URL] [--access-key-id KEY --secret-access-key-file FILE] [--region R]
@@ -37,6 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = local_sub.add_parser("serve", help="Run the local engine in the foreground.")
     serve.add_argument("--host", default="127.0.0.1", help="Address to bind (default 127.0.0.1; others need --allow-remote).")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"Port (default {DEFAULT_PORT}).")
+    serve.add_argument(
+        "--kubernetes-port",
+        type=int,
+        default=None,
+        help="HTTPS port of the cluster endpoint (the Kubernetes API; default --port + 1). Its CA is in "
+        "<state-dir>/tls/ca.crt (or a temporary directory) and in DescribeCluster's certificateAuthority.",
+    )
     serve.add_argument("--state-dir", default=None, help="Directory for the SQLite state; omitted: nothing persists.")
     serve.add_argument("--blueprint", choices=["data-on-eks"], default=None, help="Create a ready-made environment.")
     serve.add_argument("--throttle-rate", type=float, default=0.0, help="Fraction of AWS API requests answered 429.")
@@ -119,11 +127,13 @@ def _credentials(args: argparse.Namespace):
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import shutil
+
     import uvicorn
 
     from .local.blueprints import apply_blueprint
     from .local.engine import Engine
-    from .local.server import build_served_app
+    from .local.server import build_served_app, engine_tls
     from .local.store.state import EngineConfig
 
     credentials, problem = _serve_credentials(args)
@@ -140,12 +150,23 @@ def _serve(args: argparse.Namespace) -> int:
         pass_env=tuple(args.pass_env),
     )
     engine = Engine(config, args.state_dir)
+    engine.set_api_address(args.host, args.port)  # containers' KUBERNETES_SERVICE_HOST/PORT
     if args.blueprint:
         apply_blueprint(engine, args.blueprint)
-    print(f"batch-eks local engine on http://{args.host}:{args.port} (state: {args.state_dir or 'in memory'})", flush=True)
     allowed_hosts = [*args.allowed_host, args.host]  # the bound host, when it is a name, is allowed too
-    app = build_served_app(engine, credentials, allowed_hosts)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    kubernetes_port = args.kubernetes_port or args.port + 1
+    tls, temporary = engine_tls(args.state_dir, kubernetes_port, allowed_hosts)
+    print(
+        f"batch-eks local engine on http://{args.host}:{args.port}, Kubernetes API on "
+        f"https://{args.host}:{kubernetes_port} (CA {tls.ca_path}; state: {args.state_dir or 'in memory'})",
+        flush=True,
+    )
+    app = build_served_app(engine, credentials, allowed_hosts, tls, (args.host, args.port))
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    finally:
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)
     return 0
 
 

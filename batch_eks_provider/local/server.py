@@ -1,12 +1,12 @@
 """Serve an engine over HTTP: in a background thread (tests, the demo) or in the foreground (the CLI).
 
 Besides the plain port (every protocol), the engine serves its Kubernetes API over HTTPS on a second port,
-as EKS serves a cluster endpoint (:mod:`.tls`): a TLS relay in the same event loop, to the same guarded app.
+as EKS serves a cluster endpoint (:mod:`.tls`): a TLS relay in the same event loop (started from the ASGI
+lifespan), to the same guarded app.
 """
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import shutil
 import socket
@@ -23,12 +23,12 @@ from .api.browser_guard import BrowserGuard
 from .clock import Clock
 from .engine import Engine
 from .store.state import EngineConfig
-from .tls import ClusterTLS, cluster_tls, start_tls_relay
+from .tls import ClusterTLS, KubernetesTLSPort, cluster_tls
 
 if TYPE_CHECKING:
     from .api.auth import EngineCredentials
 
-__all__ = ["LocalEngine", "is_loopback", "EngineStartError", "build_served_app", "serve_with_tls", "engine_tls"]
+__all__ = ["LocalEngine", "is_loopback", "EngineStartError", "build_served_app", "engine_tls"]
 
 
 class EngineStartError(RuntimeError):
@@ -55,13 +55,17 @@ def build_served_app(
     credentials: EngineCredentials | None = None,
     allowed_hosts: Iterable[str] = (),
     kubernetes_tls: ClusterTLS | None = None,
+    bound: tuple[str, int] | None = None,
 ):
     """The ASGI app to serve: the engine's app behind the browser guard (always) and SigV4 verification
     (when ``credentials`` are given). ``allowed_hosts``: names besides IP addresses and ``localhost`` that
     a request's ``Host`` may carry (see :mod:`.api.browser_guard`). ``kubernetes_tls``: the HTTPS Kubernetes
-    port and CA that ``DescribeCluster`` reports (None: the plain URL, no CA)."""
+    port and CA that ``DescribeCluster`` reports (None: the plain URL, no CA); with ``bound`` (the plain
+    host and port the app is served on) the app serves that HTTPS port too, for as long as it runs."""
     app = build_app(engine)
     app.state.kubernetes_tls = kubernetes_tls
+    if kubernetes_tls is not None and bound is not None:
+        app = KubernetesTLSPort(app, kubernetes_tls, *bound)
     if credentials is not None:
         from .api.auth import SigV4Middleware, SigV4Verifier
 
@@ -78,16 +82,6 @@ def engine_tls(state_dir: str | Path | None, port: int, hosts: Iterable[str] = (
         return cluster_tls(Path(state_dir) / "tls", port, hosts), None
     temporary = Path(tempfile.mkdtemp(prefix="batch-eks-tls-"))
     return cluster_tls(temporary, port, hosts), temporary
-
-
-async def serve_with_tls(server: uvicorn.Server, tls: ClusterTLS, host: str) -> None:
-    """Run ``server`` and the HTTPS Kubernetes relay (on ``host:tls.port``, to the plain port) in this loop."""
-    target = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)
-    relay = await start_tls_relay(tls, host, target, server.config.port)
-    try:
-        await server.serve()
-    finally:
-        await relay.close()
 
 
 class LocalEngine:
@@ -159,15 +153,10 @@ class LocalEngine:
 
             apply_blueprint(self.engine, self.blueprint)
         self.tls, self._tls_temporary = engine_tls(self.state_dir, self.kubernetes_port, self.allowed_hosts)
-        app = build_served_app(self.engine, self.credentials, self.allowed_hosts, self.tls)
+        app = build_served_app(self.engine, self.credentials, self.allowed_hosts, self.tls, (self.host, self.port))
         config = uvicorn.Config(app, host=self.host, port=self.port, log_level="warning", access_log=False, lifespan="on")
         self._server = uvicorn.Server(config)
-        server, tls = self._server, self.tls
-        self._thread = threading.Thread(
-            target=lambda: asyncio.run(serve_with_tls(server, tls, self.host)),
-            name=f"batch-eks-local:{self.port}",
-            daemon=True,
-        )
+        self._thread = threading.Thread(target=self._server.run, name=f"batch-eks-local:{self.port}", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:

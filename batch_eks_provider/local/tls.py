@@ -7,6 +7,8 @@ cluster's own CA, whose PEM ``DescribeCluster`` returns base64-encoded in ``cert
 - :func:`start_tls_relay` serves HTTPS on the Kubernetes port, in the event loop that serves the engine:
   each TLS connection is relayed, byte for byte, to the engine's plain HTTP port, so that every request
   goes through the same app (browser guard, SigV4 / EKS token verification) as a plain one.
+  :class:`KubernetesTLSPort` starts it from the ASGI lifespan (once the engine has started) and closes it
+  at shutdown, so any ASGI server that runs the lifespan (``uvicorn.run``) serves both ports.
 
 Why TLS matters to clients: client-go (kubectl) sends no credentials, and does not run the
 ``aws eks get-token`` exec plugin, to a plain ``http://`` server.
@@ -21,14 +23,14 @@ import ipaddress
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["ClusterTLS", "TLSRelay", "cluster_tls", "start_tls_relay"]
+__all__ = ["ClusterTLS", "TLSRelay", "KubernetesTLSPort", "cluster_tls", "start_tls_relay"]
 
 _CA_YEARS = 10
 _SERVER_DAYS = 365
@@ -208,3 +210,44 @@ class TLSRelay:
 async def start_tls_relay(tls: ClusterTLS, host: str, target_host: str, target_port: int) -> TLSRelay:
     """Serve HTTPS on ``host:tls.port`` (in the running loop), relaying each connection to the plain port."""
     return await TLSRelay(tls, target_host, target_port).start(host)
+
+
+class KubernetesTLSPort:
+    """ASGI wrapper: the HTTPS relay to ``target_host:target_port`` lives as long as the app's lifespan.
+
+    It stands in for the Starlette app it wraps (``state`` is the app's), innermost in the served stack.
+    """
+
+    def __init__(self, app: Any, tls: ClusterTLS, host: str, target_port: int) -> None:
+        self.app, self.tls, self.host, self.target_port = app, tls, host, target_port
+        self.target_host = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)
+        self.relay: TLSRelay | None = None
+
+    @property
+    def state(self) -> Any:
+        return self.app.state
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def receive_closing_the_relay() -> dict:
+            message = await receive()
+            if message["type"] == "lifespan.shutdown" and self.relay is not None:
+                await self.relay.close()
+                self.relay = None
+            return message
+
+        async def send_opening_the_relay(message: dict) -> None:
+            if message["type"] == "lifespan.startup.complete":
+                try:
+                    self.relay = await start_tls_relay(self.tls, self.host, self.target_host, self.target_port)
+                except OSError as e:
+                    message = {
+                        "type": "lifespan.startup.failed",
+                        "message": f"cannot serve the Kubernetes API on https://{self.host}:{self.tls.port}: {e.strerror}",
+                    }
+            await send(message)
+
+        await self.app(scope, receive_closing_the_relay, send_opening_the_relay)

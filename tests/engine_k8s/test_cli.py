@@ -51,8 +51,8 @@ def _serving(state_dir: Path, env: dict[str, str] | None = None, ready_path: str
     url = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
         [
-            *_command(), "local", "serve", "--port", str(port), "--blueprint", "data-on-eks",
-            "--state-dir", str(state_dir),
+            *_command(), "local", "serve", "--port", str(port), "--kubernetes-port", str(_free_port()),
+            "--blueprint", "data-on-eks", "--state-dir", str(state_dir),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 
 import pytest
@@ -282,3 +283,105 @@ def test_watch_of_nodes_starts_with_every_node_and_ends_at_its_timeout(batch, co
     assert [(e["type"], e["object"].metadata.name) for e in events] == [("ADDED", name) for name in names]
     namespaces = list(watch.Watch().stream(core.list_namespace, timeout_seconds=1))
     assert {e["object"].metadata.name for e in namespaces} >= {NAMESPACE, "default"}
+
+
+TABLE_ACCEPT = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
+
+
+def _get(engine, path: str, accept: str = TABLE_ACCEPT) -> tuple[str, dict]:
+    request = urllib.request.Request(engine.url + path, headers={"Accept": accept})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.headers["Content-Type"], json.loads(response.read())
+
+
+def _cells(table: dict) -> list[list]:
+    return [row["cells"] for row in table["rows"]]
+
+
+def test_the_table_form_has_kubectls_columns_for_pods_nodes_and_namespaces(engine, batch, core, tmp_path):
+    gate = tmp_path / "gate"
+    job_id = submit_gated_job(batch, gate)
+    pod = running_pod(core, job_id)
+    name, node = pod.metadata.name, pod.spec.node_name
+
+    content_type, pods = _get(engine, f"/api/v1/namespaces/{NAMESPACE}/pods?labelSelector=batch.amazonaws.com/job-id={job_id}")
+    assert content_type == "application/json;as=Table;v=v1;g=meta.k8s.io"
+    assert (pods["kind"], pods["apiVersion"]) == ("Table", "meta.k8s.io/v1")
+    assert [(c["name"], c["priority"]) for c in pods["columnDefinitions"]] == [
+        ("Name", 0), ("Ready", 0), ("Status", 0), ("Restarts", 0), ("Age", 0),
+        ("IP", 1), ("Node", 1), ("Nominated Node", 1), ("Readiness Gates", 1),
+    ]
+    [cells] = _cells(pods)
+    assert cells[:4] == [name, "1/1", "Running", "0"] and cells[5:] == [pod.status.pod_ip, node, "<none>", "<none>"]
+    assert pods["rows"][0]["object"] == {
+        "kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": pods["rows"][0]["object"]["metadata"]
+    }  # kubectl's default includeObject=Metadata
+    _, full = _get(engine, f"/api/v1/namespaces/{NAMESPACE}/pods/{name}?includeObject=Object")
+    assert full["rows"][0]["object"]["kind"] == "Pod" and full["rows"][0]["object"]["spec"]["nodeName"] == node
+    _, bare = _get(engine, f"/api/v1/namespaces/{NAMESPACE}/pods/{name}?includeObject=None")
+    assert "object" not in bare["rows"][0]
+
+    _, nodes = _get(engine, f"/api/v1/nodes/{node}")
+    assert [c["name"] for c in nodes["columnDefinitions"] if c["priority"] == 0] == ["Name", "Status", "Roles", "Age", "Version"]
+    assert _cells(nodes)[0][:3] == [node, "Ready", "<none>"] and _cells(nodes)[0][4].startswith("v1.30.")
+    _, namespaces = _get(engine, "/api/v1/namespaces")
+    assert [c["name"] for c in namespaces["columnDefinitions"]] == ["Name", "Status", "Age"]
+    assert [cells[:2] for cells in _cells(namespaces)] == [
+        [n, "Active"] for n in ("amazon-cloudwatch", "default", NAMESPACE, "kube-node-lease", "kube-public", "kube-system")
+    ]
+    # plain JSON when the client does not ask for a Table; an unknown includeObject is a 400
+    assert _get(engine, "/api/v1/namespaces", accept="application/json")[1]["kind"] == "NamespaceList"
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        _get(engine, "/api/v1/namespaces?includeObject=Everything")
+    assert raised.value.code == 400 and "includeObject" in json.loads(raised.value.read())["message"]
+
+    gate.touch()
+    wait_for_job(batch, job_id)
+    _, ended = _get(engine, f"/api/v1/namespaces/{NAMESPACE}/pods/{name}")
+    assert _cells(ended)[0][1:3] == ["0/1", "Completed"]
+
+
+def test_a_table_watch_carries_one_row_per_event_through_the_pods_states(engine, batch):
+    _, listed = _get(engine, f"/api/v1/namespaces/{NAMESPACE}/pods")
+    version = listed["metadata"]["resourceVersion"]
+    request = urllib.request.Request(
+        engine.url + f"/api/v1/namespaces/{NAMESPACE}/pods?watch=true&resourceVersion={version}&timeoutSeconds=20",
+        headers={"Accept": TABLE_ACCEPT},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        submit_command(batch, "exit 3")  # ends with Error
+        seen = []
+        for line in response:
+            event = json.loads(line)
+            assert event["object"]["kind"] == "Table" and len(event["object"]["rows"]) == 1
+            cells = event["object"]["rows"][0]["cells"]
+            seen.append((event["type"], cells[2]))
+            if cells[2] == "Error" and event["type"] == "MODIFIED":  # delete it, as the retention timer would
+                urllib.request.urlopen(
+                    urllib.request.Request(engine.url + f"/api/v1/namespaces/{NAMESPACE}/pods/{cells[0]}", method="DELETE"),
+                    timeout=10,
+                ).close()
+            if event["type"] == "DELETED":
+                break
+    assert seen[:4] == [("ADDED", "Pending"), ("MODIFIED", "ContainerCreating"), ("MODIFIED", "Running"), ("MODIFIED", "Error")]
+    assert seen[-2:] == [("MODIFIED", "Terminating"), ("DELETED", "Terminating")]
+
+
+def test_events_of_a_pod_for_kubectl_describe(engine, batch, core):
+    job_id = submit_command(batch, "true")
+    wait_for_job(batch, job_id)
+    pod = core.list_namespaced_pod(NAMESPACE, label_selector=f"batch.amazonaws.com/job-id={job_id}").items[0]
+    selector = (
+        f"involvedObject.name={pod.metadata.name},involvedObject.namespace={NAMESPACE},"
+        f"involvedObject.kind=Pod,involvedObject.uid={pod.metadata.uid}"
+    )
+    events = core.list_namespaced_event(NAMESPACE, field_selector=selector).items
+    assert [(e.reason, e.source.component) for e in events] == [
+        ("Scheduled", "default-scheduler"), ("Pulled", "kubelet"), ("Created", "kubelet"), ("Started", "kubelet")
+    ]
+    assert events[0].message == f"Successfully assigned {NAMESPACE}/{pod.metadata.name} to {pod.spec.node_name}"
+    node_events = core.list_event_for_all_namespaces(field_selector=f"involvedObject.kind=Node,involvedObject.name={pod.spec.node_name}").items
+    assert {e.reason for e in node_events} == {"Starting", "RegisteredNode", "NodeReady"}
+    with pytest.raises(ApiException) as raised:
+        core.list_namespaced_event(NAMESPACE, field_selector="involvedObject.color=red")
+    assert raised.value.status == 400

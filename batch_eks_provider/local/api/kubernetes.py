@@ -394,6 +394,7 @@ async def _list_pods(request: Request, namespace: str | None) -> Response:
             _watch_encoder(request, "Pod"),
             pod_arrival_states,
             lambda obj: pod_departure_states(obj, engine.clock.now()),
+            lambda name: engine.state.pods[name].created_at * 1000 if name in engine.state.pods else 0.0,
         )
     version = _resource_version(engine)
     page, token, remaining = _paginate(request, [pod_object(p, version) for p in matching()])
@@ -443,7 +444,7 @@ async def _list_events(request: Request, namespace: str | None) -> Response:
     if namespace in (None, "default"):
         events += node_events(n for n in engine.state.nodes.values() if n.status != "Terminating")
     events = [e for e in events if namespace is None or e["metadata"]["namespace"] == namespace]
-    events.sort(key=lambda e: (e["lastTimestamp"], e["metadata"]["name"]))
+    events.sort(key=lambda e: int(e["metadata"]["resourceVersion"]))  # by time; stable: a pod's own order
     found = select(events, lambda e: {}, label_selector, field_selector)
     page, token, remaining = _paginate(request, found)
     return _json(list_object("EventList", page, _resource_version(engine), token, remaining))

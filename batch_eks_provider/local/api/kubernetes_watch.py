@@ -55,6 +55,7 @@ async def _events(
     encode: Encode,
     arrival: Arrival,
     departure: Departure,
+    created_after: Callable[[str], bool],
 ) -> AsyncIterator[bytes]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -68,7 +69,7 @@ async def _events(
                 rendered[name] = render()
                 if send_initial and first:
                     yield _line("ADDED", encode(rendered[name]))
-                elif not first:
+                elif not first or created_after(name):
                     for i, state in enumerate(arrival(rendered[name])):
                         yield _line("MODIFIED" if i else "ADDED", encode(state))
             elif known[name] != fingerprint:
@@ -92,10 +93,13 @@ def watch_response(
     encode: Encode | None = None,
     arrival: Arrival | None = None,
     departure: Departure | None = None,
+    created_ms: Callable[[str], float] | None = None,
 ) -> StreamingResponse:
     """Stream watch events for the objects ``snapshot()`` returns each time it is called; ``encode`` turns
     an object into what its event carries, ``arrival``/``departure`` give the states an object passes
-    through as it appears and goes (default: the object alone)."""
+    through as it appears and goes (default: the object alone). ``created_ms(name)``: when an object was
+    made (engine clock, ms), so that a watch from a list's ``resourceVersion`` (the engine clock's ms
+    then) reports the objects made between the list and the watch, as the API server does."""
     raw = request.query_params.get("timeoutSeconds")
     try:
         timeout = min(int(raw), MAX_TIMEOUT_SECONDS) if raw else DEFAULT_TIMEOUT_SECONDS
@@ -103,7 +107,13 @@ def watch_response(
         timeout = DEFAULT_TIMEOUT_SECONDS
     resource_version = request.query_params.get("resourceVersion")
     send_initial = resource_version in (None, "", "0")
+    since = int(resource_version) if not send_initial and resource_version.isdigit() else None
+
+    def created_after(name: str) -> bool:
+        return since is not None and created_ms is not None and created_ms(name) > since
+
     events = _events(
-        snapshot, max(timeout, 0), send_initial, encode or (lambda o: o), arrival or _same, departure or _same
+        snapshot, max(timeout, 0), send_initial, encode or (lambda o: o), arrival or _same, departure or _same,
+        created_after,
     )
     return StreamingResponse(events, media_type="application/json")
