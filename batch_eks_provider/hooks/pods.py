@@ -4,7 +4,7 @@ Logs once the pods are gone.
 No extra set-up on AWS: the job's queue names its compute environments, whose ``eksConfiguration`` names the
 EKS cluster; ``DescribeCluster`` gives the API server endpoint and CA, and the bearer token is made as
 ``aws eks get-token`` makes it (a presigned STS ``GetCallerIdentity`` URL). A ``kubernetes_conn_id``
-(cncf.kubernetes connection) may replace all that.
+(a ``cncf.kubernetes`` connection: in-cluster, a kubeconfig, ...) may replace all that.
 """
 
 from __future__ import annotations
@@ -109,8 +109,8 @@ class BatchEksPodHook(AwsBaseHook):
 
     :param aws_conn_id: The Airflow AWS connection.
     :param region_name: AWS region; defaults to the connection's.
-    :param kubernetes_conn_id: A ``cncf.kubernetes`` connection to use instead of DescribeCluster and an EKS
-        token (needs ``apache-airflow-providers-cncf-kubernetes``).
+    :param kubernetes_conn_id: A ``cncf.kubernetes`` connection (in-cluster, a kubeconfig file or dict) to use
+        instead of DescribeCluster and an EKS token, e.g. for Airflow running inside the cluster.
     :param cluster_name: The EKS cluster, when known; otherwise found from the job (queue -> CE).
     :param clock: Monotonic seconds, for token refresh (tests pass their own).
 
@@ -194,14 +194,8 @@ class BatchEksPodHook(AwsBaseHook):
 
     @staticmethod
     def _api_client_from_connection(conn_id: str) -> Any:
-        try:
-            from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
-        except ImportError as e:
-            raise BatchEksPodError(
-                f"kubernetes_conn_id={conn_id!r} needs the cncf.kubernetes provider: "
-                "pip install apache-airflow-providers-cncf-kubernetes (or leave kubernetes_conn_id unset to reach "
-                "the cluster through EKS DescribeCluster and an EKS token)."
-            ) from e
+        from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
+
         return KubernetesHook(conn_id=conn_id).get_conn()
 
     def _api_client_for_cluster(self, cluster_name: str) -> Any:
@@ -324,7 +318,13 @@ class BatchEksPodHook(AwsBaseHook):
             kwargs["since_seconds"] = since_seconds
         if tail_lines is not None:
             kwargs["tail_lines"] = tail_lines
-        return self.core_v1(cluster_name).read_namespaced_pod_log(pod_name, namespace, **kwargs)
+        # the raw body, decoded here: the kubernetes client's own decoding of text responses differs between
+        # releases (36.x hands back the repr of the bytes, "b'...'")
+        response = self.core_v1(cluster_name).read_namespaced_pod_log(pod_name, namespace, _preload_content=False, **kwargs)
+        try:
+            return response.data.decode("utf-8", "replace")
+        finally:
+            response.release_conn()
 
     def stream_pod_logs(
         self,

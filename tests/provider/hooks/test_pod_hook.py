@@ -4,6 +4,7 @@ while the pod exists, CloudWatch Logs once it is gone."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import subprocess
 import sys
@@ -162,19 +163,24 @@ def test_a_job_without_a_pod_yet_is_a_clear_error(pod_engine, pod_batch):
         BatchEksPodHook().fetch_attempt_logs("no-such-job")
 
 
-def test_kubernetes_conn_id_needs_the_cncf_provider(pod_engine):
-    try:
-        import airflow.providers.cncf.kubernetes  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("the cncf.kubernetes provider is installed here")
-    hook = BatchEksPodHook(kubernetes_conn_id="kubernetes_default")
-    with pytest.raises(
-        BatchEksPodError,
-        match="needs the cncf.kubernetes provider: pip install apache-airflow-providers-cncf-kubernetes",
-    ):
-        hook.get_api_client()
+def test_kubernetes_conn_id_reads_pods_through_the_cncf_kubernetes_connection(pod_engine, pod_batch, tmp_path, monkeypatch):
+    """A DAG author inside the cluster names a Kubernetes connection; the cncf provider's KubernetesHook builds
+    the client (here from a kubeconfig pointing at the engine's Kubernetes API), no EKS token involved."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "engine",
+        "clusters": [{"name": "engine", "cluster": {"server": pod_engine.url}}],
+        "users": [{"name": "sa", "user": {"token": "service-account-token"}}],
+        "contexts": [{"name": "engine", "context": {"cluster": "engine", "user": "sa"}}],
+    }))
+    monkeypatch.setenv("AIRFLOW_CONN_IN_CLUSTER", json.dumps({"conn_type": "kubernetes", "extra": {"kube_config_path": str(kubeconfig)}}))
+    job_id = submit_command(pod_batch, "echo via-connection")
+    job = wait_for_job(pod_batch, job_id)
+    attempt = job["eksAttempts"][-1]
+    hook = BatchEksPodHook(kubernetes_conn_id="in_cluster")
+    hook.get_token = lambda cluster: pytest.fail("no EKS token is made with a kubernetes_conn_id")
+    assert NAMESPACE in [ns.metadata.name for ns in hook.core_v1().list_namespace().items]
+    assert hook.read_pod_log(attempt["podName"], attempt["podNamespace"]) == "via-connection\n"
 
 
 def test_token_is_renewed_before_eks_stops_accepting_it(pod_engine, pod_batch):
