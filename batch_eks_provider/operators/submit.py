@@ -94,6 +94,8 @@ class BatchEksSubmitJobOperator(BaseOperator):
     :param max_wait: Stop waiting (terminate the job and fail the task) after this many seconds; None waits on.
     :param aws_conn_id: Airflow AWS connection.
     :param region_name: AWS region, default the connection's.
+    :param kubernetes_conn_id: A ``cncf.kubernetes`` connection (in-cluster or a kubeconfig) for reading pods and
+        their logs; None (default) reaches the cluster through EKS ``DescribeCluster`` and an EKS token.
 
     .. seealso:: https://docs.aws.amazon.com/batch/latest/APIReference/API_SubmitJob.html
     """
@@ -122,6 +124,7 @@ class BatchEksSubmitJobOperator(BaseOperator):
         "max_wait",
         "aws_conn_id",
         "region_name",
+        "kubernetes_conn_id",
     )
     template_fields_renderers = {"command": "py", "args": "py", "env": "json", "eks_properties_override": "json"}
     ui_color = "#ff9900"
@@ -155,6 +158,7 @@ class BatchEksSubmitJobOperator(BaseOperator):
         max_wait: float | str | None = None,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
+        kubernetes_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -183,6 +187,7 @@ class BatchEksSubmitJobOperator(BaseOperator):
         self.max_wait = max_wait
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
+        self.kubernetes_conn_id = kubernetes_conn_id
         self.job_id: str | None = None
         self._pods: BatchEksPodHook | None = None
         self._stop_streams = threading.Event()
@@ -217,7 +222,9 @@ class BatchEksSubmitJobOperator(BaseOperator):
     def _pod_hook(self) -> BatchEksPodHook:
         """One pod hook per task (its EKS token and Kubernetes client are shared by every log thread)."""
         if self._pods is None:
-            self._pods = BatchEksPodHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+            self._pods = BatchEksPodHook(
+                aws_conn_id=self.aws_conn_id, region_name=self.region_name, kubernetes_conn_id=self.kubernetes_conn_id
+            )
         return self._pods
 
     def _start_log_stream(self, job: dict[str, Any], streams: dict[str, threading.Thread]) -> None:
