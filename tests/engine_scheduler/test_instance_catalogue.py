@@ -4,7 +4,7 @@ is what the engine's placement does with the job."""
 from __future__ import annotations
 
 from batch_eks_provider.instance_types import lookup
-from batch_eks_provider.queue_check import ResourceRequirement, compute_environment_report
+from batch_eks_provider.hooks.queue_check import ResourceRequirement, compute_environment_report
 from tests.helpers import wait_for
 
 LARGEST_M5 = lookup("m5.24xlarge")

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from batch_eks_provider.tools.demo import TABLE_HEADER, JobWatcher, all_jobs, summary_rows
-from batch_eks_provider.retry import RetryStrategy
+from batch_eks_provider.retry_strategy import RetryStrategy
 from tests.helpers import wait_for_job
 
 

@@ -18,7 +18,7 @@ import urllib.request
 import pytest
 
 from batch_eks_provider.local import LocalEngine
-from batch_eks_provider.retry import RetryStrategy
+from batch_eks_provider.retry_strategy import RetryStrategy
 from tests.helpers import wait_for, wait_for_job
 
 from .conftest import scaled

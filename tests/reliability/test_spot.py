@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from batch_eks_provider.retry import RetryStrategy
+from batch_eks_provider.retry_strategy import RetryStrategy
 from tests.helpers import wait_for
 
 from .conftest import scaled

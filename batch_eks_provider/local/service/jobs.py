@@ -7,6 +7,7 @@ import json
 import uuid
 from typing import Any, Protocol
 
+from ...batch_rules import override_target
 from ..errors import ClientException
 from ..store.models import TERMINAL_STATUSES, Job, JobStatus
 from ..store.state import EngineState
@@ -49,20 +50,14 @@ def _merge_overrides(pod: dict[str, Any], override: dict[str, Any] | None) -> di
     for section in ("containers", "initContainers"):
         for i, change in enumerate(override.get(section) or []):
             targets = pod.get(section) or []
-            if change.get("name"):
-                matches = [c for c in targets if c["name"] == change["name"]]
-                if not matches:
-                    raise ClientException(
-                        f"eksPropertiesOverride.podProperties.{section}[{i}].name {change['name']!r} does not "
-                        f"match a container of the job definition ({', '.join(c['name'] for c in targets)})."
-                    )
-                target = matches[0]
-            elif i < len(targets):
-                target = targets[i]
-            else:
+            target = override_target(targets, change, i)
+            if target is None and change.get("name"):
                 raise ClientException(
-                    f"eksPropertiesOverride.podProperties.{section}[{i}] has no container to override."
+                    f"eksPropertiesOverride.podProperties.{section}[{i}].name {change['name']!r} does not "
+                    f"match a container of the job definition ({', '.join(c['name'] for c in targets)})."
                 )
+            if target is None:
+                raise ClientException(f"eksPropertiesOverride.podProperties.{section}[{i}] has no container to override.")
             for key in ("image", "command", "args"):
                 if change.get(key) is not None:
                     target[key] = list(change[key]) if key != "image" else change[key]
