@@ -152,6 +152,7 @@ def test_the_kubernetes_client_needs_a_signed_eks_token(guarded):
     def core(token: str):
         configuration = k8s.Configuration()
         configuration.host = client(guarded.url, service="eks").describe_cluster(name="doeks-batch")["cluster"]["endpoint"]
+        configuration.ssl_ca_cert = str(guarded.ca_path)  # the https endpoint's cluster CA
         configuration.api_key = {"authorization": "Bearer " + token}
         return k8s.CoreV1Api(k8s.ApiClient(configuration))
 

@@ -18,6 +18,7 @@ def _core(env):
     )
     configuration = client.Configuration()
     configuration.host = eks.describe_cluster(name="test-cluster")["cluster"]["endpoint"]
+    configuration.ssl_ca_cert = str(env.local.ca_path)  # the https endpoint's cluster CA
     configuration.api_key = {"authorization": "Bearer k8s-aws-v1.anything"}
     return client.CoreV1Api(client.ApiClient(configuration))
 
