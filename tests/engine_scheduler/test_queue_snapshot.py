@@ -6,6 +6,12 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.helpers import wait_for
+
+
+def _all_runnable(env, ids):
+    """Wait until every job of ``ids`` has left SUBMITTED for RUNNABLE (a scheduler pass does that)."""
+    wait_for(lambda: all(j["status"] == "RUNNABLE" for j in env.jobs(ids)), timeout=10, what="all RUNNABLE")
 
 
 def _front(env, queue="q"):
@@ -22,6 +28,7 @@ def test_a_fifo_front_is_the_start_order_and_positions_move_up(slots):
     slots.queue("q", ["ce"])
     slots.hold()
     ids = [slots.submit("q", "hold", f"j{i}") for i in range(8)]
+    _all_runnable(slots, ids)
     first, names = _front(slots)
     assert names == [f"j{i}" for i in range(8)]
     taken = first["frontOfQueue"]["lastUpdatedAt"]
@@ -47,6 +54,7 @@ def test_a_fair_share_front_follows_the_weights(slots):
         {"shareIdentifier": "teamA", "weightFactor": 1}, {"shareIdentifier": "teamB", "weightFactor": 3}]})
     ids = [slots.submit("q", "hold", f"b{i}", shareIdentifier="teamB") for i in range(6)]
     ids += [slots.submit("q", "hold", f"a{i}", shareIdentifier="teamA") for i in range(6)]
+    _all_runnable(slots, ids)
     _, names = _front(slots)
     assert len(names) == 12
     slots.release()
