@@ -191,6 +191,7 @@ class BatchEksSubmitJobOperator(BaseOperator):
         self.job_id: str | None = None
         self._pods: BatchEksPodHook | None = None
         self._stop_streams = threading.Event()
+        self._streamed_to_the_end: set[str] = set()
 
     wait_clock = staticmethod(time.monotonic)
     """The clock of the sync wait (tests replace it on an instance)."""
@@ -242,6 +243,7 @@ class BatchEksSubmitJobOperator(BaseOperator):
                     self.log.info("[%s] %s", pod_name, line)
                     if self._stop_streams.is_set():
                         return
+                self._streamed_to_the_end.add(pod_name)  # the stream ended with the pod: nothing left to fetch
             except Exception as error:  # noqa: BLE001 - logs are best effort; the job's state decides the task
                 self.log.warning("Stopped following the logs of pod %s: %s", pod_name, error)
 
@@ -363,10 +365,11 @@ class BatchEksSubmitJobOperator(BaseOperator):
                 f"{which}; the job was terminated."
             ) from None
         finally:
-            self._stop_streams.set()
-            for stream in streams.values():
+            for stream in streams.values():  # an ended pod ends its stream: let it write its last lines
                 stream.join(timeout=5)
-        self._fetch_attempt_logs(job, skip_pods=streams)  # attempts too short to be seen running
+            self._stop_streams.set()
+        # attempts too short to be seen running, and streams cut before their pod's end (their lines may repeat)
+        self._fetch_attempt_logs(job, skip_pods=self._streamed_to_the_end)
         return job
 
     def _mark_succeeded(self, hook: BatchEksHook, current_try: int) -> None:
