@@ -43,10 +43,11 @@ def test_the_wheel_is_typed_licensed_and_classified(wheel):
 
 def test_an_installed_wheel_finds_its_example_dags(wheel, tmp_path):
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=180)
     target = venv / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+    # the new venv's own pip: `pip --prefix` from this environment would uninstall our own install first
     install = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--prefix", str(venv), str(wheel)],
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--no-deps", "--no-index", "--quiet", str(wheel)],
         capture_output=True, text=True, timeout=300,
     )
     assert install.returncode == 0, install.stderr[-3000:]
