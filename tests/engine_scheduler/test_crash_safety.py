@@ -26,28 +26,9 @@ from batch_eks_provider.local.runtime.process_registry import (
     reap_previous_run,
 )
 from tests.helpers import wait_for
+from tests.support.processes import live_processes
 
 HAS_CGROUPS = find_cgroup_root() is not None
-
-
-def _pids_running(argv: list[str]) -> list[int]:
-    """Live (not zombie) processes whose argv is exactly ``argv``."""
-    wanted = "\0".join(argv).encode() + b"\0"
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/cmdline", "rb") as f:
-                if f.read() != wanted:
-                    continue
-            with open(f"/proc/{name}/stat", "rb") as f:
-                if f.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X"):
-                    continue
-        except OSError:
-            continue
-        found.append(int(name))
-    return found
 
 
 def _kill_all(pids: list[int]) -> None:
@@ -63,9 +44,9 @@ def test_a_background_child_dies_with_its_container(env):
     try:
         job = env.wait(env.submit("q", "child"))
         assert job["status"] == "SUCCEEDED"
-        wait_for(lambda: not _pids_running(["sleep", "6101"]), timeout=5, what="the background child to be gone")
+        wait_for(lambda: not live_processes(["sleep", "6101"]), timeout=5, what="the background child to be gone")
     finally:
-        _kill_all(_pids_running(["sleep", "6101"]))
+        _kill_all(live_processes(["sleep", "6101"]))
 
 
 @pytest.mark.skipif(not HAS_CGROUPS, reason="no writable cgroup v2 hierarchy: setsid daemons escape the process group")
@@ -74,12 +55,12 @@ def test_a_double_forked_daemon_dies_with_its_container(env):
     try:
         job = env.wait(env.submit("q", "daemon"))
         assert job["status"] == "SUCCEEDED"
-        wait_for(lambda: not _pids_running(["sleep", "6102"]), timeout=5, what="the setsid daemon to be gone")
+        wait_for(lambda: not live_processes(["sleep", "6102"]), timeout=5, what="the setsid daemon to be gone")
         root = env.engine.scheduler.runtime.cgroups.path
         wait_for(lambda: not [p for p in root.iterdir() if p.name.startswith(f"{os.getpid()}-")], timeout=5,
                  what="the container's cgroup to be removed")
     finally:
-        _kill_all(_pids_running(["sleep", "6102"]))
+        _kill_all(live_processes(["sleep", "6102"]))
 
 
 @pytest.mark.skipif(not HAS_CGROUPS, reason="no writable cgroup v2 hierarchy")
@@ -88,13 +69,13 @@ def test_a_terminated_jobs_daemon_dies_too(env):
     try:
         job_id = env.submit("q", "daemon-forever")
         env.wait_for_output(job_id, "started")
-        assert _pids_running(["sleep", "6103"])
+        assert live_processes(["sleep", "6103"])
         env.batch.terminate_job(jobId=job_id, reason="stop")
         assert env.wait(job_id)["status"] == "FAILED"
-        wait_for(lambda: not _pids_running(["sleep", "6103"]) and not _pids_running(["sleep", "6104"]), timeout=5,
+        wait_for(lambda: not live_processes(["sleep", "6103"]) and not live_processes(["sleep", "6104"]), timeout=5,
                  what="the job's processes to be gone")
     finally:
-        _kill_all(_pids_running(["sleep", "6103"]) + _pids_running(["sleep", "6104"]))
+        _kill_all(live_processes(["sleep", "6103"]) + live_processes(["sleep", "6104"]))
 
 
 def _spawn_tree(tag: str) -> subprocess.Popen:
@@ -105,7 +86,7 @@ def _spawn_tree(tag: str) -> subprocess.Popen:
 def test_restart_kills_what_the_journal_records_and_empties_it(tmp_path):
     leader = _spawn_tree("620")
     try:
-        wait_for(lambda: _pids_running(["sleep", "6201"]) and _pids_running(["sleep", "6202"]), timeout=5,
+        wait_for(lambda: live_processes(["sleep", "6201"]) and live_processes(["sleep", "6202"]), timeout=5,
                  what="the tree to start")
         registry = ProcessRegistry(tmp_path / REGISTRY_FILE)
         registry.started(RecordedProcess("pod-a", "main", leader.pid, process_start_time(leader.pid), leader.pid, None))
@@ -114,11 +95,11 @@ def test_restart_kills_what_the_journal_records_and_empties_it(tmp_path):
         signalled, left = reap_previous_run(tmp_path, timeout=5)
 
         assert (signalled, left) == (3, 0)  # sh, its background sleep, its foreground sleep
-        assert not _pids_running(["sleep", "6201"]) and not _pids_running(["sleep", "6202"])
+        assert not live_processes(["sleep", "6201"]) and not live_processes(["sleep", "6202"])
         assert leader.wait(timeout=5) == -signal.SIGKILL
         assert (tmp_path / REGISTRY_FILE).read_text() == ""
     finally:
-        _kill_all(_pids_running(["sleep", "6201"]) + _pids_running(["sleep", "6202"]))
+        _kill_all(live_processes(["sleep", "6201"]) + live_processes(["sleep", "6202"]))
         leader.kill()
 
 
@@ -163,7 +144,7 @@ def test_a_running_engine_journals_its_containers(make_env, tmp_path):
         job_id = e.submit("q", "hold")
         e.wait_for_output(job_id, "started")
         journal = (tmp_path / "state" / REGISTRY_FILE).read_text()
-        (leader,) = [p for p in _pids_running(["sh", "-c", "echo started; sleep 6401"])]
+        (leader,) = [p for p in live_processes(["sh", "-c", "echo started; sleep 6401"])]
         assert f'"pid":{leader}' in journal and f'"start_time":{process_start_time(leader)}' in journal
         assert ('"cgroup":"' in journal) == HAS_CGROUPS
         e.batch.terminate_job(jobId=job_id, reason="stop")
@@ -171,7 +152,7 @@ def test_a_running_engine_journals_its_containers(make_env, tmp_path):
         wait_for(lambda: '"op":"end"' in (tmp_path / "state" / REGISTRY_FILE).read_text(), timeout=5,
                  what="the container's end in the journal")
     finally:
-        _kill_all(_pids_running(["sleep", "6401"]))
+        _kill_all(live_processes(["sleep", "6401"]))
 
 
 _PARENT = """
@@ -194,13 +175,13 @@ def test_a_leader_dies_with_the_engine_that_started_it(wrapper):
     parent = subprocess.Popen([sys.executable, "-c", _PARENT, wrapper, tag], stdout=subprocess.PIPE)
     try:
         leader = int(parent.stdout.readline())
-        wait_for(lambda: _pids_running(["sleep", tag]) == [leader], timeout=10, what="the leader to run")
+        wait_for(lambda: live_processes(["sleep", tag]) == [leader], timeout=10, what="the leader to run")
         parent.kill()
         parent.wait()
-        wait_for(lambda: not _pids_running(["sleep", tag]), timeout=5, what="the leader to die with its parent")
+        wait_for(lambda: not live_processes(["sleep", tag]), timeout=5, what="the leader to die with its parent")
     finally:
         parent.kill()
-        _kill_all(_pids_running(["sleep", tag]))
+        _kill_all(live_processes(["sleep", tag]))
 
 
 @pytest.mark.skipif(not HAS_CGROUPS, reason="no writable cgroup v2 hierarchy")

@@ -20,6 +20,7 @@ import pytest
 from batch_eks_provider.local import LocalEngine
 from batch_eks_provider.retry_strategy import RetryStrategy
 from tests.helpers import wait_for, wait_for_job
+from tests.support.processes import live_processes
 
 from .conftest import scaled
 
@@ -111,26 +112,6 @@ def test_engine_restart_loses_nothing_and_retries_running_attempts(tmp_path, rel
         second.stop()
 
 
-def _live_processes(argv: list[str]) -> list[int]:
-    """Live (not zombie) processes whose argv is exactly ``argv``."""
-    wanted = "\0".join(argv).encode() + b"\0"
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/cmdline", "rb") as f:
-                if f.read() != wanted:
-                    continue
-            with open(f"/proc/{name}/stat", "rb") as f:
-                if f.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X"):
-                    continue
-        except OSError:
-            continue
-        found.append(int(name))
-    return found
-
-
 def _process_group(pid: int) -> int:
     with open(f"/proc/{pid}/stat", "rb") as f:
         return int(f.read().rsplit(b")", 1)[1].split()[2])
@@ -146,9 +127,9 @@ def _alive(pid: int) -> bool:
 
 def _attempt_processes(attempt: int) -> dict[str, list[int]]:
     return {
-        "daemon": _live_processes(["sleep", f"70{attempt}1"]),
-        "child": _live_processes(["sleep", f"70{attempt}2"]),
-        "foreground": _live_processes(["sleep", f"70{attempt}3"]),
+        "daemon": live_processes(["sleep", f"70{attempt}1"]),
+        "child": live_processes(["sleep", f"70{attempt}2"]),
+        "foreground": live_processes(["sleep", f"70{attempt}3"]),
     }
 
 
