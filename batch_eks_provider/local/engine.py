@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import tempfile
 from pathlib import Path
@@ -17,13 +18,43 @@ from .scheduling.scheduler import Scheduler
 from .store.state import EngineConfig, EngineState
 from .store.sqlite import Store
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "RUNTIMES", "RuntimeUnavailable", "choose_runtime"]
+
+RUNTIMES = ("process", "docker", "auto")
+RUNTIME_ENV = "BATCH_EKS_RUNTIME"  # the default of ``runtime`` (and of ``batch-eks local serve --runtime``)
+
+
+class RuntimeUnavailable(RuntimeError):
+    """The runtime asked for cannot run here (``docker`` without a daemon that answers)."""
+
+
+def choose_runtime(runtime: str | None) -> str:
+    """``process`` or ``docker`` for a ``runtime`` setting: None is ``$BATCH_EKS_RUNTIME`` or ``process``;
+    ``auto`` is docker when a Docker daemon answers (``DOCKER_HOST`` or the default socket), else process."""
+    runtime = runtime or os.environ.get(RUNTIME_ENV) or "process"
+    if runtime not in RUNTIMES:
+        raise ValueError(f"Invalid runtime {runtime!r}: must be one of {', '.join(RUNTIMES)}.")
+    if runtime == "auto":
+        from .runtime.docker_daemon import daemon_answers
+
+        return "docker" if daemon_answers() is None else "process"
+    return runtime
 
 
 class Engine:
     """The engine's parts, wired together. Must be started on the event loop that serves it."""
 
-    def __init__(self, config: EngineConfig | None = None, state_dir: str | Path | None = None, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        config: EngineConfig | None = None,
+        state_dir: str | Path | None = None,
+        clock: Clock | None = None,
+        runtime: str | None = None,
+    ) -> None:
+        """``runtime``: how pods run -- ``process`` (each container a local process; the default),
+        ``docker`` (each container in its image in the Docker daemon), ``auto`` (docker when a daemon
+        answers); None: ``$BATCH_EKS_RUNTIME`` or ``process`` (see :func:`choose_runtime`)."""
+        self.runtime_name = choose_runtime(runtime)
         self.config = config or EngineConfig()
         self.clock = clock or SystemClock()
         self.state_dir = Path(state_dir) if state_dir else None
@@ -44,9 +75,30 @@ class Engine:
         self.scheduler = Scheduler(
             self.state, self.logs, work_root, self.metrics, registry=registry, cgroups=find_cgroup_root()
         )
+        if self.runtime_name == "docker":
+            self.scheduler.runtime = self._docker_runtime(self.scheduler.runtime)
         self.fault_rng = random.Random(self.config.random_seed)
         self._task: asyncio.Task | None = None
         self.state.load()
+
+    def _docker_runtime(self, process_runtime):
+        """The docker runtime in the process runtime's place, fed the same callbacks; it removes what an
+        engine killed on this state dir left in the daemon before anything runs."""
+        from .runtime.docker_daemon import DockerUnavailable
+        from .runtime.docker_runtime import DockerRuntime
+
+        try:
+            return DockerRuntime(
+                process_runtime.work_root,
+                process_runtime.on_output,
+                process_runtime.on_exit,
+                pod_lookup=lambda name: self.state.pods.get(name),
+                state_dir=self.state_dir,
+                grace_seconds=process_runtime.grace_seconds,
+            )
+        except DockerUnavailable as e:
+            self.store.close()
+            raise RuntimeUnavailable(f"The docker runtime cannot start: {e}") from e
 
     async def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self.scheduler.run(), name="batch-eks scheduler")

@@ -33,10 +33,24 @@ _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 @dataclass
 class ContainerSpec:
+    """One container to run. The process runtime uses ``argv``, ``env`` and ``memory_limit_mib``; a container
+    runtime (:mod:`.docker_runtime`) the image and the Kubernetes fields besides, with ``$(VAR)`` references
+    already expanded (:mod:`.expansion`)."""
+
     name: str
     argv: list[str]
     env: dict[str, str]
     memory_limit_mib: int | None = None
+    image: str | None = None
+    image_pull_policy: str | None = None  # None: Kubernetes' default for the image's tag
+    command: list[str] | None = None  # None: the image's ENTRYPOINT
+    args: list[str] | None = None  # None: the image's CMD (when command is None too)
+    container_env: dict[str, str] = field(default_factory=dict)  # the pod's env and the service variables only
+    cpu_limit: float | None = None
+    working_dir: str | None = None
+    security_context: dict[str, Any] = field(default_factory=dict)
+    volume_mounts: list[dict[str, Any]] = field(default_factory=list)
+    gpu_limit: int = 0
 
 
 @dataclass

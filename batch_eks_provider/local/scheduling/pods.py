@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import sys
 import uuid
 from pathlib import Path
@@ -10,10 +12,20 @@ from typing import Any, Mapping
 
 from .capacity import BATCH_TAINT_KEY
 from ..store.models import ComputeEnvironment, Job, Node, Pod
+from ..runtime.expansion import expand_all, expand_env
 from ..runtime.process import ContainerSpec
-from ..resources import parse_memory_mib
+from ..resources import parse_cpu, parse_gpu, parse_memory_mib
 
-__all__ = ["build_pod", "container_specs", "container_base_env", "CONTAINER_PATH", "BATCH_TAINT_KEY"]
+__all__ = [
+    "build_pod",
+    "container_specs",
+    "container_base_env",
+    "default_dns_policy",
+    "pod_ip",
+    "node_ip",
+    "CONTAINER_PATH",
+    "BATCH_TAINT_KEY",
+]
 
 # The PATH of a typical Linux container image. The directory of the engine's own Python is put in front
 # (below), so that ``python3`` in a job is the engine's interpreter (a venv's, with its packages).
@@ -47,7 +59,40 @@ def _k8s_container(container: dict[str, Any], batch_env: list[dict[str, str]]) -
         result["command"] = list(container["command"])
     if container.get("args"):
         result["args"] = list(container["args"])
+    for key in ("workingDir", "securityContext", "volumeMounts"):  # kept as given (workingDir: Kubernetes only)
+        if container.get(key):
+            result[key] = container[key]
     return result
+
+
+def default_dns_policy(props: Mapping[str, Any]) -> str:
+    """The pod's ``dnsPolicy`` as Batch sets it: the one given; else ``ClusterFirstWithHostNet`` when
+    ``hostNetwork`` is not given at all, ``ClusterFirst`` when it is (true or false) -- botocore's
+    ``EksPodProperties.dnsPolicy`` docs, and seed 000's pod of a ``hostNetwork: true`` definition."""
+    if props.get("dnsPolicy"):
+        return props["dnsPolicy"]
+    return "ClusterFirst" if props.get("hostNetwork") is not None else "ClusterFirstWithHostNet"
+
+
+def node_ip(node_name: str) -> str:
+    """The node's private IP, from its ``ip-a-b-c-d.<region>.compute.internal`` name."""
+    match = re.match(r"ip-(\d+)-(\d+)-(\d+)-(\d+)", node_name)
+    return ".".join(match.groups()) if match else "10.0.0.1"
+
+
+def pod_ip(pod: Pod) -> str:
+    """``status.podIP``: the node's IP for a ``hostNetwork`` pod; otherwise an address of the pod's own in
+    the node's /16 (the VPC CNI gives each pod a secondary IP of the node's subnet), fixed by the pod's uid
+    and never the node's."""
+    host = node_ip(pod.node_name)
+    if pod.spec.get("hostNetwork", True):
+        return host
+    a, b, c, d = (int(x) for x in host.split("."))
+    digest = hashlib.sha256(pod.uid.encode()).digest()
+    third, fourth = digest[0], 1 + digest[1] % 254
+    if (third, fourth) == (c, d):
+        fourth = 1 + fourth % 254
+    return f"{a}.{b}.{third}.{fourth}"
 
 
 def build_pod(job: Job, ce: ComputeEnvironment, node: Node, now: float) -> Pod:
@@ -63,7 +108,7 @@ def build_pod(job: Job, ce: ComputeEnvironment, node: Node, now: float) -> Pod:
     }
     spec: dict[str, Any] = {
         "containers": [_k8s_container(c, batch_env) for c in props.get("containers", [])],
-        "dnsPolicy": props.get("dnsPolicy", "ClusterFirstWithHostNet"),
+        "dnsPolicy": default_dns_policy(props),
         "hostNetwork": props.get("hostNetwork", True),
         "nodeName": node.name,
         "restartPolicy": "Never",
@@ -77,6 +122,9 @@ def build_pod(job: Job, ce: ComputeEnvironment, node: Node, now: float) -> Pod:
     }
     if props.get("initContainers"):
         spec["initContainers"] = [_k8s_container(c, batch_env) for c in props["initContainers"]]
+    for key in ("volumes", "shareProcessNamespace", "imagePullSecrets"):
+        if props.get(key):
+            spec[key] = props[key]
     return Pod(
         name=f"aws-batch.{uuid.uuid4()}",
         namespace=ce.namespace,
@@ -136,19 +184,45 @@ def container_base_env(
     return env
 
 
+# what container_base_env adds for a host process only; a container runtime takes PATH and HOME from the image
+# and HOSTNAME from the pod's sandbox
+_HOST_PROCESS_ONLY = ("PATH", "HOME", "HOSTNAME")
+
+
 def container_specs(pod: Pod, base_env: dict[str, str]) -> tuple[list[ContainerSpec], list[ContainerSpec]]:
-    """The processes to run for a pod: argv = command + args, env = ``base_env`` (see
-    :func:`container_base_env`) + the container's ``env`` (the Batch variables and the definition's)."""
+    """The containers to run for a pod.
+
+    - ``env`` (the process runtime): ``base_env`` (see :func:`container_base_env`) + the container's ``env``
+      (the Batch variables and the definition's);
+    - ``container_env`` (a container runtime): the same without the host-process-only names (PATH, HOME,
+      HOSTNAME: the image and the sandbox give those);
+    - ``command``/``args`` with their ``$(VAR)`` references expanded from the container's environment (the
+      pod's env and the service variables), as kubelet does; ``argv`` = command + args.
+    """
 
     def spec(container: dict[str, Any]) -> ContainerSpec:
-        env = dict(base_env)
-        env.update({e["name"]: e["value"] for e in container.get("env", [])})
-        limit = (container.get("resources") or {}).get("limits", {}).get("memory")
+        service = {k: v for k, v in base_env.items() if k not in _HOST_PROCESS_ONLY}
+        pod_env = expand_env(container.get("env", []), service)
+        container_env = {**service, **pod_env}
+        command = expand_all(container.get("command"), container_env)
+        args = expand_all(container.get("args"), container_env)
+        limits = (container.get("resources") or {}).get("limits") or {}
+        memory, cpu, gpu = limits.get("memory"), limits.get("cpu"), limits.get("nvidia.com/gpu")
         return ContainerSpec(
             name=container["name"],
-            argv=list(container.get("command") or []) + list(container.get("args") or []),
-            env=env,
-            memory_limit_mib=parse_memory_mib(limit, "pod") if limit else None,
+            argv=list(command or []) + list(args or []),
+            env={**base_env, **pod_env},
+            memory_limit_mib=parse_memory_mib(memory, "pod") if memory else None,
+            image=container.get("image"),
+            image_pull_policy=container.get("imagePullPolicy"),
+            command=command,
+            args=args,
+            container_env=container_env,
+            cpu_limit=float(parse_cpu(cpu, "pod")) if cpu else None,
+            working_dir=container.get("workingDir"),
+            security_context=dict(container.get("securityContext") or {}),
+            volume_mounts=list(container.get("volumeMounts") or []),
+            gpu_limit=parse_gpu(gpu, "pod") if gpu else 0,
         )
 
     return [spec(c) for c in pod.spec.get("initContainers", [])], [spec(c) for c in pod.spec["containers"]]
