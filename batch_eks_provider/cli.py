@@ -1,7 +1,7 @@
 """The ``batch-eks`` command.
 
     batch-eks local serve [--host H] [--port P] [--kubernetes-port K] [--state-dir DIR] [--blueprint data-on-eks]
-                          [fault flags]
+                          [--runtime process|docker|auto] [fault flags]
                           [--allowed-host NAME ...]
                           [--allow-remote --access-key-id KEY --secret-access-key-file FILE]
     batch-eks local reclaim JOB_ID [--url URL] [--access-key-id KEY --secret-access-key-file FILE] [--region R]
@@ -47,6 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--state-dir", default=None, help="Directory for the SQLite state; omitted: nothing persists.")
     serve.add_argument("--blueprint", choices=["data-on-eks"], default=None, help="Create a ready-made environment.")
+    serve.add_argument(
+        "--runtime",
+        choices=["process", "docker", "auto"],
+        default=None,
+        help="How pods run: process (each container a local process; the default), docker (each container in its "
+        "image in the Docker daemon that DOCKER_HOST or the default socket names), auto (docker when a daemon "
+        "answers). Default: $BATCH_EKS_RUNTIME or process.",
+    )
     serve.add_argument("--throttle-rate", type=float, default=0.0, help="Fraction of AWS API requests answered 429.")
     serve.add_argument("--server-error-rate", type=float, default=0.0, help="Fraction of AWS API requests answered 500.")
     serve.add_argument("--spot-interruption-rate", type=float, default=0.0, help="Spot interruptions per Spot node per minute.")
@@ -132,7 +140,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .local.blueprints import apply_blueprint
-    from .local.engine import Engine
+    from .local.engine import Engine, RuntimeUnavailable
     from .local.server import build_served_app, engine_tls
     from .local.store.state import EngineConfig
 
@@ -149,7 +157,11 @@ def _serve(args: argparse.Namespace) -> int:
         random_seed=args.seed,
         pass_env=tuple(args.pass_env),
     )
-    engine = Engine(config, args.state_dir)
+    try:
+        engine = Engine(config, args.state_dir, runtime=args.runtime)
+    except RuntimeUnavailable as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     engine.set_api_address(args.host, args.port)  # containers' KUBERNETES_SERVICE_HOST/PORT
     if args.blueprint:
         apply_blueprint(engine, args.blueprint)
@@ -158,7 +170,8 @@ def _serve(args: argparse.Namespace) -> int:
     tls, temporary = engine_tls(args.state_dir, kubernetes_port, allowed_hosts)
     print(
         f"batch-eks local engine on http://{args.host}:{args.port}, Kubernetes API on "
-        f"https://{args.host}:{kubernetes_port} (CA {tls.ca_path}; state: {args.state_dir or 'in memory'})",
+        f"https://{args.host}:{kubernetes_port} (CA {tls.ca_path}; state: {args.state_dir or 'in memory'}; "
+        f"runtime: {engine.runtime_name})",
         flush=True,
     )
     app = build_served_app(engine, credentials, allowed_hosts, tls, (args.host, args.port))

@@ -1,0 +1,1 @@
+"""The engine's runtimes: the docker runtime (pods in their images) and what both runtimes share."""
