@@ -73,12 +73,12 @@ def test_disabled_queue_and_ce_take_no_new_work(env):
     assert env.wait(waiting)["status"] == "SUCCEEDED"
 
 
-def test_a_job_larger_than_any_node_stays_runnable_with_a_misconfiguration_reason(env):
+def test_a_job_asking_more_vcpus_than_max_vcpus_stays_runnable_with_a_misconfiguration_reason(env):
     env.definition("huge", ["true"], cpu="32")  # maxvCpus 16
     job_id = env.submit("q", "huge")
     job = wait_for(lambda: (j := env.job(job_id)).get("statusReason") and j, timeout=5, what="status reason")
     assert job["status"] == "RUNNABLE"
-    assert job["statusReason"].startswith("MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT")
+    assert job["statusReason"].startswith("MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE")
     env.batch.update_compute_environment(computeEnvironment="ce", computeResources={"maxvCpus": 64})
     assert env.wait(job_id)["status"] == "SUCCEEDED"
 
@@ -95,7 +95,7 @@ def test_time_limit_action_cancels_a_stuck_runnable_job(make_env):
 
     env = make_env(clock=ManualClock())
     env.ce("ce", max_vcpus=4)
-    reason = "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT"
+    reason = "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE"
     env.queue("q", ["ce"], time_limits=[{"reason": reason, "state": "RUNNABLE", "maxTimeSeconds": 600, "action": "CANCEL"}])
     env.definition("huge", ["true"], cpu="8")
     env.definition("fits", ["sleep", "1000"], cpu="4")

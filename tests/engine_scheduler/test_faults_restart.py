@@ -93,7 +93,7 @@ def test_the_fault_route_names_a_bad_compute_environment_or_rate(make_env):
     env = make_env()
     for body, message in (
         ({"spot_interruption_rate": 2, "compute_environment": "nope"}, "Invalid compute_environment 'nope': compute environment does not exist."),
-        ({"throttle_rate": 0.5, "compute_environment": "nope"}, "goes with spot_interruption_rate alone"),
+        ({"throttle_rate": 0.5, "compute_environment": "nope"}, "goes with spot_interruption_rate or pod_start_delay_seconds"),
         ({"spot_interruption_rate": "often"}, "Invalid spot_interruption_rate 'often': must be a number between 0 and 60"),
     ):
         with pytest.raises(urllib.error.HTTPError) as raised:

@@ -29,7 +29,7 @@ def test_a_job_asking_for_more_vcpus_than_max_vcpus_is_misconfigured(make_env):
     env.settle()
     job = env.job(job_id)
     assert job["status"] == "RUNNABLE"
-    assert job["statusReason"].startswith("MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT")
+    assert job["statusReason"].startswith("MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE")
     assert env.engine.state.nodes == {}
 
 

@@ -2,10 +2,14 @@
 
 - ``POST /_local/reclaim`` ``{"jobId": ...}``: reclaim the node under a running job, as a Spot interruption.
 - ``POST /_local/clock/advance`` ``{"seconds": ...}``: move a manual clock (engines started with one).
-- ``GET|POST /_local/faults``: read or set ``throttle_rate``, ``server_error_rate`` (0..1, per AWS API request)
-  and ``spot_interruption_rate`` (0..60, per Spot node per minute). With ``"compute_environment": NAME`` the
-  Spot rate applies to that compute environment only (``{"spot_interruption_rate": 2, "compute_environment":
-  "doeks-CE1_SPOT"}``); the answer lists such rates under ``compute_environments``.
+- ``GET|POST /_local/faults``: read or set ``throttle_rate``, ``server_error_rate`` (0..1, per AWS API request),
+  ``spot_interruption_rate`` (0..60, per Spot node per minute), ``pod_start_delay_seconds`` (0..86400 on the
+  engine's clock: placed pods stay Pending/ContainerCreating, their jobs STARTING) and ``insufficient_capacity``
+  (a list of ``{"instance_type": ..., "compute_environment": ...}``, either or both: instances that cannot be
+  launched; the list replaces the one in force, ``[]`` removes them). With ``"compute_environment": NAME`` the
+  Spot rate and the pod start delay apply to that compute environment only (``{"spot_interruption_rate": 2,
+  "compute_environment": "doeks-CE1_SPOT"}``); the answer lists Spot rates under ``compute_environments`` and
+  start delays under ``pod_start_delays``. See :mod:`..scheduling.faults`.
 - ``POST /_local/clusters/{name}`` ``{"version": "1.22"}``: set an EKS cluster's Kubernetes version (EKS
   DescribeCluster and node kubelets report it; compute environments on it are checked again on their next
   UpdateComputeEnvironment, and go INVALID on an unsupported version).
@@ -28,6 +32,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..errors import ClientException, EngineError, ServerException
+from ..instance_types import INSTANCE_TYPES
+from ..scheduling.faults import CapacityFault
 from ..store.models import JobStatus
 from .wire import error_response, read_json
 
@@ -113,7 +119,12 @@ async def _advance_clock(request: Request) -> Response:
 
 
 _FAULT_FIELDS = ("throttle_rate", "server_error_rate", "spot_interruption_rate")
+_DELAY_FIELD = "pod_start_delay_seconds"
+_CAPACITY_FIELD = "insufficient_capacity"
 _CE_FIELD = "compute_environment"
+_TYPE_FIELD = "instance_type"
+_SETTINGS = (*_FAULT_FIELDS, _DELAY_FIELD, _CAPACITY_FIELD, _CE_FIELD)
+_MAX_DELAY_SECONDS = 86400.0
 
 
 def _checked_rate(key: str, value: object) -> float:
@@ -128,13 +139,62 @@ def _checked_rate(key: str, value: object) -> float:
     return rate
 
 
+def _checked_delay(value: object) -> float:
+    try:
+        seconds = _number_field({_DELAY_FIELD: value}, _DELAY_FIELD)
+    except ClientException:
+        seconds = -1.0
+    if not 0.0 <= seconds <= _MAX_DELAY_SECONDS:
+        raise ClientException(
+            f"Invalid {_DELAY_FIELD} {_shown(value)}: must be a number of seconds between 0 and {_MAX_DELAY_SECONDS:g}."
+        )
+    return seconds
+
+
+def _compute_environment_name(engine, params: dict[str, Any], key: str) -> str:
+    """The name of the compute environment ``params[key]`` names (by name or ARN); it must exist."""
+    value = _string_field(params, key)
+    ce = engine.state.find_compute_environment(value)
+    if ce is None:
+        raise ClientException(f"Invalid {key} {value!r}: compute environment does not exist.")
+    return ce.name
+
+
+def _capacity_faults(engine, value: object) -> list[CapacityFault]:
+    """``insufficient_capacity``: a list of ``{"instance_type": ..., "compute_environment": ...}``."""
+    if not isinstance(value, list):
+        raise ClientException(
+            f"Invalid {_CAPACITY_FIELD} {_shown(value)}: must be a list of "
+            f'{{"{_TYPE_FIELD}": ..., "{_CE_FIELD}": ...}} objects ([] removes every such fault).'
+        )
+    faults = []
+    for i, entry in enumerate(value):
+        where = f"{_CAPACITY_FIELD}[{i}]"
+        if not isinstance(entry, dict) or not entry or set(entry) - {_TYPE_FIELD, _CE_FIELD}:
+            raise ClientException(
+                f"Invalid {where} {_shown(entry)}: must be an object with {_TYPE_FIELD!r}, {_CE_FIELD!r} or both."
+            )
+        itype = None
+        if _TYPE_FIELD in entry:
+            itype = _string_field(entry, _TYPE_FIELD)
+            if itype not in INSTANCE_TYPES:
+                raise ClientException(f"Invalid {where}.{_TYPE_FIELD} {itype!r}: not an instance type the engine launches (e.g. 'm5.large').")
+        ce_name = _compute_environment_name(engine, entry, _CE_FIELD) if _CE_FIELD in entry else None
+        faults.append(CapacityFault(instance_type=itype, compute_environment=ce_name))
+    return faults
+
+
 def _fault_settings(engine) -> dict:
-    settings = {key: getattr(engine.config, key) for key in _FAULT_FIELDS}
+    settings: dict[str, Any] = {key: getattr(engine.config, key) for key in _FAULT_FIELDS}
     settings["compute_environments"] = {
         ce.name: ce.spot_interruption_rate
         for ce in engine.state.compute_environments.values()
         if ce.spot_interruption_rate
     }
+    scheduler = engine.scheduler
+    settings[_DELAY_FIELD] = scheduler.pod_start_delays.default
+    settings["pod_start_delays"] = dict(scheduler.pod_start_delays.by_ce)
+    settings[_CAPACITY_FIELD] = scheduler.capacity_faults.as_list()
     return settings
 
 
@@ -143,27 +203,33 @@ async def _faults(request: Request) -> Response:
     engine = request.app.state.engine
     if request.method == "POST":
         params = await read_json(request)
-        unknown = [key for key in params if key not in (*_FAULT_FIELDS, _CE_FIELD)]
+        unknown = [key for key in params if key not in _SETTINGS]
         if unknown:
-            raise ClientException(
-                f"Unknown fault setting {unknown[0]!r}; choose from {', '.join((*_FAULT_FIELDS, _CE_FIELD))}."
-            )
+            raise ClientException(f"Unknown fault setting {unknown[0]!r}; choose from {', '.join(_SETTINGS)}.")
+        # everything is checked before anything is applied: a refused request changes nothing
         rates = {key: _checked_rate(key, params[key]) for key in _FAULT_FIELDS if key in params}
-        ce_name = params.get(_CE_FIELD)
-        if ce_name is not None:
+        delay = _checked_delay(params[_DELAY_FIELD]) if _DELAY_FIELD in params else None
+        capacity = _capacity_faults(engine, params[_CAPACITY_FIELD]) if _CAPACITY_FIELD in params else None
+        ce_name = None
+        if params.get(_CE_FIELD) is not None:
             ce_name = _string_field(params, _CE_FIELD)
-            if set(rates) != {"spot_interruption_rate"}:
+            if set(rates) - {"spot_interruption_rate"} or (not rates and delay is None):
                 raise ClientException(
-                    f"{_CE_FIELD} {ce_name!r} goes with spot_interruption_rate alone "
+                    f"{_CE_FIELD} {ce_name!r} goes with spot_interruption_rate or {_DELAY_FIELD} "
                     "(throttling and server errors are engine-wide)."
                 )
-            if engine.state.find_compute_environment(str(ce_name)) is None:
-                raise ClientException(f"Invalid {_CE_FIELD} {ce_name!r}: compute environment does not exist.")
-            engine.set_spot_interruption_rate(rates["spot_interruption_rate"], str(ce_name))
-        else:
+            ce_name = _compute_environment_name(engine, params, _CE_FIELD)
+        scheduler = engine.scheduler
+        if ce_name is not None and "spot_interruption_rate" in rates:
+            engine.set_spot_interruption_rate(rates["spot_interruption_rate"], ce_name)
+        elif ce_name is None:
             for key, rate in rates.items():
                 setattr(engine.config, key, rate)
-            engine.scheduler.wake()
+        if delay is not None:
+            scheduler.set_pod_start_delay(delay, ce_name)
+        if capacity is not None:
+            scheduler.set_insufficient_capacity(capacity)
+        scheduler.wake()
         engine.state.flush()
     return JSONResponse(_fault_settings(engine))
 

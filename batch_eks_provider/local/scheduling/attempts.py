@@ -1,22 +1,35 @@
-"""Attempts: start a job's pod on a node, and turn a pod's end into an ``eksAttempts`` entry and the
-job's next status (SUCCEEDED, back to RUNNABLE for a retry, or FAILED).
+"""Attempts: place a job's pod on a node, start its containers, and turn a pod's end into an ``eksAttempts``
+entry and the job's next status (SUCCEEDED, back to RUNNABLE for a retry, or FAILED).
 
+An attempt goes through two steps, as a pod does on a kubelet:
+
+1. **placed** (:meth:`AttemptBook.place`): the node's room is reserved, the pod exists in phase ``Pending``
+   (scheduled on its node, containers ``waiting: ContainerCreating`` in the Kubernetes API), the job is
+   STARTING;
+2. **started** (:meth:`AttemptBook.start_due`, on a later pass, once the pod's start delay has passed on the
+   engine's clock: none by default, see :class:`.faults.PodStartDelays`): its processes are handed to the
+   runtime, the pod is ``Running``, the job RUNNING (``startedAt``).
+
+A pod that is stopped, deleted or loses its node while still Pending ends at once, without processes.
 Never retried, whatever the retry strategy says: cancelled, terminated and timed-out jobs.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Callable
 
+from .capacity import CapacityManager
+from .dependencies import DependencyTracker
+from .fairshare import FairShareBook
 from .lifecycle import transition
-from ..store.logs import log_group_for_cluster, log_stream_name
+from .timers import Deadlines
+from ..store.logs import LogStore, log_group_for_cluster, log_stream_name
 from ..store.models import TERMINAL_STATUSES, ComputeEnvironment, Job, JobStatus as S, Node, Pod
+from ..store.state import EngineState
 from .pods import build_pod, container_base_env, container_specs
 from .evaluate_on_exit import should_retry
-from ..runtime.process import ContainerResult, PodRun
-
-if TYPE_CHECKING:
-    from .scheduler import Scheduler
+from ..runtime.process import ContainerResult, PodRun, ProcessRuntime
 
 __all__ = [
     "AttemptBook",
@@ -38,18 +51,52 @@ def host_terminated_reason(instance_id: str) -> str:
 
 
 class AttemptBook:
-    """The scheduler's half that deals with one attempt at a time."""
+    """The scheduler's half that deals with one attempt at a time.
 
-    def __init__(self, scheduler: "Scheduler") -> None:
-        self.scheduler = scheduler
-        self.state = scheduler.state
+    :param requests_of: a job's pod requests ``(vCPUs, memory MiB, GPUs)``.
+    :param api_address: the engine's Kubernetes API address for the containers' variables, asked when a pod
+        starts (None while the engine does not know where it is served).
+    :param start_delay: seconds a placed pod of the named compute environment stays Pending.
+    :param remove_pod: forgets a pod (record, log lines, work dir).
+    """
 
-    # -- start ---------------------------------------------------------------------------------------------
-    def start(self, job: Job, ce: ComputeEnvironment, node: Node) -> None:
-        sched, state = self.scheduler, self.state
+    def __init__(
+        self,
+        state: EngineState,
+        *,
+        logs: LogStore,
+        capacity: CapacityManager,
+        fairshare: FairShareBook,
+        deps: DependencyTracker,
+        timers: Deadlines,
+        runtime: ProcessRuntime,
+        requests_of: Callable[[Job], tuple[float, int, int]],
+        api_address: Callable[[], tuple[str, int] | None],
+        start_delay: Callable[[str], float],
+        remove_pod: Callable[[str], None],
+        metrics: Any = None,
+    ) -> None:
+        self.state = state
+        self.logs = logs
+        self.capacity = capacity
+        self.fairshare = fairshare
+        self.deps = deps
+        self.timers = timers
+        self.runtime = runtime
+        self.requests_of = requests_of
+        self.api_address = api_address
+        self.start_delay = start_delay
+        self.remove_pod = remove_pod
+        self.metrics = metrics
+        self.pending: dict[str, Pod] = {}  # placed pods whose containers have not started yet
+
+    # -- place and start ---------------------------------------------------------------------------------------
+    def place(self, job: Job, ce: ComputeEnvironment, node: Node) -> None:
+        """Reserve room on ``node`` and create the attempt's pod, Pending; the job is STARTING."""
+        state = self.state
         now = state.clock.now()
-        cpu, mem, gpu = sched.requests_of(job)
-        sched.capacity.reserve(node, cpu, mem, gpu)
+        cpu, mem, gpu = self.requests_of(job)
+        self.capacity.reserve(node, cpu, mem, gpu)
         job.attempt_number += 1
         job.ce_name = ce.name
         pod = build_pod(job, ce, node, now)
@@ -57,18 +104,45 @@ class AttemptBook:
         job.status_reason = None
         transition(state, job, S.STARTING)
         state.add(pod)
-        work_dir = sched.runtime.work_root / pod.name
-        base_env = container_base_env(pod.name, work_dir, sched.api_address, state.config.pass_env)
+        self.pending[pod.name] = pod
+        self.fairshare.attempt_started(job, cpu)
+        if self.metrics is not None:
+            self.metrics.attempt_started(job, ce)
+
+    def next_start_at(self) -> float | None:
+        """When the next Pending pod is due to start (engine clock), or None."""
+        return min((p.created_at + self.start_delay(p.ce_name) for p in self.pending.values()), default=None)
+
+    def start_due(self, now: float) -> int:
+        """Start the containers of every Pending pod whose start delay has passed; returns how many."""
+        due = [p for p in self.pending.values() if p.created_at + self.start_delay(p.ce_name) <= now]
+        for pod in due:
+            del self.pending[pod.name]
+            job = self.state.jobs.get(pod.job_id)
+            if job is None or job.pod_name != pod.name or job.status != S.STARTING:
+                continue
+            self._run(job, pod, now)
+        return len(due)
+
+    def _run(self, job: Job, pod: Pod, now: float) -> None:
+        work_dir = self.runtime.work_root / pod.name
+        base_env = container_base_env(pod.name, work_dir, self.api_address(), self.state.config.pass_env)
         init_specs, specs = container_specs(pod, base_env)
-        sched.runtime.start(PodRun(pod.name, init_specs, specs, work_dir))
+        self.runtime.start(PodRun(pod.name, init_specs, specs, work_dir))
         pod.phase = "Running"
         pod.started_at = now
-        transition(state, job, S.RUNNING)
-        sched.fairshare.attempt_started(job, cpu)
+        self.state.touch(pod)
+        transition(self.state, job, S.RUNNING)
         if job.timeout_seconds:
-            sched.timers.add(now + job.timeout_seconds, "timeout", job.job_id, job.attempt_number)
-        if sched.metrics is not None:
-            sched.metrics.attempt_started(job, ce)
+            self.timers.add(now + job.timeout_seconds, "timeout", job.job_id, job.attempt_number)
+
+    def is_pending(self, pod_name: str) -> bool:
+        return pod_name in self.pending
+
+    def end_pending(self, pod_name: str, reason: str) -> None:
+        """A Pending pod is stopped, deleted or lost its node: it ends now, no container having run."""
+        if self.pending.pop(pod_name, None) is not None:
+            self.pod_exited(pod_name, [], [], reason)
 
     # -- output and exit -------------------------------------------------------------------------------------
     def output(self, pod_name: str, container: str, line: str) -> None:
@@ -76,7 +150,7 @@ class AttemptBook:
         if pod is None:
             return
         ce = self.state.compute_environments.get(pod.ce_name)
-        self.scheduler.logs.append(
+        self.logs.append(
             pod_name,
             container,
             line,
@@ -87,7 +161,7 @@ class AttemptBook:
     def pod_exited(
         self, pod_name: str, init_results: list[ContainerResult], results: list[ContainerResult], stop_reason: str | None
     ) -> None:
-        sched, state = self.scheduler, self.state
+        state = self.state
         pod = state.pods.get(pod_name)
         if pod is None:
             return
@@ -99,17 +173,17 @@ class AttemptBook:
         }
         ok = not stop_reason and bool(results) and all(r.exit_code == 0 for r in results)
         pod.phase = "Succeeded" if ok else "Failed"
-        sched.logs.notify(pod_name)
+        self.logs.notify(pod_name)
         if not pod.deleted:  # a pod deleted through the Kubernetes API goes once it has stopped (below)
-            sched.timers.add(now + state.config.pod_retention_seconds, "pod_delete", pod_name)
+            self.timers.add(now + state.config.pod_retention_seconds, "pod_delete", pod_name)
         job = state.jobs.get(pod.job_id)
-        cpu, mem, gpu = sched.requests_of(job) if job is not None else (0.0, 0, 0)
-        sched.capacity.release(pod.node_name, cpu, mem, gpu)
+        cpu, mem, gpu = self.requests_of(job) if job is not None else (0.0, 0, 0)
+        self.capacity.release(pod.node_name, cpu, mem, gpu)
         try:
             self._attempt_ended(job, pod, init_results, results, stop_reason, cpu)
         finally:
             if pod.deleted:
-                sched.remove_pod(pod_name)
+                self.remove_pod(pod_name)
 
     def _attempt_ended(
         self,
@@ -120,10 +194,9 @@ class AttemptBook:
         stop_reason: str | None,
         cpu: float,
     ) -> None:
-        sched = self.scheduler
         if job is None or job.pod_name != pod.name or job.status in TERMINAL_STATUSES:
             return
-        sched.fairshare.attempt_ended(job, cpu)
+        self.fairshare.attempt_ended(job, cpu)
         failing_init = next((r for r in init_results if r.exit_code != 0), None)
         failing = failing_init or next((r for r in results if r.exit_code != 0), None)
         if stop_reason:
@@ -172,13 +245,13 @@ class AttemptBook:
         return attempt
 
     def finish(self, job: Job, attempt: dict[str, Any], failing: ContainerResult | None, reason: str | None) -> None:
-        sched, state = self.scheduler, self.state
+        state = self.state
         job.eks_attempts.append(attempt)
-        if sched.metrics is not None:
-            sched.metrics.attempt_finished(job, reason)
+        if self.metrics is not None:
+            self.metrics.attempt_finished(job, reason)
         if reason is None:
             transition(state, job, S.SUCCEEDED, None)
-            sched.deps.job_ended(job)
+            self.deps.job_ended(job)
             return
         never_retry = job.is_terminated or job.is_cancelled or reason == TIMEOUT_REASON
         retry = not never_retry and should_retry(
@@ -193,4 +266,4 @@ class AttemptBook:
             job.pod_name = job.node_name = job.instance_id = None
         else:
             transition(state, job, S.FAILED, reason)
-            sched.deps.job_ended(job)
+            self.deps.job_ended(job)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from ..instance_types import INSTANCE_TYPES, InstanceType, kubernetes_arch, resolve_instance_types
 from ..store.models import ComputeEnvironment, Node
 from ..store.state import EngineState
+from .faults import CapacityFaults
 
 __all__ = ["NodeUsage", "CapacityManager", "node_labels", "node_taints", "BATCH_TAINT_KEY"]
 
@@ -55,6 +56,10 @@ def node_taints(node: Node) -> list[dict[str, str]]:
     ]
 
 
+def _holds(itype: InstanceType, cpu: float, mem: int, gpu: int) -> bool:
+    return cpu <= itype.vcpus and mem <= itype.allocatable_memory_mib and gpu <= itype.gpus
+
+
 @dataclass
 class NodeUsage:
     cpu: float = 0.0
@@ -66,9 +71,11 @@ class NodeUsage:
 class CapacityManager:
     """Owns every node; the scheduler asks it for room and tells it about demand."""
 
-    def __init__(self, state: EngineState, rng: random.Random) -> None:
+    def __init__(self, state: EngineState, rng: random.Random, faults: CapacityFaults | None = None) -> None:
+        """:param faults: instance types / compute environments that cannot launch now (injected)."""
         self.state = state
         self.rng = rng
+        self.faults = faults if faults is not None else CapacityFaults()
         self.usage: dict[str, NodeUsage] = {}
         self._by_ce: dict[str, dict[str, Node]] = {}  # CE name -> its live nodes
 
@@ -101,10 +108,23 @@ class CapacityManager:
         """Whether the CE could ever run the pod: its vCPU request is within maxvCpus and some instance type of
         the CE holds it. The instance type itself may be larger than maxvCpus: with BEST_FIT_PROGRESSIVE and
         SPOT_CAPACITY_OPTIMIZED, Batch may exceed maxvCpus, never by more than one instance."""
-        max_vcpus = int(ce.compute_resources.get("maxvCpus", 0))
-        return cpu <= max_vcpus and any(
-            cpu <= t.vcpus and mem <= t.allocatable_memory_mib and gpu <= t.gpus for t in self.instance_types(ce)
-        )
+        return cpu <= int(ce.compute_resources.get("maxvCpus", 0)) and self.some_type_holds(ce, cpu, mem, gpu)
+
+    def some_type_holds(self, ce: ComputeEnvironment, cpu: float, mem: int, gpu: int) -> bool:
+        """Whether an instance type of the CE holds the pod, whatever its maxvCpus."""
+        return any(_holds(t, cpu, mem, gpu) for t in self.instance_types(ce))
+
+    def can_grow(self, ce: ComputeEnvironment) -> bool:
+        """Whether the CE's nodes hold fewer vCPUs than its maxvCpus (it may launch one more instance)."""
+        return self.vcpus_of(ce) < int(ce.compute_resources.get("maxvCpus", 0))
+
+    def unobtainable_type(self, ce: ComputeEnvironment, cpu: float, mem: int, gpu: int) -> str | None:
+        """The instance type the CE would launch for the pod (best fit) when injected insufficient capacity keeps
+        every type that holds it from launching; None when one can launch (or none holds it)."""
+        holding = [t for t in self.instance_types(ce) if _holds(t, cpu, mem, gpu)]
+        if holding and all(self.faults.blocks(ce.name, t.name) for t in holding):
+            return holding[0].name
+        return None
 
     # -- placement ----------------------------------------------------------------------------------------
     def find_ready_node(self, ce: ComputeEnvironment, cpu: float, mem: int, gpu: int) -> Node | None:
@@ -169,13 +189,13 @@ class CapacityManager:
         return node
 
     def pick_instance_type(self, ce: ComputeEnvironment, cpu: float, mem: int, gpu: int, headroom: float) -> InstanceType | None:
-        """Best fit progressive: the smallest instance type that fits the pod, or None when the CE has no vCPU
-        headroom left under maxvCpus. Any headroom allows one more instance, even one that goes past
+        """Best fit progressive: the smallest instance type that fits the pod and can be launched now (see
+        :mod:`.faults`), or None when there is none or the CE has no vCPU headroom left under maxvCpus. Any headroom allows one more instance, even one that goes past
         maxvCpus (Batch may exceed it by at most one instance)."""
         if headroom <= 0:
             return None
         for itype in self.instance_types(ce):
-            if cpu <= itype.vcpus and mem <= itype.allocatable_memory_mib and gpu <= itype.gpus:
+            if _holds(itype, cpu, mem, gpu) and not self.faults.blocks(ce.name, itype.name):
                 return itype
         return None
 

@@ -104,7 +104,10 @@ class Scaler:
                 total = self._launch_for_demand(ce, nodes, demand[ce.name], total, max_vcpus)
             while total < target:  # minvCpus / desiredvCpus: pre-warmed nodes (the last may pass maxvCpus)
                 types = self.capacity.instance_types(ce)
-                fitting = [t for t in types if t.vcpus <= max(target - total, types[0].vcpus)]
+                fitting = [
+                    t for t in types
+                    if t.vcpus <= max(target - total, types[0].vcpus) and not self.capacity.faults.blocks(ce.name, t.name)
+                ]
                 if not fitting:
                     break
                 total += self._launch(ce, fitting[-1]).vcpus

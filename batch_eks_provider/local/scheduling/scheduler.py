@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .attempts import AttemptBook, TIMEOUT_REASON, host_terminated_reason
+from .blocked import JOB_RESOURCE_REQUIREMENT_REASON, BlockedJobs
 from .capacity import CapacityManager
+from .faults import CapacityFault, CapacityFaults, PodStartDelays
 from .dependencies import DEPENDENCY_FAILED_REASON, DependencyTracker
 from .fairshare import FairShareBook, fifo_candidates
 from .lifecycle import transition
@@ -51,10 +53,7 @@ __all__ = [
     "queue_deleted_reason",
 ]
 
-RESOURCE_REQUIREMENT_REASON = (
-    "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT - The job resource requirement (vCPU/memory/GPU) is higher "
-    "than that can be met by the CE(s) attached to the job queue."
-)
+RESOURCE_REQUIREMENT_REASON = JOB_RESOURCE_REQUIREMENT_REASON  # the name this module exported before .blocked
 _MISSES_PER_QUEUE = 16  # jobs that find no room before a queue's walk stops
 _UNFIT_PER_QUEUE = 64  # jobs too large for every CE stepped over before a queue's walk stops
 _DEMAND_PER_CE = 500
@@ -88,12 +87,14 @@ class Scheduler:
         self.logs = logs
         self.metrics = metrics
         self.rng = random.Random(state.config.random_seed)
-        self.capacity = CapacityManager(state, self.rng)
+        self.capacity_faults = CapacityFaults()
+        self.pod_start_delays = PodStartDelays()
+        self.capacity = CapacityManager(state, self.rng, self.capacity_faults)
         self.deps = DependencyTracker(state, self._job_ended)
         self.fairshare = FairShareBook(state)
         self.scaler = Scaler(state, self.capacity, self.rng, self.reclaim_node, self.end_queue_jobs)
         self.timers = Deadlines()
-        self.runtime = ProcessRuntime(
+        self._runtime = ProcessRuntime(
             work_root,
             self._on_output_line,
             self._on_pod_exit,
@@ -101,7 +102,20 @@ class Scheduler:
             registry=registry,
             cgroups=cgroups,
         )
-        self.attempts = AttemptBook(self)
+        self.attempts = AttemptBook(
+            state,
+            logs=logs,
+            capacity=self.capacity,
+            fairshare=self.fairshare,
+            deps=self.deps,
+            timers=self.timers,
+            runtime=self._runtime,
+            requests_of=self.requests_of,
+            api_address=lambda: self.api_address,
+            start_delay=self.pod_start_delays.of,
+            remove_pod=self.remove_pod,
+            metrics=metrics,
+        )
         self.retention = JobRetention(state, self._job_removed)
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -111,10 +125,31 @@ class Scheduler:
         self._last_flush = 0.0
         self.passes = 0  # scheduler passes made (tests wait on it to know the engine looked again)
         self.jobs_examined = 0  # RUNNABLE jobs offered to compute environments, over all passes
-        self._unfit: set[str] = set()  # RUNNABLE jobs too large for every CE of their queue
+        self.blocked = BlockedJobs(state, self.capacity, self.queue_ces, self.requests_of)
         # (host, port) of the engine's Kubernetes API for the containers' KUBERNETES_* variables; set by
         # whoever serves the engine (Engine.set_api_address)
         self.api_address: tuple[str, int] | None = None
+
+    @property
+    def runtime(self) -> ProcessRuntime:
+        """What runs the pods' containers (the process runtime, or one the engine puts in its place)."""
+        return self._runtime
+
+    @runtime.setter
+    def runtime(self, runtime: ProcessRuntime) -> None:
+        self._runtime = runtime
+        self.attempts.runtime = runtime
+
+    # -- injected faults (admin API, tests; safe from another thread) ------------------------------------------
+    def set_insufficient_capacity(self, faults: list[CapacityFault]) -> None:
+        """Replace the insufficient-capacity faults (:mod:`.faults`); ``[]`` removes them all."""
+        self.capacity_faults.set(faults)
+        self.wake_threadsafe()
+
+    def set_pod_start_delay(self, seconds: float, compute_environment: str | None = None) -> None:
+        """Seconds placed pods stay Pending/ContainerCreating (engine-wide, or for one CE; 0 removes it)."""
+        self.pod_start_delays.set(seconds, compute_environment)
+        self.wake_threadsafe()
 
     # -- loop ---------------------------------------------------------------------------------------------
     def wake(self) -> None:
@@ -147,7 +182,11 @@ class Scheduler:
         if self.state.clock.is_manual:
             return 0.2 if self.state.config.spot_interruption_rate or self.state.status_index.count(S.RUNNABLE) else 1.0
         now = self.state.clock.now()
-        due = [t for t in (self.timers.next_due(), self.scaler.next_node_ready_at()) if t is not None]
+        due = [
+            t
+            for t in (self.timers.next_due(), self.scaler.next_node_ready_at(), self.attempts.next_start_at())
+            if t is not None
+        ]
         wait = min([1.0] + [max(0.01, t - now) for t in due])
         if self.state.nodes:
             wait = min(wait, max(0.05, self.state.config.node_idle_seconds / 4))
@@ -180,6 +219,7 @@ class Scheduler:
         self.deps.resolve_pending()
         self._take_newly_runnable(now)
         self.scaler.nodes_ready(now)
+        self.attempts.start_due(now)  # pods placed on earlier passes: Pending -> Running
         demand = self._place_runnable()
         self.scaler.scale(now, demand)
         self.timers.fire(now, self._on_deadline)
@@ -189,8 +229,13 @@ class Scheduler:
         self.retention.maybe_sweep(now)
         self._flush()
         self.passes += 1
-        if self.state.status_index.newly_runnable or self.state.status_index.count(S.SUBMITTED):
-            self.wake()  # jobs freed late in this pass (timers, dependencies) get placed at once
+        next_start = self.attempts.next_start_at()
+        if (
+            self.state.status_index.newly_runnable
+            or self.state.status_index.count(S.SUBMITTED)
+            or (next_start is not None and next_start <= now)
+        ):
+            self.wake()  # jobs freed late in this pass get placed, pods placed in it started, at once
 
     def _flush(self, force: bool = False) -> None:
         """Write what the pass changed, at most every ``_FLUSH_INTERVAL`` seconds while busy.
@@ -218,15 +263,7 @@ class Scheduler:
             if actions:
                 first = min(int(a["maxTimeSeconds"]) for a in actions)
                 self.timers.add((job.runnable_since or now) + first, "time_limit", job.job_id, job.runnable_since)
-        for job_id in list(self._unfit):
-            job = self.state.jobs.get(job_id)
-            queue = self.state.find_queue(job.job_queue_arn) if job is not None else None
-            if job is None or job.status != S.RUNNABLE or queue is None:
-                self._unfit.discard(job_id)
-            elif self._fitting_ces(queue, job):  # a compute environment grew or the queue changed
-                self._unfit.discard(job_id)
-                job.status_reason = None
-                self.state.touch(job)
+        self.blocked.recheck()  # a CE grew, became VALID, a fault went: reasons that no longer hold go
 
     # -- placement --------------------------------------------------------------------------------------------
     def requests_of(self, job: Job) -> tuple[float, int, int]:
@@ -240,10 +277,6 @@ class Scheduler:
         ces = (self.state.find_compute_environment(arn) for arn in queue.compute_environment_arns)
         return [ce for ce in ces if ce is not None]
 
-    def _fitting_ces(self, queue: JobQueue, job: Job) -> list[ComputeEnvironment]:
-        cpu, mem, gpu = self.requests_of(job)
-        return [ce for ce in self.queue_ces(queue) if self.capacity.can_ever_fit(ce, cpu, mem, gpu)]
-
     def _place_runnable(self) -> Demand:
         """Place RUNNABLE jobs, queues by priority; return the unmet demand per CE name for scaling."""
         demand: Demand = defaultdict(list)
@@ -255,8 +288,8 @@ class Scheduler:
                 continue
             all_ces = self.queue_ces(queue)
             ces = [ce for ce in all_ces if ce.usable]
-            if not ces:
-                continue
+            if not ces and not (all_ces and all(ce.status == "INVALID" for ce in all_ces)):
+                continue  # DISABLED or settling CEs: the jobs wait, with no reason (an all-INVALID queue gets one)
             policy = self.fairshare.policy_of(queue)
             if policy is not None:
                 max_vcpus = sum(float(ce.compute_resources.get("maxvCpus", 0)) for ce in ces)
@@ -276,18 +309,17 @@ class Scheduler:
         candidates: Iterator[Job],
         demand: Demand,
     ) -> None:
-        """Offer the queue's jobs to its usable CEs until a few find no room; note the unmet demand."""
+        """Offer the queue's jobs to its usable CEs until a few find no room; note the unmet demand and, for
+        the jobs that cannot be placed for a reason AWS names, that reason (:mod:`.blocked`)."""
         misses = unfit = 0
         for job in candidates:
             self.jobs_examined += 1
             if job.status != S.RUNNABLE:
                 continue
-            cpu, mem, gpu = self.requests_of(job)
-            if not any(self.capacity.can_ever_fit(ce, cpu, mem, gpu) for ce in all_ces):
-                if job.status_reason != RESOURCE_REQUIREMENT_REASON:
-                    job.status_reason = RESOURCE_REQUIREMENT_REASON
-                    self.state.touch(job)
-                self._unfit.add(job.job_id)
+            req = cpu, mem, gpu = self.requests_of(job)
+            misfit = self.blocked.misfit_reason(all_ces, req)
+            if misfit is not None:  # stepped over: the jobs behind it still run
+                self.blocked.mark(job, misfit)
                 unfit += 1
                 if unfit >= _UNFIT_PER_QUEUE:
                     break
@@ -297,18 +329,21 @@ class Scheduler:
             for ce in fitting:
                 node = self.capacity.find_ready_node(ce, cpu, mem, gpu)
                 if node is not None:
-                    self.attempts.start(job, ce, node)
+                    self.attempts.place(job, ce, node)
                     placed = True
                     break
             if placed:
                 misses = 0
                 continue
-            if fitting and len(demand[fitting[0].name]) < _DEMAND_PER_CE:
-                growable = [ce for ce in fitting if self.capacity.vcpus_of(ce) < int(ce.compute_resources.get("maxvCpus", 0))]
-                if growable:
-                    demand[growable[0].name].append((cpu, mem, gpu))
+            target = self.blocked.launch_target(fitting, req)
+            if target is not None:
+                if len(demand[target.name]) < _DEMAND_PER_CE:
+                    demand[target.name].append(req)
+                self.blocked.mark(job, None)
+            else:
+                self.blocked.mark(job, self.blocked.wait_reason(all_ces, fitting, req))
             misses += 1
-            if misses >= _MISSES_PER_QUEUE or not self._any_room(ces):
+            if misses >= _MISSES_PER_QUEUE or (ces and not self._any_room(ces)):
                 break
 
     def _any_room(self, ces: list[ComputeEnvironment]) -> bool:
@@ -338,12 +373,16 @@ class Scheduler:
     def _job_removed(self, job: Job) -> None:
         """Retention removed the job: forget what the scheduler kept about it."""
         self._requests.pop(job.job_id, None)
-        self._unfit.discard(job.job_id)
+        self.blocked.forget(job.job_id)
         self.deps.dependents.pop(job.job_id, None)
 
     # -- stopping ---------------------------------------------------------------------------------------------
     def stop_pod(self, pod_name: str, reason: str, *, force: bool = False) -> None:
-        """SIGTERM the pod's processes now and SIGKILL them after the grace period (engine clock)."""
+        """SIGTERM the pod's processes now and SIGKILL them after the grace period (engine clock); a pod still
+        Pending (no process yet) ends at once."""
+        if self.attempts.is_pending(pod_name):
+            self.attempts.end_pending(pod_name, reason)
+            return
         self.runtime.stop(pod_name, reason, force=force)
         if not force:
             self.timers.add(self.state.clock.now() + self.state.config.termination_grace_seconds, "kill", pod_name)
@@ -398,7 +437,7 @@ class Scheduler:
         reason = host_terminated_reason(node.instance_id)
         pods = [p.name for p in self.state.pods.values() if p.node_name == node.name and p.finished_at is None]
         for pod_name in pods:
-            self.runtime.stop(pod_name, reason, force=True)
+            self.stop_pod(pod_name, reason, force=True)
         self.scaler.forget_node(node)
         self.capacity.terminate(node)
         if self.metrics is not None:
