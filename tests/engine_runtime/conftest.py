@@ -15,7 +15,7 @@ import pytest
 
 from batch_eks_provider.local import LocalEngine
 from batch_eks_provider.local.store.state import EngineConfig
-from tests.engine_scheduler.conftest import CLUSTER_ARN, NAMESPACE, Env
+from tests.engine_scheduler.conftest import CLUSTER_ARN, NAMESPACE, Env, env, make_env  # noqa: F401 - fixtures
 from tests.helpers import wait_for
 from tests.support.docker_images import IMAGE_MARKER, build_image, docker_unavailable_reason
 
