@@ -9,7 +9,8 @@ import urllib.error
 
 import pytest
 
-from tests.engine_scheduler.conftest import CLUSTER_ARN, ManualClock, admin
+from tests.engine_scheduler.conftest import ManualClock, admin
+from tests.engine_scheduler.kubernetes_client import core_v1
 from tests.helpers import wait_for
 
 JOB_RESOURCE = (
@@ -35,27 +36,6 @@ def _reason(env, job_id: str, expected: str) -> dict:
 
 def _faults(env, body: dict) -> dict:
     return admin(env.url, "/_local/faults", body)
-
-
-def core_v1(env):
-    """A CoreV1Api built as a user builds it on EKS: endpoint and CA from DescribeCluster, a bearer token."""
-    import base64
-    import tempfile
-
-    import boto3
-    from kubernetes import client
-
-    eks = boto3.client("eks", endpoint_url=env.url, region_name="us-east-1", aws_access_key_id="testing",
-                       aws_secret_access_key="testing")
-    cluster = eks.describe_cluster(name=CLUSTER_ARN.rsplit("/", 1)[-1])["cluster"]
-    configuration = client.Configuration()
-    configuration.host = cluster["endpoint"]
-    if cluster["endpoint"].startswith("https://"):
-        with tempfile.NamedTemporaryFile("wb", suffix=".crt", delete=False) as ca:
-            ca.write(base64.b64decode(cluster["certificateAuthority"]["data"]))
-        configuration.ssl_ca_cert = ca.name
-    configuration.api_key = {"authorization": "Bearer k8s-aws-v1.anything"}
-    return client.CoreV1Api(client.ApiClient(configuration))
 
 
 def _scaled_to_zero(env, ce: str) -> None:
