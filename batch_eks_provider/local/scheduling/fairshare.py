@@ -29,6 +29,7 @@ from typing import Iterator
 
 from ..store.models import Job, JobQueue, JobStatus, SchedulingPolicy
 from ..store.state import EngineState
+from .queue_positions import QueuePositions
 
 __all__ = ["share_weight", "FairShareQueue", "FairShareBook", "fifo_candidates"]
 
@@ -157,6 +158,38 @@ class FairShareQueue:
             for share, entry in set_aside:
                 heapq.heappush(self.heaps[share], entry)
 
+    def front(self, state: EngineState, policy: SchedulingPolicy | None, limit: int, cpu_of) -> list[Job]:
+        """The first ``limit`` jobs :meth:`candidates` would offer, read-only: each offer raises its share's
+        value by the job's vCPUs as a placement would, so shares take turns by weight (``computeReservation``,
+        which holds some shares back while others run, is left out)."""
+        decay_seconds = float((policy.fairshare if policy is not None else {}).get("shareDecaySeconds") or 0)
+        entries: dict[str, list[tuple[int, int, str]]] = {}
+        for share, heap in self.heaps.items():
+            valid = sorted(
+                entry
+                for entry in heap
+                if self.entry_seq.get(entry[2]) == entry[1]
+                and (job := state.jobs.get(entry[2])) is not None
+                and job.status == JobStatus.RUNNABLE
+            )
+            if valid:
+                entries[share] = valid
+        usage = {share: self.usage(share, decay_seconds) for share in entries}
+        next_index = dict.fromkeys(entries, 0)
+        ordered: list[Job] = []
+        while len(ordered) < limit and next_index:
+            share = min(
+                next_index,
+                key=lambda s: (usage[s] * share_weight(policy, s), entries[s][next_index[s]][1], s),
+            )
+            job = state.jobs[entries[share][next_index[share]][2]]
+            ordered.append(job)
+            usage[share] += cpu_of(job)
+            next_index[share] += 1
+            if next_index[share] >= len(entries[share]):
+                del next_index[share]
+        return ordered
+
     def started(self, job: Job, cpu: float) -> None:
         self.running_vcpus[job.share_identifier or ""] += cpu
 
@@ -166,11 +199,25 @@ class FairShareQueue:
 
 
 class FairShareBook:
-    """The :class:`FairShareQueue` of every queue that has a scheduling policy."""
+    """The :class:`FairShareQueue` of every queue that has a scheduling policy, the read-only front of any queue
+    in the order it offers its jobs (:meth:`front_of_queue`), and where those jobs stood
+    (:attr:`positions`, for GetJobQueueSnapshot)."""
 
     def __init__(self, state: EngineState) -> None:
         self.state = state
         self.queues: dict[str, FairShareQueue] = defaultdict(FairShareQueue)
+        self.positions = QueuePositions()
+
+    def front_of_queue(self, queue: JobQueue, limit: int, cpu_of) -> list[Job]:
+        """The first ``limit`` RUNNABLE jobs of ``queue`` in the order the scheduler offers them (FIFO, or fair
+        share as :meth:`FairShareQueue.candidates`), without changing what runs next."""
+        policy = self.policy_of(queue)
+        if policy is None:
+            runnable = self.state.status_index.runnable_by_queue.get(queue.arn, {})
+            jobs = (self.state.jobs.get(job_id) for job_id in itertools.islice(runnable, limit))
+            return [job for job in jobs if job is not None]
+        book = self.queues.get(queue.arn)
+        return book.front(self.state, policy, limit, cpu_of) if book is not None else []
 
     def policy_of(self, queue: JobQueue) -> SchedulingPolicy | None:
         arn = queue.scheduling_policy_arn
