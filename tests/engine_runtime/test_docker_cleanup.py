@@ -72,7 +72,7 @@ def _serve(state_dir, port: int) -> subprocess.Popen:
     return engine
 
 
-def test_kill_9_of_the_engine_then_a_restart_leaves_nothing_in_docker(tmp_path):
+def test_kill_9_of_the_engine_then_a_restart_leaves_nothing_in_docker(tmp_path, images):
     state_dir, port = tmp_path / "engine", _free_port()
     label = f"batch-eks.local/state-dir={state_dir.resolve()}"
     batch = boto3.client("batch", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",

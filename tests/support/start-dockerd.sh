@@ -3,9 +3,9 @@
 #
 #   tests/support/start-dockerd.sh [--install]
 #
-# A daemon that already answers (DOCKER_HOST or /var/run/docker.sock) is used as it is. Otherwise, when we
-# are root: with --install, Debian's docker.io and busybox-static are installed with apt-get (package
-# registries are the only network here); then dockerd is started in the background as
+# With --install (and root), Debian's docker.io and busybox-static are installed first with apt-get when
+# missing (package registries are the only network here). A daemon that already answers (DOCKER_HOST or
+# /var/run/docker.sock) is used as it is. Otherwise, when we are root, dockerd is started in the background as
 #   dockerd --iptables=false --bridge=none
 # (no image registry is reachable, so no bridge and no NAT are needed: the engine gives every pod a network
 # namespace of its own with only loopback) with its log in ${DOCKERD_LOG:-/tmp/dockerd.log}, and the script
@@ -16,6 +16,13 @@ log=${DOCKERD_LOG:-/tmp/dockerd.log}
 wait_seconds=${DOCKERD_WAIT_SECONDS:-30}
 
 answers() { timeout 5 docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+
+if [ "${1:-}" = "--install" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+   && { ! command -v dockerd >/dev/null 2>&1 || ! command -v busybox >/dev/null 2>&1; }; then
+  echo "dockerd: installing Debian's docker.io and busybox-static"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io busybox-static >/dev/null) \
+    || { echo "dockerd: apt-get could not install docker.io and busybox-static" >&2; exit 1; }
+fi
 
 if command -v docker >/dev/null 2>&1 && answers; then
   echo "dockerd: a daemon answers ($(docker version --format '{{.Server.Version}}' 2>/dev/null))"
@@ -28,11 +35,6 @@ fi
 if [ "$(id -u)" != 0 ]; then
   echo "dockerd: no daemon answers and we are not root, so none can be started here" >&2
   exit 1
-fi
-if [ "${1:-}" = "--install" ] && { ! command -v dockerd >/dev/null 2>&1 || ! command -v busybox >/dev/null 2>&1; }; then
-  echo "dockerd: installing Debian's docker.io and busybox-static"
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io busybox-static >/dev/null) \
-    || { echo "dockerd: apt-get could not install docker.io" >&2; exit 1; }
 fi
 if ! command -v dockerd >/dev/null 2>&1; then
   echo "dockerd: not installed (apt-get install docker.io, or run this script with --install)" >&2
