@@ -16,7 +16,6 @@ Never retried, whatever the retry strategy says: cancelled, terminated and timed
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable
 
 from .capacity import CapacityManager
