@@ -6,6 +6,10 @@ With the pipeline DAG, the demo also plays a Spot interruption: when the ``train
 node, the demo reclaims that node (as EC2 would), Batch's retry strategy runs the job again, and the summary
 shows two attempts and one Spot reclaim. ``DEMO_SPOT_RECLAIM=0`` turns that off.
 
+``DEMO_RUNTIME=docker`` (or ``auto``) runs the pods in the Docker daemon instead of as local processes
+(``batch-eks local serve --runtime``); the job image is imported locally when the daemon has none
+(:mod:`.demo_image`).
+
 Usage: ``python -m batch_eks_provider.tools.demo [DAG_ID]`` (default ``$DEMO_DAG`` or the pipeline).
 Exits non-zero when the DAG run failed.
 """
@@ -209,12 +213,40 @@ def _run(cmd: list[str], env: dict[str, str], label: str, log_name: str) -> int:
     return code
 
 
+def _choose_runtime() -> str | None:
+    """The engine's runtime from ``DEMO_RUNTIME`` (process, docker or auto), with the docker runtime's job
+    image made ready; None when the docker runtime was asked for and cannot run (printed)."""
+    from ..local.engine import choose_runtime
+
+    try:
+        runtime = choose_runtime(os.environ.get("DEMO_RUNTIME") or "process")
+    except ValueError as e:
+        print(f"error: DEMO_RUNTIME: {e}", file=sys.stderr)
+        return None
+    if runtime == "docker":
+        from ..local.runtime.docker_daemon import DockerUnavailable
+        from .demo_image import ensure_demo_image
+
+        try:
+            made = ensure_demo_image()
+        except DockerUnavailable as e:
+            print(f"error: DEMO_RUNTIME=docker: {e}", file=sys.stderr)
+            return None
+        if made:
+            print(f"    {made}", flush=True)
+    return runtime
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     dag_id = args[0] if args else os.environ.get("DEMO_DAG", DEFAULT_DAG)
     reclaim = dag_id == "batch_eks_pipeline" and os.environ.get("DEMO_SPOT_RECLAIM", "1") != "0"
     DEMO_DIR.mkdir(exist_ok=True)
-    print("==> starting the local engine (AWS Batch on EKS, data-on-eks blueprint)", flush=True)
+    runtime = _choose_runtime()
+    if runtime is None:
+        return 2
+    os.environ["BATCH_EKS_RUNTIME"] = runtime  # the engine's --runtime (LocalEngine reads it)
+    print(f"==> starting the local engine (AWS Batch on EKS, data-on-eks blueprint, {runtime} runtime)", flush=True)
     with LocalEngine(blueprint="data-on-eks", state_dir=DEMO_DIR / f"engine-{int(time.time())}") as engine:
         print(f"    engine at {engine.url} (open it in a browser for its job page)", flush=True)
         env = _airflow_env(engine.url)
