@@ -229,3 +229,34 @@ def test_terminate_stops_the_containers(denv):
     (container,) = done["eksAttempts"][0]["containers"]
     assert container["exitCode"] == 143
     assert "got TERM" in denv.output(done["eksAttempts"][0])
+
+
+def test_memory_empty_dir_and_a_shared_process_namespace(denv):
+    limits = {"limits": {"cpu": "0.25", "memory": "32Mi"}}
+    mounts = [{"name": "fast", "mountPath": "/fast"}]
+    pod = {
+        "shareProcessNamespace": True,
+        "volumes": [{"name": "fast", "emptyDir": {"medium": "Memory", "sizeLimit": "8Mi"}}],
+        "initContainers": [{"name": "fill", "image": BUSYBOX_IMAGE, "resources": limits, "volumeMounts": mounts,
+                            "command": ["sh", "-c", "echo kept > /fast/note"]}],
+        "containers": [{"name": "main", "image": BUSYBOX_IMAGE, "resources": limits, "volumeMounts": mounts,
+                        "command": ["sh", "-c", "cat /fast/note; grep -c ' /fast tmpfs' /proc/mounts; cat /proc/1/cmdline; echo"]}],
+    }
+    denv.pod_definition("tmpfs", pod)
+    done = denv.wait(denv.submit("q", "tmpfs"))
+    assert done["status"] == "SUCCEEDED", done.get("statusReason")
+    # the init container's file outlived it (the sandbox holds the tmpfs); PID 1 is the pod's sandbox
+    assert denv.output(done["eksAttempts"][0]) == ["kept", "1", "/pause"]
+
+
+def test_run_as_non_root_is_checked_against_the_image_user(denv):
+    denv.image_definition("nonroot", BUSYBOX_IMAGE, command=["id", "-u"], securityContext={"runAsNonRoot": True})
+    done = denv.wait(denv.submit("q", "nonroot"))
+    assert done["status"] == "FAILED"
+    (container,) = done["eksAttempts"][0]["containers"]
+    assert container["reason"] == "CreateContainerConfigError"
+    assert denv.output(done["eksAttempts"][0]) == ["Error: container 'main' has runAsNonRoot and image will run as root"]
+    denv.image_definition("nonroot-uid", BUSYBOX_IMAGE, command=["id", "-u"],
+                          securityContext={"runAsNonRoot": True, "runAsUser": 1000})
+    done = denv.wait(denv.submit("q", "nonroot-uid"))
+    assert done["status"] == "SUCCEEDED" and denv.output(done["eksAttempts"][0]) == ["1000"]
