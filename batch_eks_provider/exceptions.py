@@ -13,7 +13,11 @@
           +-- BatchEksJobTimeoutError     an attempt exceeded ``timeout`` (attemptDurationSeconds)
           +-- BatchEksJobCancelledError   cancelled or terminated (by a person, ``on_kill``, or Batch)
           +-- BatchEksDependencyFailedError  a job in ``depends_on`` failed, so this one never ran
+          +-- BatchEksArrayJobFailedError  more children of an array job failed than ``allowed_failures``
+                                          (``failed_children``: index, exit codes, reason, pod)
      +-- BatchEksWaitTimeoutError         a wait ran out (a job's ``max_wait``, a CE's ``wait_until_valid``)
+     +-- BatchEksJobStuckError            the job waited past ``stuck_after`` (or can never start) and
+                                          ``on_stuck="fail"`` cancelled it (``status``, ``reason``)
 
 Every message names the resource and its id: ``AWS Batch job NAME (ID) failed ...``,
 ``AWS Batch compute environment NAME (ARN) is INVALID: REASON``, ``job queue NAME is DISABLED``,
@@ -39,6 +43,8 @@ __all__ = [
     "BatchEksJobCancelledError",
     "BatchEksDependencyFailedError",
     "BatchEksWaitTimeoutError",
+    "BatchEksJobStuckError",
+    "BatchEksArrayJobFailedError",
 ]
 
 
@@ -116,5 +122,38 @@ class BatchEksDependencyFailedError(BatchEksJobFailedError, AirflowFailException
     """A job this one depended on failed, so it never ran; the upstream task carries the cause."""
 
 
+class BatchEksArrayJobFailedError(BatchEksJobFailedError):
+    """Children of an array job failed (more than ``allowed_failures``).
+
+    ``failed_children`` lists the first failed children by index (``index``, ``job_id``, ``exit_codes``,
+    ``status_reason``, ``pod_name``); ``failed_count`` counts them all.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        job_id: str,
+        failed_children: list[dict[str, Any]],
+        failed_count: int,
+        job: dict[str, Any] | None = None,
+    ) -> None:
+        self.failed_children = failed_children
+        self.failed_count = failed_count
+        super().__init__(message, job_id=job_id, job=job)
+
+
 class BatchEksWaitTimeoutError(BatchEksError):
     """The task stopped waiting for the job after ``max_wait``; the job may still be running."""
+
+
+class BatchEksJobStuckError(BatchEksError, AirflowFailException):
+    """The job waited too long to start (``stuck_after``) or can never start, and ``on_stuck="fail"`` cancelled it.
+
+    Fails the task without Airflow retries: the same job on the same queue would wait the same way.
+    ``status`` is where it waited (PENDING, RUNNABLE, STARTING); ``reason`` says why, in plain words.
+    """
+
+    def __init__(self, message: str, *, job_id: str, status: str, reason: str) -> None:
+        self.job_id, self.status, self.reason = job_id, status, reason
+        super().__init__(message)

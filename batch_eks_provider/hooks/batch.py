@@ -9,6 +9,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from ..exceptions import BatchEksError, BatchEksInvalidInputError, BatchEksQueueUnavailableError
 from ..outcome import ACTIVE_STATUSES
@@ -298,6 +299,30 @@ class BatchEksHook(AwsBaseHook):
             )
             found = [d for page in pages for d in page["jobDefinitions"]]
         return max(found, key=lambda d: d["revision"]) if found else None
+
+    @aws_api_retry()
+    def get_job_queue_snapshot(self, job_queue: str) -> dict[str, Any]:
+        """GetJobQueueSnapshot: the front of the queue in scheduling order (``frontOfQueue.jobs``: ``jobArn``,
+        ``earliestTimeAtPosition``) and, where offered, ``queueUtilization``."""
+        response = self.conn.get_job_queue_snapshot(jobQueue=job_queue)
+        return {k: v for k, v in response.items() if k != "ResponseMetadata"}
+
+    def queue_facts(self, job_queue: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]], dict[str, Any] | None]:
+        """What a waiting job's queue looks like now, in three calls: its DescribeJobQueues entry, its compute
+        environments in queue order, and its snapshot (``None`` when GetJobQueueSnapshot is refused: older
+        endpoints and missing permissions only cost the line its position)."""
+        queue = self.describe_job_queue(job_queue)
+        if queue is None:
+            return None, [], None
+        order = [o["computeEnvironment"] for o in sorted(queue.get("computeEnvironmentOrder") or [], key=lambda o: o["order"])]
+        described = self.describe_compute_environments(order) if order else []
+        by_ref = {ce["computeEnvironmentArn"]: ce for ce in described} | {ce["computeEnvironmentName"]: ce for ce in described}
+        try:
+            snapshot: dict[str, Any] | None = self.get_job_queue_snapshot(queue["jobQueueArn"])
+        except ClientError as error:
+            self.log.debug("GetJobQueueSnapshot of %s refused: %s", queue["jobQueueName"], error)
+            snapshot = None
+        return queue, [by_ref[ref] for ref in order if ref in by_ref], snapshot
 
     def known_queue_names(self, job_queues: Sequence[str]) -> list[str]:
         """Names of the ``job_queues`` that exist, from the remembered queue facts (read once if not remembered)."""

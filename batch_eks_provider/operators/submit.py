@@ -10,21 +10,36 @@ from typing import Any, Collection, Sequence
 
 from airflow.sdk import BaseOperator
 
-from ..exceptions import BatchEksError, BatchEksInvalidInputError, BatchEksWaitTimeoutError
+from ..exceptions import (
+    BatchEksArrayJobFailedError,
+    BatchEksError,
+    BatchEksInvalidInputError,
+    BatchEksJobStuckError,
+    BatchEksWaitTimeoutError,
+)
 from ..hooks.batch import BatchEksHook
 from ..hooks.pods import BatchEksPodHook
+from ..hooks.submit_request import SubmitRequestSpec, build_submit_request, normalize_job_queues
 from ..links.batch import LINKS_XCOM_KEY, BatchEksJobLink, BatchEksJobLogsLink, BatchEksJobQueueLink, link_details
 from ..outcome import attempt_line, failure_error, job_outcome
-from ..hooks.submit_request import build_submit_request, normalize_job_queues
 from ..triggers.batch import BatchEksJobTrigger
+from ..waiting.explain import HookFacts, WaitExplainer
+from ..waiting.policy import DEFAULT_EXPLAIN_AFTER, default_deferrable, missing_job_error, poll_interval_seconds
+from ..waiting.rules import StatusTimer, Verdict, WaitRules, verdict
+from ..waiting.watch import JobWatch, StopWaiting, WaitDeadlineExceeded, wait_for_job_end
+from .array_report import FAILED_CHILDREN_LOGGED, array_report, is_array_parent
 from .identity import TASK_SUCCEEDED_TAG, TRY_NUMBER_TAG, can_reattach, identity_tags, try_number
 from .request import as_float, as_int, as_list, build_spec
-from .waiting import JobWatch, WaitDeadlineExceeded, default_deferrable, wait_for_job_end
 
-__all__ = ["BatchEksSubmitJobOperator", "JOB_XCOM_KEY", "JOB_ID_XCOM_KEY", "job_summary"]
+__all__ = ["BatchEksSubmitJobOperator", "JOB_XCOM_KEY", "JOB_ID_XCOM_KEY", "JOBS_XCOM_KEY", "ARRAY_XCOM_KEY", "job_summary"]
 
 JOB_XCOM_KEY = "batch_job"
 JOB_ID_XCOM_KEY = "batch_job_id"
+JOBS_XCOM_KEY = "batch_job_ids"
+"""Every job this try submitted, in order: ``[{"job_id", "job_queue", "replaced_because"}]`` (more than one
+when ``on_stuck="next_queue"`` or ``max_spot_reclaims`` moved the work to another queue)."""
+ARRAY_XCOM_KEY = "batch_array"
+"""An array job's children by status and its first failed children (see :mod:`.array_report`)."""
 KILL_REASON = "Terminated by Airflow: the task was killed"
 WAIT_TIMEOUT_REASON = "Terminated by Airflow: the task stopped waiting (max_wait)"
 _TRIGGER_FAIL = "__fail__"
@@ -90,8 +105,22 @@ class BatchEksSubmitJobOperator(BaseOperator):
     :param permanent_exit_codes: Exit codes that fail the task without Airflow retries.
     :param wait_for_completion: Wait until the job ends (default True); False returns once submitted.
     :param deferrable: Wait in the triggerer instead of a worker slot (default ``[operators] default_deferrable``).
-    :param poll_interval: Seconds between DescribeJobs calls while waiting.
+    :param poll_interval: Seconds between DescribeJobs calls while waiting (default
+        ``[batch_eks] default_poll_interval``, 5; at least :data:`~batch_eks_provider.waiting.policy.MIN_POLL_INTERVAL`).
     :param max_wait: Stop waiting (terminate the job and fail the task) after this many seconds; None waits on.
+    :param explain_after: Seconds a job may wait in PENDING, RUNNABLE or STARTING before the task log says why
+        (upstream jobs, the queue's blocked reason, DISABLED/INVALID/full compute environments, the job's place in
+        the queue, its pod's state), then again at a bounded rate; None: never.
+    :param on_stuck: What to do with a job stuck in RUNNABLE or STARTING for ``stuck_after`` seconds, or that can
+        never start on its queue: None (wait on), ``"fail"`` (cancel it, fail the task with the reason, no
+        retry), ``"next_queue"`` (cancel it and submit to the next queue of ``job_queue``, once).
+    :param stuck_after: Seconds in RUNNABLE or STARTING that make a job stuck (with ``on_stuck``).
+    :param spot_fallback_queue: The (on-demand) queue the work moves to after ``max_spot_reclaims`` Spot
+        reclaims; default the next queue of ``job_queue``.
+    :param max_spot_reclaims: Spot reclaims of one job after which it is stopped and submitted to the fallback
+        queue (in the same task try). A task retried after its job failed on Spot also goes there.
+    :param allowed_failures: For an array job: the task succeeds when at most this many children failed
+        (Batch fails the parent on the first failed child), naming them.
     :param aws_conn_id: Airflow AWS connection.
     :param region_name: AWS region, default the connection's.
     :param kubernetes_conn_id: A ``cncf.kubernetes`` connection (in-cluster or a kubeconfig) for reading pods and
@@ -122,6 +151,12 @@ class BatchEksSubmitJobOperator(BaseOperator):
         "permanent_exit_codes",
         "poll_interval",
         "max_wait",
+        "explain_after",
+        "on_stuck",
+        "stuck_after",
+        "spot_fallback_queue",
+        "max_spot_reclaims",
+        "allowed_failures",
         "aws_conn_id",
         "region_name",
         "kubernetes_conn_id",
@@ -154,8 +189,14 @@ class BatchEksSubmitJobOperator(BaseOperator):
         permanent_exit_codes: Sequence[int] | str = (),
         wait_for_completion: bool = True,
         deferrable: bool | None = None,
-        poll_interval: float | str = 5.0,
+        poll_interval: float | str | None = None,
         max_wait: float | str | None = None,
+        explain_after: float | str | None = DEFAULT_EXPLAIN_AFTER,
+        on_stuck: str | None = None,
+        stuck_after: float | str | None = None,
+        spot_fallback_queue: str | None = None,
+        max_spot_reclaims: int | str | None = None,
+        allowed_failures: int | str | None = None,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
         kubernetes_conn_id: str | None = None,
@@ -185,6 +226,12 @@ class BatchEksSubmitJobOperator(BaseOperator):
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.poll_interval = poll_interval
         self.max_wait = max_wait
+        self.explain_after = explain_after
+        self.on_stuck = on_stuck
+        self.stuck_after = stuck_after
+        self.spot_fallback_queue = spot_fallback_queue
+        self.max_spot_reclaims = max_spot_reclaims
+        self.allowed_failures = allowed_failures
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
         self.kubernetes_conn_id = kubernetes_conn_id
@@ -204,12 +251,25 @@ class BatchEksSubmitJobOperator(BaseOperator):
         return frozenset(as_int("permanent_exit_codes", code) for code in items if code not in (None, ""))
 
     def _poll_interval(self) -> float:
-        value = as_float("poll_interval", self.poll_interval, minimum=0.0)
-        if value is None or value <= 0:
+        return poll_interval_seconds(self.poll_interval)
+
+    def _wait_rules(self, queues: list[str]) -> WaitRules:
+        rules = WaitRules.parse(
+            explain_after=self.explain_after,
+            on_stuck=self.on_stuck,
+            stuck_after=self.stuck_after,
+            max_spot_reclaims=self.max_spot_reclaims,
+        )
+        if rules.max_spot_reclaims and not (self.spot_fallback_queue or len(queues) > 1):
             raise BatchEksInvalidInputError(
-                "poll_interval", self.poll_interval, "must be more than 0 seconds (0 would describe the job in a tight loop)."
+                "max_spot_reclaims", self.max_spot_reclaims, "needs a queue to fall back to: spot_fallback_queue, or a second queue in job_queue."
             )
-        return value
+        if rules.on_stuck == "next_queue" and len(queues) < 2:
+            raise BatchEksInvalidInputError("on_stuck", rules.on_stuck, "needs a second queue in job_queue to move the job to.")
+        return rules
+
+    def _allowed_failures(self) -> int:
+        return as_int("allowed_failures", self.allowed_failures) or 0
 
     def _max_wait(self) -> float | None:
         return as_float("max_wait", self.max_wait, minimum=0.0) or None
@@ -250,9 +310,10 @@ class BatchEksSubmitJobOperator(BaseOperator):
         streams[pod_name] = threading.Thread(target=follow, name=f"logs:{pod_name}", daemon=True)
         streams[pod_name].start()
 
-    def _fetch_attempt_logs(self, job: dict[str, Any], skip_pods: Collection[str] = ()) -> None:
-        """Write the output of every attempt (except pods in ``skip_pods``, already streamed) into the task log."""
-        if job.get("arrayProperties", {}).get("size"):
+    def _fetch_attempt_logs(self, job: dict[str, Any], skip_pods: Collection[str] = (), label: str | None = None) -> None:
+        """Write the output of every attempt (except pods in ``skip_pods``, already streamed) into the task log,
+        each line after its pod's name (and ``label``, e.g. an array child's index)."""
+        if is_array_parent(job):
             return  # an array parent has no pod; its children have one each
         attempts = job.get("eksAttempts") or []
         if all(a.get("podName") in skip_pods for a in attempts):
@@ -266,8 +327,9 @@ class BatchEksSubmitJobOperator(BaseOperator):
             except Exception as error:  # noqa: BLE001 - logs are best effort; the job's state decides the task
                 self.log.warning("Could not fetch the logs of attempt %d of AWS Batch job %s: %s", index + 1, job["jobId"], error)
                 continue
+            prefix = f"{label} {logs.pod_name}" if label else logs.pod_name
             for line in logs.lines:
-                self.log.info("[%s] %s", logs.pod_name, line)
+                self.log.info("[%s] %s", prefix, line)
 
     # -- execute ---------------------------------------------------------------------------------------------
 
@@ -286,20 +348,35 @@ class BatchEksSubmitJobOperator(BaseOperator):
         queues = normalize_job_queues(spec.job_queue)
         offline = build_submit_request(dataclasses.replace(spec, job_queue=queues[0]))  # bad input fails before any call
         exit_codes, poll_interval, max_wait = self._exit_codes(), self._poll_interval(), self._max_wait()
+        rules = self._wait_rules(queues)
+        self._allowed_failures()
         hook = self.hook
         # Any try may find a job of this task instance: a worker killed mid-job can be run again with the same
         # try number. The queue names come from the remembered facts (ListJobs fails on a missing queue).
-        known = hook.known_queue_names(queues)
+        known = hook.known_queue_names(queues + ([self.spot_fallback_queue] if self.spot_fallback_queue else []))
         existing = (
-            hook.find_job_by_tags(known, identity, job_name=offline["jobName"], created_after_ms=_run_start_ms(context))
+            hook.find_job_by_tags(
+                known, identity, job_name=offline["jobName"], statuses=_LOOKUP_STATUSES, created_after_ms=_run_start_ms(context)
+            )
             if known
             else None
         )
+        submit_to = queues
+        if existing is not None and rules.max_spot_reclaims and job_outcome(existing).kind == "spot_reclaimed":
+            fallback = self._fallback_queue(queues, existing["jobQueue"])
+            if fallback:
+                self.log.info(
+                    "AWS Batch job %s (%s) of an earlier try failed on Spot (%s): submitting this try to queue %s",
+                    existing.get("jobName"), existing["jobId"], existing.get("statusReason"), fallback,
+                )
+                submit_to, rules = [fallback], rules.after_redirect()
+            existing = None
         if existing is not None and not can_reattach(existing, current_try):
-            self.log.info(
-                "AWS Batch job %s (%s) of an earlier try is %s and that try succeeded: submitting a new job",
-                offline["jobName"], existing["jobId"], existing["status"],
-            )
+            if existing["status"] == "SUCCEEDED":
+                self.log.info(
+                    "AWS Batch job %s (%s) of an earlier try is %s and that try succeeded: submitting a new job",
+                    offline["jobName"], existing["jobId"], existing["status"],
+                )
             existing = None
         if existing is not None:
             self.job_id = existing["jobId"]
@@ -309,44 +386,116 @@ class BatchEksSubmitJobOperator(BaseOperator):
                 "Re-attaching to AWS Batch job %s (%s), %s, submitted earlier for this task instance; not submitting again",
                 offline["jobName"], self.job_id, existing["status"],
             )
+            self._record_job(context, queue, None, reset=True)
         else:
-            request, report = hook.prepare_submit_request(spec, request=offline)  # definition, queue fallback, fit, fair share
-            queue = report.name
-            submitted = hook.submit_job(**request)
-            self.job_id = submitted["jobId"]
-            self._job_arn = submitted.get("jobArn")
-            self.log.info("Submitted AWS Batch job %s (%s) to queue %s", request["jobName"], self.job_id, queue)
-        context["ti"].xcom_push(key=JOB_ID_XCOM_KEY, value=self.job_id)
+            queue = self._submit(context, hook, spec, submit_to, offline if submit_to is queues else None, reason=None)
         self._push_links(context, hook, queue)
         if not self.wait_for_completion:
             if existing is not None:
                 self._mark_succeeded(hook, current_try)  # a re-attached job lacks this try's mark
             return self.job_id
         if self.deferrable:
-            self.defer(
-                trigger=BatchEksJobTrigger(
-                    job_id=self.job_id,
-                    aws_conn_id=self.aws_conn_id,
-                    region_name=self.region_name,
-                    poll_interval=poll_interval,
-                    terminate_on_kill=True,
-                ),
-                method_name="execute_complete",
-                kwargs={"job_id": self.job_id},
-                timeout=timedelta(seconds=max_wait) if max_wait else None,
-            )
-        return self._finish(context, hook, self._wait(hook, poll_interval, max_wait), exit_codes)
+            self._defer(poll_interval, max_wait, rules, queues)
+        while True:
+            try:
+                job = self._wait(hook, poll_interval, max_wait, rules)
+            except StopWaiting as stop:
+                self._act_on(context, hook, stop.value[0], stop.value[1], queues)
+                rules = rules.after_redirect()
+                continue
+            return self._finish(context, hook, job, exit_codes)
 
-    def _wait(self, hook: BatchEksHook, poll_interval: float, max_wait: float | None) -> dict[str, Any]:
-        """Poll until the job ends, logging each attempt as it appears and streaming pod logs.
+    def _submit(
+        self, context: Any, hook: BatchEksHook, spec: SubmitRequestSpec, queues: list[str], offline: dict[str, Any] | None, *, reason: str | None
+    ) -> str:
+        """Check and send one SubmitJob to the first usable of ``queues``; record the job; return its queue."""
+        spec = dataclasses.replace(spec, job_queue=queues)
+        request, report = hook.prepare_submit_request(spec, request=offline)  # definition, queue fallback, fit, fair share
+        submitted = hook.submit_job(**request)
+        self.job_id = submitted["jobId"]
+        self._job_arn = submitted.get("jobArn")
+        self.log.info("Submitted AWS Batch job %s (%s) to queue %s", request["jobName"], self.job_id, report.name)
+        self._spec = spec
+        self._record_job(context, report.name, reason, reset=reason is None)
+        return report.name
+
+    def _record_job(self, context: Any, queue: str, reason: str | None, *, reset: bool) -> None:
+        """Push the job id (the task's current job) and the list of every job this try submitted."""
+        if reset or not hasattr(self, "_jobs"):
+            self._jobs: list[dict[str, Any]] = []
+        if self._jobs and reason:
+            self._jobs[-1]["replaced_because"] = reason
+        self._jobs.append({"job_id": self.job_id, "job_queue": queue, "replaced_because": None})
+        context["ti"].xcom_push(key=JOB_ID_XCOM_KEY, value=self.job_id)
+        context["ti"].xcom_push(key=JOBS_XCOM_KEY, value=self._jobs)
+
+    def _fallback_queue(self, queues: list[str], current: str) -> str | None:
+        """The queue after ``current``: ``spot_fallback_queue``, else the next of ``job_queue``."""
+        if self.spot_fallback_queue and _short(self.spot_fallback_queue) != _short(current):
+            return self.spot_fallback_queue
+        return _next_queue(queues, current)
+
+    def _act_on(self, context: Any, hook: BatchEksHook, stop: Verdict, job: dict[str, Any], queues: list[str]) -> None:
+        """Stop a stuck or reclaimed job: fail the task (``on_stuck="fail"``, or nowhere to go), or submit the work
+        to the next queue and keep waiting (this task try, logged, both job ids in XCom)."""
+        name, current = job.get("jobName"), job.get("jobQueue", "")
+        target = self._fallback_queue(queues, current) if stop.kind == "spot_reclaims" else _next_queue(queues, current)
+        if stop.kind == "stuck" and (self.on_stuck == "fail" or getattr(self, "_redirected", False) or target is None):
+            message = f"AWS Batch job {name} ({job['jobId']}) on queue {_short(current)} is stuck: {stop.reason}; the job was cancelled."
+            hook.terminate_job(job["jobId"], f"Terminated by Airflow: stuck ({stop.reason})"[:1000])
+            raise BatchEksJobStuckError(message, job_id=job["jobId"], status=stop.status, reason=stop.reason)
+        if target is None:  # a Spot verdict with nowhere to go cannot happen: the rules were checked at submit
+            raise BatchEksError(f"AWS Batch job {name} ({job['jobId']}): {stop.reason}, and no queue to fall back to.")
+        self.log.warning(
+            "AWS Batch job %s (%s) on queue %s: %s. Stopping it and submitting the work to queue %s",
+            name, job["jobId"], _short(current), stop.reason, _short(target),
+        )
+        if job.get("status") not in ("SUCCEEDED", "FAILED"):
+            hook.terminate_job(job["jobId"], f"Terminated by Airflow: moved to queue {_short(target)} ({stop.reason})"[:1000])
+        spec = getattr(self, "_spec", None) or build_spec({n: getattr(self, n) for n in self.template_fields})
+        self._redirected = True
+        self._submit(context, hook, spec, [target], None, reason=stop.reason)
+
+    def _defer(self, poll_interval: float, max_wait: float | None, rules: WaitRules, queues: list[str]) -> None:
+        self.defer(
+            trigger=BatchEksJobTrigger(
+                job_id=self.job_id,
+                aws_conn_id=self.aws_conn_id,
+                region_name=self.region_name,
+                poll_interval=poll_interval,
+                terminate_on_kill=True,
+                rules=rules.to_dict(),
+            ),
+            method_name="execute_complete",
+            kwargs={"job_id": self.job_id, "jobs": self._jobs, "redirected": getattr(self, "_redirected", False)},
+            timeout=timedelta(seconds=max_wait) if max_wait else None,
+        )
+
+    def _wait(self, hook: BatchEksHook, poll_interval: float, max_wait: float | None, rules: WaitRules) -> dict[str, Any]:
+        """Poll until the job ends, logging each attempt as it appears, streaming pod logs, saying why it waits.
 
         Bounded by ``max_wait``, else by ``execution_timeout``: past it the job is terminated and
         :class:`~batch_eks_provider.exceptions.BatchEksWaitTimeoutError` raised.
+
+        :raises StopWaiting: the rules gave a verdict (``value``: the verdict and the job's entry).
         """
         execution_timeout = self.execution_timeout.total_seconds() if self.execution_timeout else None
         deadline = max_wait or execution_timeout
         streams: dict[str, threading.Thread] = {}
         self._stop_streams.clear()
+        timer = StatusTimer(self.wait_clock)
+        explainer = WaitExplainer(rules.explain_after, HookFacts(lambda: hook, self._pod_hook), clock=self.wait_clock)
+
+        def on_active(job: dict[str, Any]) -> None:
+            waited = timer.observe(job)
+            stop = verdict(rules, job, waited)
+            if stop is not None:
+                raise StopWaiting((stop, job))
+            line = explainer.line(job, waited)
+            if line:
+                self.log.info("%s", line)
+            self._start_log_stream(job, streams)
+
         try:
             job = wait_for_job_end(
                 lambda: hook.describe_job(self.job_id),
@@ -355,7 +504,7 @@ class BatchEksSubmitJobOperator(BaseOperator):
                 deadline_seconds=deadline,
                 clock=self.wait_clock,
                 sleep=self.wait_sleep,
-                on_running=lambda running: self._start_log_stream(running, streams),
+                on_active=on_active,
             )
         except WaitDeadlineExceeded as exceeded:
             hook.terminate_job(self.job_id, WAIT_TIMEOUT_REASON)
@@ -370,6 +519,9 @@ class BatchEksSubmitJobOperator(BaseOperator):
             self._stop_streams.set()
         # attempts too short to be seen running, and streams cut before their pod's end (their lines may repeat)
         self._fetch_attempt_logs(job, skip_pods=self._streamed_to_the_end)
+        stop = verdict(rules, job, 0.0)  # an ended job: Spot reclaims that failed it may still move the work
+        if stop is not None:
+            raise StopWaiting((stop, job))
         return job
 
     def _mark_succeeded(self, hook: BatchEksHook, current_try: int) -> None:
@@ -402,16 +554,61 @@ class BatchEksSubmitJobOperator(BaseOperator):
         if summary["attempts"]:
             self._push_links(context, hook, (job.get("jobQueue") or "").rsplit("/", 1)[-1], summary["attempts"][-1]["pod_name"])
         outcome = job_outcome(job)
-        if outcome.status != "SUCCEEDED":
+        if is_array_parent(job):
+            self._report_array(context, hook, job)
+        elif outcome.status != "SUCCEEDED":
             raise failure_error(outcome, exit_codes)
-        self.log.info("AWS Batch job %s (%s) SUCCEEDED after %d attempt(s)", job.get("jobName"), self.job_id, outcome.attempts)
+        else:
+            self.log.info("AWS Batch job %s (%s) SUCCEEDED after %d attempt(s)", job.get("jobName"), self.job_id, outcome.attempts)
         self._job_arn = job.get("jobArn")
         self._mark_succeeded(hook, try_number(context))
         return self.job_id
 
-    def execute_complete(self, context: Any, event: dict[str, Any] | None = None, job_id: str | None = None) -> str:
-        """Resume after the trigger fired: read the job once, fetch its logs, report like sync mode."""
+    def _report_array(self, context: Any, hook: BatchEksHook, job: dict[str, Any]) -> None:
+        """Log an ended array job child by child, push the table, copy the first failed children's logs; raise
+        when more children failed than ``allowed_failures``."""
+        report = array_report(hook, job)
+        context["ti"].xcom_push(key=ARRAY_XCOM_KEY, value=report.to_xcom())
+        self.log.info("AWS Batch %s (%s)", report.summary_line, job.get("status"))
+        for line in report.child_lines():
+            self.log.info("AWS Batch %s", line)
+        for child in report.failed[:FAILED_CHILDREN_LOGGED]:
+            self._fetch_attempt_logs(report.entries[child["job_id"]], label=f"child {child['index']}")
+        allowed = self._allowed_failures()
+        if report.failed_count == 0 and job.get("status") == "SUCCEEDED":
+            return
+        name = job.get("jobName")
+        if report.failed_count and report.failed_count <= allowed:
+            indexes = ", ".join(str(c["index"]) for c in report.failed)
+            self.log.warning(
+                "AWS Batch array job %s (%s): %d child(ren) failed (indexes %s), within allowed_failures=%d: the task succeeds",
+                name, self.job_id, report.failed_count, indexes, allowed,
+            )
+            return
+        first = report.failed[0] if report.failed else None
+        detail = report.child_lines()
+        message = (
+            f"AWS Batch array job {name} ({self.job_id}) failed: {report.failed_count} of {report.size} children failed"
+            + (f" (allowed_failures={allowed})" if allowed else "")
+            + (f"; first: index {first['index']}: {first['status_reason']}" if first else f": {job.get('statusReason')}")
+            + ("\n  " + "\n  ".join(detail) if detail else "")
+        )
+        raise BatchEksArrayJobFailedError(
+            message, job_id=self.job_id, failed_children=report.failed, failed_count=report.failed_count, job=job
+        )
+
+    def execute_complete(
+        self,
+        context: Any,
+        event: dict[str, Any] | None = None,
+        job_id: str | None = None,
+        jobs: list[dict[str, Any]] | None = None,
+        redirected: bool = False,
+    ) -> str:
+        """Resume after the trigger fired: read the job once, fetch its logs, report like sync mode; a verdict
+        (stuck, Spot reclaims) is acted on as in sync mode, and a job moved to another queue is deferred on again."""
         self.job_id = job_id or (event or {}).get("job_id")
+        self._jobs, self._redirected = list(jobs or []), redirected
         hook = self.hook
         if not event or event.get("status") == "error":
             message = (event or {}).get("message") or f"Waiting on AWS Batch job {self.job_id} failed."
@@ -420,6 +617,15 @@ class BatchEksSubmitJobOperator(BaseOperator):
         job = hook.describe_job(self.job_id)
         JobWatch(self.job_id, self.log).check(job)
         self._fetch_attempt_logs(job)
+        if job is None:
+            raise missing_job_error(self.job_id, 1)
+        queues = normalize_job_queues(build_spec({n: getattr(self, n) for n in self.template_fields}).job_queue)
+        rules = self._wait_rules(queues)
+        rules = rules.after_redirect() if redirected else rules
+        stop = Verdict.from_dict(event["verdict"]) if event.get("status") == "stop" else verdict(rules, job, 0.0)
+        if stop is not None:
+            self._act_on(context, hook, stop, job, queues)
+            self._defer(self._poll_interval(), self._max_wait(), rules.after_redirect(), queues)
         return self._finish(context, hook, job, self._exit_codes())
 
     def _abandon(self, context: Any, hook: BatchEksHook, message: str) -> None:
@@ -457,6 +663,23 @@ class BatchEksSubmitJobOperator(BaseOperator):
             self.log.info("Terminating AWS Batch job %s: %s", self.job_id, KILL_REASON)
             self.hook.terminate_job(self.job_id, KILL_REASON)
 
+
+
+_LOOKUP_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
+"""The re-attach lookup reads FAILED jobs too: a try after a Spot failure moves to the fallback queue."""
+
+
+def _short(ref: str | None) -> str:
+    return (ref or "").rsplit("/", 1)[-1]
+
+
+def _next_queue(queues: list[str], current: str) -> str | None:
+    """The queue of ``queues`` after ``current`` (a name or ARN), or ``None``."""
+    names = [_short(q) for q in queues]
+    if _short(current) not in names:
+        return None
+    position = names.index(_short(current))
+    return queues[position + 1] if position + 1 < len(queues) else None
 
 
 def _run_start_ms(context: Any) -> int | None:

@@ -9,9 +9,10 @@ from airflow.sdk import BaseSensorOperator
 
 from ..exceptions import BatchEksComputeEnvironmentError, BatchEksError, BatchEksQueueUnavailableError
 from ..hooks.batch import BatchEksHook
-from ..operators.waiting import JobWatch, default_deferrable
 from ..outcome import failure_error
 from ..triggers.batch import BatchEksJobTrigger
+from ..waiting.policy import default_deferrable, poll_interval_seconds
+from ..waiting.watch import JobWatch
 
 __all__ = ["BatchEksJobSensor", "BatchEksComputeEnvironmentSensor", "BatchEksJobQueueSensor"]
 
@@ -37,7 +38,8 @@ class BatchEksJobSensor(_BatchEksSensor):
     :param job_id: The job (templated; e.g. a submit task's ``output``).
     :param permanent_exit_codes: Exit codes that fail the sensor without Airflow retries.
     :param deferrable: Wait in the triggerer (shared poll loop) instead of poking.
-    :param poll_interval: Seconds between DescribeJobs cycles when deferred (``poke_interval`` when poking).
+    :param poll_interval: Seconds between DescribeJobs cycles when deferred (``poke_interval`` when poking);
+        default ``[batch_eks] default_poll_interval``.
     :param aws_conn_id: Airflow AWS connection.
     :param region_name: AWS region, default the connection's.
     """
@@ -50,7 +52,7 @@ class BatchEksJobSensor(_BatchEksSensor):
         job_id: str,
         permanent_exit_codes: Sequence[int] = (),
         deferrable: bool | None = None,
-        poll_interval: float = 5.0,
+        poll_interval: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -64,6 +66,9 @@ class BatchEksJobSensor(_BatchEksSensor):
         if self._watch is None or self._watch.job_id != self.job_id:
             self._watch = JobWatch(self.job_id, self.log)
         outcome = self._watch.check(job)  # the one per-cycle reading the operator's sync wait uses too
+        if outcome is None:
+            self.log.info("AWS Batch job %s is not known to DescribeJobs yet", self.job_id)
+            return False
         if not outcome.done:
             self.log.info("AWS Batch job %s is %s", self.job_id, outcome.status)
             return False
@@ -80,7 +85,10 @@ class BatchEksJobSensor(_BatchEksSensor):
         if not self.poke(context):
             self.defer(
                 trigger=BatchEksJobTrigger(
-                    job_id=self.job_id, aws_conn_id=self.aws_conn_id, region_name=self.region_name, poll_interval=self.poll_interval
+                    job_id=self.job_id,
+                    aws_conn_id=self.aws_conn_id,
+                    region_name=self.region_name,
+                    poll_interval=poll_interval_seconds(self.poll_interval),
                 ),
                 method_name="execute_complete",
                 timeout=timedelta(seconds=self.timeout) if self.timeout else None,

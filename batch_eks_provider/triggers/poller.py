@@ -35,12 +35,13 @@ from botocore.exceptions import ClientError, ParamValidationError
 
 from ..outcome import TERMINAL_STATUSES
 from ..retries import is_transient
+from ..waiting import policy
+from ..waiting.policy import FAILING_CYCLES_LIMIT, MAX_BACKOFF_SECONDS, NOT_FOUND_CYCLES
 
 __all__ = [
     "DESCRIBE_JOBS_LIMIT",
     "FAILING_CYCLES_LIMIT",
     "MAX_BACKOFF_SECONDS",
-    "MIN_POLL_INTERVAL",
     "NOT_FOUND_CYCLES",
     "JobPoller",
     "JobPollerError",
@@ -56,12 +57,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DESCRIBE_JOBS_LIMIT = 100
-MAX_BACKOFF_SECONDS = 60.0
-NOT_FOUND_CYCLES = 3  # a job id DescribeJobs does not know for this many cycles in a row is reported missing
-FAILING_CYCLES_LIMIT = 3  # non-transient DescribeJobs failures in a row before the waiters are failed
-MIN_POLL_INTERVAL = 1.0
-"""The shortest poll interval a waiter gets (one task must not make the triggerer poll every job 20x a second).
-Read when a waiter arrives; tests against the local engine lower it."""
 RECENT_CYCLES = 100
 _REQUEST_ERROR_CODES = frozenset({"ClientException", "InvalidParameterException", "ValidationException"})
 
@@ -148,7 +143,11 @@ class JobPoller:
         self._client: Any = None
         self._sleep = sleep
         self._waiters: dict[str, list[tuple[asyncio.Future, float]]] = {}
+        self._on_entry: dict[str, list[Callable[[dict[str, Any]], None]]] = {}
+        self._peeks: dict[str, list[str]] = {}
         self._missing: dict[str, int] = {}
+        self.latest: dict[str, dict[str, Any]] = {}
+        """The last entry read of every job described (waited on or peeked at)."""
         self._task: asyncio.Task | None = None
         self._wake: asyncio.Event | None = None
         self._sleeping_for: float | None = None
@@ -166,15 +165,26 @@ class JobPoller:
     def _interval(self) -> float:
         return min((interval for futures in self._waiters.values() for _, interval in futures), default=1.0)
 
-    async def wait(self, job_id: str, poll_interval: float) -> dict[str, Any]:
+    def peek(self, job_id: str, other_ids: list[str]) -> None:
+        """Describe ``other_ids`` too, in the same batched calls, while ``job_id`` is waited on (e.g. its upstream
+        jobs, to say what it waits for): their entries land in :attr:`latest`; nobody waits on them."""
+        if job_id in self._waiters:
+            self._peeks[job_id] = list(dict.fromkeys(other_ids))
+
+    async def wait(
+        self, job_id: str, poll_interval: float, on_entry: Callable[[dict[str, Any]], None] | None = None
+    ) -> dict[str, Any]:
         """Return the job's DescribeJobs entry once it is SUCCEEDED or FAILED.
 
+        :param on_entry: Called (in the event loop, must not block) with each entry read while the job is not done.
         :raises JobPollerError: the job does not exist, or DescribeJobs kept failing with a non-transient error.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future = loop.create_future()
-        entry = (future, max(float(poll_interval), MIN_POLL_INTERVAL))
+        entry = (future, max(float(poll_interval), policy.MIN_POLL_INTERVAL))
         self._waiters.setdefault(job_id, []).append(entry)
+        if on_entry is not None:
+            self._on_entry.setdefault(job_id, []).append(on_entry)
         _pollers.setdefault((id(loop), self.key), self)
         if not self.running:
             self._wake = asyncio.Event()
@@ -184,17 +194,24 @@ class JobPoller:
         try:
             return await future
         finally:
-            self._forget(job_id, entry)
+            self._forget(job_id, entry, on_entry)
 
-    def _forget(self, job_id: str, entry: tuple[asyncio.Future, float]) -> None:
+    def _forget(self, job_id: str, entry: tuple[asyncio.Future, float], on_entry: Any = None) -> None:
+        callbacks = self._on_entry.get(job_id)
+        if callbacks and on_entry in callbacks:
+            callbacks.remove(on_entry)
         entries = self._waiters.get(job_id)
         if entries and entry in entries:
             entries.remove(entry)
-            if not entries:
-                del self._waiters[job_id]
-                self._missing.pop(job_id, None)
+        if not self._waiters.get(job_id):
+            self._waiters.pop(job_id, None)
+            self._missing.pop(job_id, None)
+            self._on_entry.pop(job_id, None)
+            self._peeks.pop(job_id, None)
 
     def _resolve(self, job_id: str, *, job: dict[str, Any] | None = None, error: BaseException | None = None) -> None:
+        self._on_entry.pop(job_id, None)
+        self._peeks.pop(job_id, None)
         for future, _ in self._waiters.pop(job_id, []):
             if future.done():
                 continue
@@ -250,6 +267,7 @@ class JobPoller:
 
     def _classify(self, job_ids: list[str], jobs: list[dict[str, Any]], failed: dict[str, BaseException]) -> None:
         found = {job.get("jobId"): job for job in jobs}
+        self.latest = found
         for job_id in job_ids:
             if job_id not in self._waiters:
                 continue  # cancelled while DescribeJobs ran
@@ -268,6 +286,8 @@ class JobPoller:
                     self._resolve(job_id, job=job)
                 else:
                     self._missing.pop(job_id, None)
+                    for callback in list(self._on_entry.get(job_id, ())):
+                        callback(job)
             except Exception as error:  # noqa: BLE001 - one unreadable entry fails its own waiter, not the loop
                 failure = JobPollerError(f"Could not read the DescribeJobs entry of AWS Batch job {job_id}: {error!r}")
                 failure.__cause__ = error
@@ -279,8 +299,9 @@ class JobPoller:
         try:
             while self._waiters:
                 job_ids = list(self._waiters)
+                described = list(dict.fromkeys(job_ids + [i for ids in self._peeks.values() for i in ids]))
                 try:
-                    jobs, calls, failed = await asyncio.to_thread(self._describe_all, job_ids)
+                    jobs, calls, failed = await asyncio.to_thread(self._describe_all, described)
                 except Exception as error:  # noqa: BLE001 - transient slows down; others retry, then fail waiters
                     backoff = min(max(backoff * 2, self._interval()), MAX_BACKOFF_SECONDS)
                     if is_transient(error):

@@ -60,7 +60,12 @@ def e2e_dags():
 
 @pytest.fixture(autouse=True)
 def fast_trigger_polls(monkeypatch):
-    """DAGs here poll every 0.2 s; the production floor (1 s) would only slow the runs down."""
-    from batch_eks_provider.triggers import poller
+    """DAGs here poll every 0.2 s and explain after a second or so; the production floors (1 s polls, 30 s
+    between explanations) would only slow the runs down."""
+    from batch_eks_provider.waiting import explain, policy
 
-    monkeypatch.setattr(poller, "MIN_POLL_INTERVAL", 0.05)
+    monkeypatch.setattr(policy, "MIN_POLL_INTERVAL", 0.05)
+    monkeypatch.setattr(policy, "MIN_EXPLAIN_INTERVAL", 0.5)
+    explain.queue_facts.clear()
+    yield
+    explain.queue_facts.clear()

@@ -308,7 +308,7 @@ def pod_arrival_states(pod: dict[str, Any]) -> list[dict[str, Any]]:
     """The states a watch reports for a pod that appeared since its last look: the engine creates, schedules
     and starts a pod in one step, where a kubelet reports Pending, then ContainerCreating, then Running."""
     if pod["status"]["phase"] == "Pending":
-        return [pod]
+        return [_stage(pod, "Pending", None, False), pod]  # scheduled, then its containers being created
     started = pod["status"].get("startTime") or pod["metadata"]["creationTimestamp"]
     states = [
         _stage(pod, "Pending", None, False),

@@ -14,6 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from batch_eks_provider.triggers import poller as poller_module
+from batch_eks_provider.waiting import policy
 from batch_eks_provider.triggers.poller import FAILING_CYCLES_LIMIT, JobPoller, JobPollerError
 from tests.helpers import wait_for_job
 from tests.support.provider import BOUND, Gate
@@ -51,7 +52,7 @@ def client_error(code: str, message: str = "rejected") -> ClientError:
 
 @pytest.fixture
 def low_floor(monkeypatch):
-    monkeypatch.setattr(poller_module, "MIN_POLL_INTERVAL", 0.01)
+    monkeypatch.setattr(policy, "MIN_POLL_INTERVAL", 0.01)
 
 
 def test_one_rejected_id_fails_only_its_waiter(aws_default, batch, low_floor):
@@ -223,7 +224,7 @@ def test_a_shorter_interval_cuts_the_current_sleep_short_and_intervals_have_a_fl
         return gate.delays, calls
 
     delays, calls = asyncio.run(scenario())
-    assert delays == [60.0, poller_module.MIN_POLL_INTERVAL]
+    assert delays == [60.0, policy.MIN_POLL_INTERVAL]
     assert calls == [[slow], [slow, fast]]
 
 

@@ -40,9 +40,15 @@ def submit(batch, n: int, command: str = "echo x") -> list[str]:
 def test_serialize_round_trips_exactly():
     from airflow.sdk.module_loading import import_string
 
-    for terminate in (False, True):
+    rules = {"explain_after": 120.0, "on_stuck": "fail", "stuck_after": 600.0, "max_spot_reclaims": 2}
+    for terminate, rule_set in ((False, None), (True, rules)):
         trigger = BatchEksJobTrigger(
-            job_id="abc-123", aws_conn_id="batch_prod", region_name="eu-west-1", poll_interval=2.5, terminate_on_kill=terminate
+            job_id="abc-123",
+            aws_conn_id="batch_prod",
+            region_name="eu-west-1",
+            poll_interval=2.5,
+            terminate_on_kill=terminate,
+            rules=rule_set,
         )
         classpath, kwargs = trigger.serialize()
         assert (classpath, kwargs) == (
@@ -53,6 +59,7 @@ def test_serialize_round_trips_exactly():
                 "region_name": "eu-west-1",
                 "poll_interval": 2.5,
                 "terminate_on_kill": terminate,
+                "rules": rule_set,
             },
         )
         rebuilt = import_string(classpath)(**kwargs)

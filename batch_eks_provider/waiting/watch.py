@@ -1,9 +1,10 @@
-"""The one way a worker waits on a Batch job: the submit operator's sync wait and the job sensor's poke.
+"""One reading of a job, and the loop a worker waits in.
 
 :class:`JobWatch` is one check of a job (does it exist, log the attempts not logged yet, is it done);
 :func:`wait_for_job_end` repeats it with an injectable clock and sleep until the job ends or a deadline
 passes. The sensor's poke runs one :meth:`JobWatch.check` per poke (Airflow's sensor loop is the loop);
-the deferred path waits in the triggerer (:mod:`batch_eks_provider.triggers.poller`).
+the deferred path waits in the triggerer (:mod:`batch_eks_provider.triggers.poller`), which counts missing
+readings with the same :data:`~.policy.NOT_FOUND_CYCLES`.
 """
 
 from __future__ import annotations
@@ -13,21 +14,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..exceptions import BatchEksError
 from ..outcome import JobOutcome, attempt_line, job_outcome
+from .policy import NOT_FOUND_CYCLES, missing_job_error
 
-__all__ = ["JobWatch", "WaitDeadlineExceeded", "wait_for_job_end", "default_deferrable", "missing_job_error"]
-
-
-def default_deferrable() -> bool:
-    """``[operators] default_deferrable`` of the Airflow configuration."""
-    from airflow.configuration import conf
-
-    return conf.getboolean("operators", "default_deferrable", fallback=False)
-
-
-def missing_job_error(job_id: str | None) -> BatchEksError:
-    return BatchEksError(f"AWS Batch job {job_id} does not exist (any more).")
+__all__ = ["JobWatch", "WaitDeadlineExceeded", "StopWaiting", "wait_for_job_end"]
 
 
 class WaitDeadlineExceeded(Exception):
@@ -39,9 +29,17 @@ class WaitDeadlineExceeded(Exception):
         self.waited = waited
 
 
+class StopWaiting(Exception):
+    """Raised by an ``on_active`` callback to end the wait early (``value`` is handed to the caller)."""
+
+    def __init__(self, value: Any) -> None:
+        super().__init__(repr(value))
+        self.value = value
+
+
 @dataclass
 class JobWatch:
-    """One reading of a job per call: raise if it is gone, log each attempt once, say whether it ended.
+    """One reading of a job per call: count it missing, log each attempt once, say whether it ended.
 
     :param job_id: The job watched.
     :param log: Where attempt lines go (the task's logger).
@@ -50,14 +48,19 @@ class JobWatch:
     job_id: str
     log: logging.Logger | Any
     logged: int = field(default=0, init=False)
+    missing: int = field(default=0, init=False)
 
-    def check(self, job: dict[str, Any] | None) -> JobOutcome:
-        """Read one DescribeJobs entry (``None``: not found).
+    def check(self, job: dict[str, Any] | None) -> JobOutcome | None:
+        """Read one DescribeJobs entry (``None``: not found); ``None`` back means "not found yet, read again".
 
-        :raises BatchEksError: the job does not exist.
+        :raises BatchEksError: the job was not found :data:`~.policy.NOT_FOUND_CYCLES` times in a row.
         """
         if job is None:
-            raise missing_job_error(self.job_id)
+            self.missing += 1
+            if self.missing >= NOT_FOUND_CYCLES:
+                raise missing_job_error(self.job_id, self.missing)
+            return None
+        self.missing = 0
         attempts = job.get("eksAttempts") or []
         for number in range(self.logged + 1, len(attempts) + 1):
             self.log.info("AWS Batch job %s %s", self.job_id, attempt_line(number, attempts[number - 1]))
@@ -73,25 +76,31 @@ def wait_for_job_end(
     deadline_seconds: float | None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Any] = time.sleep,
-    on_running: Callable[[dict[str, Any]], None] | None = None,
+    on_active: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Describe the job every ``poll_interval`` seconds until it is SUCCEEDED or FAILED; return its entry.
 
     The loop is bounded by ``deadline_seconds`` (measured on ``clock``) or, when that is ``None``, by the
     job's own end (its ``timeout``, or the task's ``execution_timeout`` that kills the worker).
 
-    :param on_running: Called with each entry of a job not done yet (e.g. to start following its logs).
+    :param on_active: Called with each entry of a job not done yet (follow its logs, explain why it waits,
+        decide it is stuck: it may raise :class:`StopWaiting`).
     :raises WaitDeadlineExceeded: the deadline passed first.
     :raises BatchEksError: the job does not exist.
+    :raises StopWaiting: ``on_active`` ended the wait.
     """
     started = clock()
+    job: dict[str, Any] | None = None
     while True:
-        job = describe()
-        if watch.check(job).done:
-            return job  # type: ignore[return-value]
-        if on_running is not None:
-            on_running(job)  # type: ignore[arg-type]
+        reading = describe()
+        outcome = watch.check(reading)
+        if reading is not None:
+            job = reading
+        if outcome is not None and outcome.done:
+            return reading  # type: ignore[return-value]
+        if on_active is not None and reading is not None:
+            on_active(reading)
         waited = clock() - started
         if deadline_seconds is not None and waited >= deadline_seconds:
-            raise WaitDeadlineExceeded(job, waited)  # type: ignore[arg-type]
+            raise WaitDeadlineExceeded(job or {"jobId": watch.job_id, "status": "unknown"}, waited)
         sleep(poll_interval if deadline_seconds is None else max(0.0, min(poll_interval, deadline_seconds - waited)))
