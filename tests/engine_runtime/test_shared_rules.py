@@ -110,3 +110,16 @@ def test_serve_with_the_docker_runtime_and_no_daemon_says_why(tmp_path, monkeypa
     assert result.stderr.startswith(
         "error: The docker runtime cannot start: No Docker daemon answers at unix:///nonexistent/docker.sock"
     ), result.stderr
+
+
+def test_both_runtimes_say_when_a_pods_containers_have_all_started():
+    from batch_eks_provider.local.runtime.process import ContainerSpec, PodRun, note_started
+
+    heard: list[str] = []
+    init, main, side = (ContainerSpec(n, ["true"], {}) for n in ("init", "main", "side"))
+    run = PodRun("aws-batch.p", [init], [main, side], work_dir=None)  # type: ignore[arg-type]
+    for spec in (init, main):
+        note_started(run, spec, heard.append)
+    assert heard == []  # an init container does not count; one of two containers is not all
+    note_started(run, side, heard.append)
+    assert heard == ["aws-batch.p"]

@@ -56,7 +56,17 @@ from .docker_pod import (
     unsupported_features,
     volume_create_args,
 )
-from .process import NO_COMMAND_EXIT_CODE, OOM_EXIT_CODE, ContainerResult, ContainerSpec, ExitCallback, OutputCallback, PodRun
+from .process import (
+    NO_COMMAND_EXIT_CODE,
+    OOM_EXIT_CODE,
+    ContainerResult,
+    ContainerSpec,
+    ExitCallback,
+    OutputCallback,
+    PodRun,
+    StartedCallback,
+    note_started,
+)
 
 __all__ = ["DockerRuntime"]
 
@@ -86,6 +96,8 @@ class DockerRuntime:
         self.grace_seconds = grace_seconds
         self.pod_lookup = pod_lookup
         self.runs: dict[str, PodRun] = {}
+        # told when a pod's containers have all started (images pulled, init containers done)
+        self.on_started: StartedCallback | None = None
         self.client = client or connect()
         # no read timeout for the log streams (a container may be silent for hours); pulls bounded
         self._stream_client = connect(timeout=None)  # type: ignore[arg-type]
@@ -297,6 +309,7 @@ class DockerRuntime:
             run.processes.pop(spec.name, None)
             self._say(run, spec.name, f"failed to start container: {getattr(e, 'explanation', None) or e}")
             return ContainerResult(spec.name, full_id, NO_COMMAND_EXIT_CODE, "ContainerCannotRun")
+        note_started(run, spec, self.on_started)
         if run.stop_reason:  # stopped while the container was being started
             self._signal(container_id, run.stop_signal)
         loop = asyncio.get_running_loop()

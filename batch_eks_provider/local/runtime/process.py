@@ -24,7 +24,7 @@ from .containment import CgroupRoot, kill_cgroup, remove_cgroup
 from .local_process import spawn
 from .process_registry import ProcessRegistry, RecordedProcess, process_start_time
 
-__all__ = ["ContainerSpec", "ContainerResult", "PodRun", "ProcessRuntime"]
+__all__ = ["ContainerSpec", "ContainerResult", "PodRun", "ProcessRuntime", "note_started", "StartedCallback"]
 
 OOM_EXIT_CODE = 137
 NO_COMMAND_EXIT_CODE = 128
@@ -74,9 +74,21 @@ class PodRun:
     stop_reason: str | None = None  # set when the engine stops the pod (terminate, timeout, reclaim)
     stop_signal: int = signal.SIGTERM  # what a process started after the stop request gets at once
     task: asyncio.Task | None = None
+    containers_started: int = 0  # of ``containers`` (not the init containers)
 
 
 OutputCallback = Callable[[str, str, str], None]  # (pod_name, container_name, line)
+StartedCallback = Callable[[str], None]  # (pod_name): every container of the pod has started
+
+
+def note_started(run: PodRun, spec: ContainerSpec, on_started: StartedCallback | None) -> None:
+    """A container of ``run`` has started; once all its (non-init) containers have, ``on_started`` hears of
+    it (the pod is Running: its images pulled and its init containers done)."""
+    if not any(spec is c for c in run.containers):
+        return
+    run.containers_started += 1
+    if run.containers_started == len(run.containers) and on_started is not None:
+        on_started(run.pod_name)
 ExitCallback = Callable[[str, list[ContainerResult], list[ContainerResult], str | None], Awaitable[None] | None]
 
 
@@ -106,6 +118,8 @@ class ProcessRuntime:
         self._container_seq = 0
         self.registry = registry or ProcessRegistry(None)
         self.cgroups = cgroups  # None: this machine gives the engine no cgroups; process groups only
+        # told when a pod's containers have all started (init containers done); None: nobody listens
+        self.on_started: StartedCallback | None = None
 
     def start(self, run: PodRun) -> None:
         self.runs[run.pod_name] = run
@@ -213,6 +227,7 @@ class ProcessRuntime:
             RecordedProcess(run.pod_name, spec.name, proc.pid, start_time, proc.pid, str(cgroup) if cgroup else None)
         )
         run.processes[spec.name] = proc
+        note_started(run, spec, self.on_started)
         if run.stop_reason:  # stopped while the process was being spawned
             _signal_group(proc, run.stop_signal)
         if spec.memory_limit_mib:
