@@ -3,6 +3,11 @@ Linux pidfd. No thread per child (asyncio's default child watcher starts one per
 code on asyncio's loop and on uvloop (whose own subprocess support forks instead of vforking, which is
 several times slower for a large parent process).
 
+Backpressure: while the engine's log writer is behind (:func:`~..store.logs.output_backpressure` of the
+loop), a reader stops reading its pipe after the chunk in hand, so the container blocks on its full pipe
+instead of the engine holding its output in memory or the loop waiting on the disk; reading resumes when
+the writer has caught up. Every line is kept.
+
 Falls back to ``asyncio.create_subprocess_exec`` where ``os.pidfd_open`` is missing (not Linux >= 5.3).
 """
 
@@ -18,6 +23,7 @@ from concurrent.futures import Executor
 from pathlib import Path
 from typing import Callable
 
+from ..store.logs import output_backpressure
 from .containment import kill_cgroup, wrap_argv
 
 __all__ = ["LocalProcess", "spawn", "PIDFD_AVAILABLE", "kill_process_group"]
@@ -26,6 +32,7 @@ PIDFD_AVAILABLE = hasattr(os, "pidfd_open")
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _PIPE_BYTES = 1 << 20  # pipe size asked for, and the most read at once
 _MAX_PARTIAL_BYTES = 4 << 20  # a line without a newline is handed on in pieces of this size
+_OUTPUT_IDLE_SECONDS = 2.0  # after the exit, a pipe held open (a daemonized grandchild) is read this long
 
 
 def _pidfd_works() -> bool:
@@ -69,6 +76,9 @@ class LocalProcess:
         os.set_blocking(self._out_fd, False)
         with contextlib.suppress(OSError):  # a larger pipe: fewer wake-ups of the loop for a chatty child
             fcntl.fcntl(self._out_fd, _F_SETPIPE_SZ, _PIPE_BYTES)
+        self._backpressure = output_backpressure(loop)
+        self._paused = False
+        self._last_output = loop.time()
         loop.add_reader(self._out_fd, self._read)
         self._pidfd = os.pidfd_open(self.pid)
         loop.add_reader(self._pidfd, self._reap)
@@ -99,6 +109,17 @@ class LocalProcess:
             return
         self._partial = data[end + 1 :]
         self._emit(data[:end])  # every complete line of the chunk at once: one call, not one per line
+        self._last_output = self._loop.time()
+        if self._backpressure.behind and not self._output_done.done():  # the log writer is behind: wait
+            self._loop.remove_reader(self._out_fd)
+            self._paused = True
+            self._backpressure.when_released(self._resume)
+
+    def _resume(self) -> None:
+        if self._paused and not self._output_done.done():
+            self._paused = False
+            self._last_output = self._loop.time()
+            self._loop.add_reader(self._out_fd, self._read)
 
     def _emit(self, raw: bytes) -> None:
         """Hand on one or more lines (joined by ``\n``, no trailing newline) as one text."""
@@ -124,15 +145,20 @@ class LocalProcess:
             self._exited.set_result(code)
 
     async def wait(self) -> int:
-        """Wait for the exit and for the end of the output (children may hold the pipe a little longer)."""
+        """Wait for the exit and for the end of the output: all of it, however long the reader was paused
+        by backpressure, but no more than :data:`_OUTPUT_IDLE_SECONDS` of a pipe that stays open with
+        nothing in it (a daemonized grandchild holds it)."""
         code = await self._exited
-        try:
-            await asyncio.wait_for(asyncio.shield(self._output_done), timeout=2.0)
-        except asyncio.TimeoutError:  # a daemonized grandchild keeps the pipe open: stop reading
-            if not self._output_done.done():
+        while not self._output_done.done():
+            idle = self._loop.time() - self._last_output
+            if not self._paused and idle >= _OUTPUT_IDLE_SECONDS:
                 self._loop.remove_reader(self._out_fd)
                 self._popen.stdout.close()
                 self._output_done.set_result(None)
+                break
+            timeout = _OUTPUT_IDLE_SECONDS if self._paused else max(0.05, _OUTPUT_IDLE_SECONDS - idle)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._output_done), timeout=timeout)
         return code
 
 

@@ -1,10 +1,17 @@
 """CloudWatch Logs, as Fluent Bit fills it on EKS: the query side of the engine's container output.
 
 Container output is written by :class:`~batch_eks_provider.local.store.logs.LogStore` into SQLite (one event per
-line, lines over 256 KiB split as Fluent Bit does, group ``/aws/containerinsights/<cluster>/application``, a stream per pod container). This module
-answers DescribeLogGroups, DescribeLogStreams, GetLogEvents and FilterLogEvents over those rows with the
+line, lines over 256 KiB split as Fluent Bit does, group ``/aws/containerinsights/<cluster>/application``, a
+stream per pod container), in chunks of events that share a timestamp. This module answers
+DescribeLogGroups, DescribeLogStreams, GetLogEvents and FilterLogEvents over those chunks with the
 service's rules: which groups exist, stream ordering, ``f/``/``b/`` tokens of GetLogEvents and opaque
-``nextToken`` pagination.
+``nextToken`` pagination. An event of a stream with Kubernetes metadata is served as the JSON record
+Fluent Bit ships (:func:`~batch_eks_provider.local.store.logs.fluent_bit_record`), rendered here; filter
+patterns match that record's text, as CloudWatch matches the message it stores.
+
+FilterLogEvents looks at no more than :data:`FILTER_SCAN_EVENTS` events per call; when it stops there
+it answers the events found so far and a ``nextToken`` (CloudWatch too may answer few or no events with a
+token), so one call never holds the engine up for long.
 
 Every function takes the engine and the request's parameters (wire names) and returns the wire response.
 """
@@ -17,7 +24,7 @@ import re
 from typing import Any
 
 from ..errors import InvalidParameterException, ResourceNotFoundException
-from ..store.logs import log_group_for_cluster
+from ..store.logs import fluent_bit_record, log_group_for_cluster, record_time
 
 __all__ = [
     "describe_log_groups",
@@ -30,6 +37,7 @@ __all__ = [
 
 DESCRIBE_LIMIT = 50
 EVENTS_LIMIT = 10000
+FILTER_SCAN_EVENTS = 200_000
 _CURSOR_DIGITS = 20
 
 
@@ -204,16 +212,26 @@ def _parse_cursor_token(token: str) -> tuple[str, int, int]:
     return match.group(1), int(match.group(2)), int(match.group(3))
 
 
-def _time_clause(params: dict[str, Any]) -> tuple[list[str], list[Any]]:
-    clauses: list[str] = []
-    values: list[Any] = []
-    if params.get("startTime") is not None:
-        clauses.append("timestamp >= ?")
-        values.append(int(params["startTime"]))
-    if params.get("endTime") is not None:
-        clauses.append("timestamp <= ?")
-        values.append(int(params["endTime"]))
-    return clauses, values
+def _time_range(params: dict[str, Any]) -> tuple[int | None, int | None]:
+    start, end = params.get("startTime"), params.get("endTime")
+    return (int(start) if start is not None else None, int(end) if end is not None else None)
+
+
+_Chunk = tuple  # (last_seq, events, stream, timestamp ms, partial, text, kubernetes), as the store reads them
+
+
+def _chunk_events(chunk: _Chunk) -> list[tuple[int, str, int, str]]:
+    """A chunk's events as ``(seq, stream, timestamp, message)``: the lines, or their Fluent Bit records."""
+    last, count, stream, ts, partial, text, kubernetes = chunk
+    lines = text.split("\n")
+    first = last - count + 1
+    if kubernetes is None:
+        return [(first + i, stream, ts, line) for i, line in enumerate(lines)]
+    time, pieces = record_time(ts), set(json.loads(partial)) if partial else ()
+    return [
+        (first + i, stream, ts, fluent_bit_record(line, time, kubernetes, partial=i in pieces))
+        for i, line in enumerate(lines)
+    ]
 
 
 def get_log_events(engine: Any, params: dict[str, Any]) -> dict[str, Any]:
@@ -226,21 +244,27 @@ def get_log_events(engine: Any, params: dict[str, Any]) -> dict[str, Any]:
     if not engine.store.log_events_exist(group, stream):
         raise ResourceNotFoundException("The specified log stream does not exist.")
     limit = _limit(params, EVENTS_LIMIT, EVENTS_LIMIT)
-    clauses, values = _time_clause(params)
-    clauses[:0] = ["log_group = ?", "log_stream = ?"]
-    values[:0] = [group, stream]
+    start_ms, end_ms = _time_range(params)
     token = params.get("nextToken")
     if token:
         direction, ts, rowid = _parse_cursor_token(token)
     else:
         direction, ts, rowid = ("f", -1, -1) if params.get("startFromHead") else ("b", 2**62, 2**62)
-    if direction == "f":
-        where = " AND ".join([*clauses, "rowid > ?"])  # rowid (ingestion) order is time order
-        rows = engine.store.select_log_events(where, (*values, rowid), limit)
+    rows: list[tuple[int, str, int, str]] = []
+    if direction == "f":  # seq (ingestion) order is time order
+        for chunk in engine.store.stream_chunks(group, stream, after=rowid, start_ms=start_ms, end_ms=end_ms):
+            rows += [e for e in _chunk_events(chunk) if e[0] > rowid][: limit - len(rows)]
+            if len(rows) >= limit:
+                break
     else:
-        where = " AND ".join([*clauses, "rowid < ?"])
-        rows = engine.store.select_log_events(where, (*values, rowid), limit, descending=True)[::-1]
-    events = [{"timestamp": r[2], "message": r[4], "ingestionTime": r[3]} for r in rows]
+        for chunk in engine.store.stream_chunks(
+            group, stream, before=rowid, start_ms=start_ms, end_ms=end_ms, descending=True
+        ):
+            earlier = [e for e in _chunk_events(chunk) if e[0] < rowid]
+            rows[:0] = earlier[max(0, len(earlier) - (limit - len(rows))) :]
+            if len(rows) >= limit:
+                break
+    events = [{"timestamp": r[2], "message": r[3], "ingestionTime": r[2]} for r in rows]
     if rows:
         forward = _cursor_token("f", rows[-1][2], rows[-1][0])
         backward = _cursor_token("b", rows[0][2], rows[0][0])
@@ -277,6 +301,27 @@ def parse_filter_pattern(pattern: str | None) -> tuple[list[str], list[str], lis
     return required, any_of, excluded
 
 
+def _chunk_may_match(chunk: _Chunk, required: list[str], any_of: list[str]) -> bool:
+    """False when no event of the chunk can match: a term that holds no ``"`` is in an event's record only
+    if it is in the record's fixed parts or in the chunk's lines escaped as JSON (a necessary test, done
+    on the whole chunk at once)."""
+    _, _, _, ts, _, text, kubernetes = chunk
+    if kubernetes is None:
+        return True  # plain lines: the store tested the text already
+    envelope = fluent_bit_record("", record_time(ts), kubernetes)
+    escaped = None
+
+    def may_hold(term: str) -> bool:
+        nonlocal escaped
+        if '"' in term or term in envelope:
+            return True
+        if escaped is None:
+            escaped = json.dumps(text + "\n", ensure_ascii=False)
+        return term in escaped
+
+    return all(may_hold(t) for t in required) and (not any_of or any(may_hold(t) for t in any_of))
+
+
 def filter_log_events(engine: Any, params: dict[str, Any]) -> dict[str, Any]:
     group = _group_name(engine, params)
     names, prefix = params.get("logStreamNames"), params.get("logStreamNamePrefix")
@@ -285,44 +330,52 @@ def filter_log_events(engine: Any, params: dict[str, Any]) -> dict[str, Any]:
             "logStreamNames and logStreamNamePrefix are mutually exclusive parameters."
         )
     limit = _limit(params, EVENTS_LIMIT, EVENTS_LIMIT)
-    clauses, values = _time_clause(params)
-    clauses.insert(0, "log_group = ?")
-    values.insert(0, group)
+    start_ms, end_ms = _time_range(params)
+    clauses, values = ["log_group = ?"], [group]
     if names:
         clauses.append(f"log_stream IN ({', '.join('?' for _ in names)})")
         values.extend(names)
-    if prefix:  # a range on the (group, stream, timestamp) index: every name that starts with the prefix
+    if prefix:
         clauses.append("log_stream >= ? AND log_stream < ? AND substr(log_stream, 1, ?) = ?")
         values.extend([prefix, prefix + "\U0010ffff", len(prefix), prefix])
     required, any_of, excluded = parse_filter_pattern(params.get("filterPattern"))
-    for term in required:
-        clauses.append("instr(message, ?) > 0")
-        values.append(term)
-    if any_of:
-        clauses.append("(" + " OR ".join("instr(message, ?) > 0" for _ in any_of) + ")")
-        values.extend(any_of)
-    for term in excluded:
-        clauses.append("instr(message, ?) = 0")
-        values.append(term)
+    after = None
     if params.get("nextToken"):
         token = params["nextToken"]
         cursor = _decode_token(token)
-        ts, rowid = _token_int(token, cursor, "timestamp"), _token_int(token, cursor, "rowid")
-        clauses.append("rowid > ?")  # rowid (ingestion) order is time order
-        values.append(rowid)
-    rows = engine.store.select_log_events(" AND ".join(clauses), tuple(values), limit + 1)
-    more, rows = len(rows) > limit, rows[:limit]
+        _token_int(token, cursor, "timestamp")
+        after = _token_int(token, cursor, "rowid")  # seq (ingestion) order is time order
+    chunks = engine.store.scan_chunks(  # a plain-line chunk without every required term has no match
+        " AND ".join(clauses), tuple(values), after=after, start_ms=start_ms, end_ms=end_ms, text_terms=required
+    )
+    rows: list[tuple[int, str, int, str]] = []
+    scanned, position, more = 0, None, False
+    for chunk in chunks:
+        if scanned >= FILTER_SCAN_EVENTS or len(rows) > limit:
+            more = True
+            break
+        scanned += chunk[1]
+        position = (chunk[3], chunk[0])
+        if (required or any_of) and not _chunk_may_match(chunk, required, any_of):
+            continue
+        for event in _chunk_events(chunk):
+            if after is not None and event[0] <= after:
+                continue
+            message = event[3]
+            if (
+                all(t in message for t in required)
+                and (not any_of or any(t in message for t in any_of))
+                and not any(t in message for t in excluded)
+            ):
+                rows.append(event)
+    if len(rows) > limit:
+        rows, more = rows[:limit], True
+        position = (rows[-1][2], rows[-1][0])
     events = [
-        {
-            "logStreamName": r[1],
-            "timestamp": r[2],
-            "message": r[4],
-            "ingestionTime": r[3],
-            "eventId": f"{r[0]:056d}",
-        }
+        {"logStreamName": r[1], "timestamp": r[2], "message": r[3], "ingestionTime": r[2], "eventId": f"{r[0]:056d}"}
         for r in rows
     ]
     body: dict[str, Any] = {"events": events, "searchedLogStreams": []}
-    if more:
-        body["nextToken"] = _encode_token({"timestamp": rows[-1][2], "rowid": rows[-1][0]})
+    if more and position is not None:
+        body["nextToken"] = _encode_token({"timestamp": position[0], "rowid": position[1]})
     return body

@@ -1,0 +1,68 @@
+"""Container output while the log writer is behind: the engine stops reading the container's pipe instead
+of blocking its event loop or holding the output in memory, and keeps every line once the writer catches
+up. The writer is held back as a slow disk would: another SQLite connection holds the write lock."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import sys
+
+from batch_eks_provider.local.clock import ManualClock
+from batch_eks_provider.local.runtime.local_process import spawn
+from batch_eks_provider.local.store.logs import ContainerLines, LogStore, output_backpressure
+from batch_eks_provider.local.store.sqlite import Store
+
+GROUP = "/aws/containerinsights/test-cluster/application"
+LINES = 100_000  # 50 bytes each: 5 MB, far more than the pipe (1 MiB) and the backlog allowed (256 KiB)
+LINE = "line %010d of the backpressure test ...............\n"
+
+
+async def _until(condition, what: str, timeout: float = 30.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+async def _chatty_job_with_a_stuck_writer(tmp_path) -> tuple[list[str], dict]:
+    store = Store(tmp_path)
+    logs = LogStore(store, ManualClock(start=1_700_000_000.0), backlog_bytes=(256 * 1024, 64 * 1024))
+    lock = sqlite3.connect(store.path, isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")  # the writer cannot commit until this ends
+    script = f"import sys\nw = sys.stdout.write\nfor i in range({LINES}):\n    w({LINE!r} % i)\n"
+    printed = lambda text: logs.append("pod-a", "main", text, group=GROUP, stream="s-a")  # noqa: E731
+    proc = await spawn([sys.executable, "-c", script], {"PATH": os.environ["PATH"]}, str(tmp_path), printed)
+    gate = output_backpressure(asyncio.get_running_loop())
+    await _until(lambda: gate.behind, "the reader to be held back")
+    # the loop runs (this coroutine does), the job cannot end: most of its output is still unread
+    seen = {"read_bytes_while_held": logs._bytes[("pod-a", "main")], "running_while_held": proc.returncode is None}
+    lock.execute("COMMIT")
+    lock.close()
+    seen["exit_code"] = await asyncio.wait_for(proc.wait(), timeout=120)
+    logs.flush()
+    store.sync_logs()
+    seen["gate_released"] = not gate.behind
+    events = [row[4] for row in store.select_log_events("log_group = ?", (GROUP,), LINES + 10)]
+    store.close()
+    return events, seen
+
+
+def test_a_stuck_log_writer_pauses_the_reader_not_the_loop_and_every_line_arrives(tmp_path):
+    events, seen = asyncio.run(_chatty_job_with_a_stuck_writer(tmp_path))
+    assert seen["running_while_held"] and seen["read_bytes_while_held"] < LINES * 50 // 2
+    assert seen["exit_code"] == 0 and seen["gate_released"]
+    assert events == [(LINE % i).rstrip("\n") for i in range(LINES)]
+
+
+def test_container_lines_keep_the_last_lines_and_read_like_a_list():
+    lines = ContainerLines()
+    lines.add(1.0, ["a", "b", "c"])
+    lines.add(2.0, ["d", "e"])
+    assert [(x.timestamp, x.message) for x in lines] == [(1.0, "a"), (1.0, "b"), (1.0, "c"), (2.0, "d"), (2.0, "e")]
+    assert (len(lines), lines[3].message, lines[-1].message, [x.message for x in lines[1:4]]) == (5, "d", "e", ["b", "c", "d"])
+    lines.keep_last(3)
+    assert [x.message for x in lines] == ["c", "d", "e"] and lines[0].timestamp == 1.0
