@@ -9,6 +9,7 @@ EKS cluster; ``DescribeCluster`` gives the API server endpoint and CA, and the b
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -47,6 +48,39 @@ reopened after 5 minutes instead of blocking for ever."""
 MAX_STREAM_RECONNECTS = 288
 """Reconnects of one :meth:`~BatchEksPodHook.stream_pod_logs` (a day of silence at the default timeout)."""
 _ACTIVE_STATUSES = ("STARTING", "RUNNING")
+
+
+def _record_lines(messages: list[str]) -> list[str]:
+    """The lines of a container's CloudWatch events: the ``log`` of each Fluent Bit record (a record whose
+    ``log`` has no newline is the first part of a line too long for one event: the next record continues
+    it), or the message itself when it is not a record (see :func:`.pod_logs.fluent_bit_message`)."""
+    lines: list[str] = []
+    pending = ""
+    for message in messages:
+        log = _record_log(message)
+        if log is None:
+            lines.append(pending + fluent_bit_message(message))
+            pending = ""
+        elif log.endswith("\n"):
+            lines.append(pending + log.rstrip("\n"))
+            pending = ""
+        else:
+            pending += log
+    if pending:
+        lines.append(pending)
+    return lines
+
+
+def _record_log(message: str) -> str | None:
+    """The ``log`` of a Fluent Bit record, None when the message is not one."""
+    if not message.startswith("{"):
+        return None
+    try:
+        record = json.loads(message)
+    except ValueError:
+        return None
+    log = record.get("log") if isinstance(record, dict) else None
+    return log if isinstance(log, str) else None
 
 
 @dataclass(frozen=True)
@@ -430,17 +464,17 @@ class BatchEksPodHook(AwsBaseHook):
         result: dict[str, list[str]] = {}
         try:
             for name, prefix in prefixes:
-                lines: list[str] = []
+                messages: list[str] = []
                 for page in logs.get_paginator("filter_log_events").paginate(
                     logGroupName=group, logStreamNamePrefix=prefix
                 ):
-                    lines.extend(
-                        fluent_bit_message(event["message"])
+                    messages.extend(
+                        event["message"]
                         for event in page["events"]
                         # container "app" must not take the stream of container "application"
                         if not name or stream_container(event["logStreamName"], marker) == name
                     )
-                result[name] = lines
+                result[name] = _record_lines(messages)
         except logs.exceptions.ResourceNotFoundException:
             return AttemptLogs(ref.pod_name, ref.namespace, "none")
         source = "cloudwatch" if any(result.values()) else "none"

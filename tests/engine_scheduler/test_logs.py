@@ -77,3 +77,41 @@ def test_the_caps_drop_output_after_one_marker_and_count_message_bytes():
         by_stream.setdefault(stream, []).append(message)
     assert by_stream["s-a"] == ["12345", "67890", "[batch-eks local] log output over 10 bytes (the per-container log limit) dropped for this container"]
     assert by_stream["s-b"] == ["1234", "[batch-eks local] log output over 15 bytes (the engine's total log limit) dropped for this container"]
+
+
+def test_events_stored_one_row_each_by_an_earlier_engine_are_read_back_after_the_upgrade(tmp_path):
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "engine.sqlite3", isolation_level=None)
+    db.executescript(
+        "CREATE TABLE log_streams (id INTEGER PRIMARY KEY, log_group TEXT NOT NULL, log_stream TEXT NOT NULL,"
+        " first_ingestion INTEGER NOT NULL, first_event INTEGER NOT NULL, last_event INTEGER NOT NULL,"
+        " last_ingestion INTEGER NOT NULL, stored_bytes INTEGER NOT NULL, base_ms INTEGER NOT NULL,"
+        " UNIQUE (log_group, log_stream));"
+        "CREATE TABLE log_stream_events (stream_id INTEGER NOT NULL, seq INTEGER NOT NULL, offset_ms INTEGER NOT NULL,"
+        " message TEXT NOT NULL, PRIMARY KEY (stream_id, seq)) WITHOUT ROWID;"
+        f"INSERT INTO log_streams VALUES (1, '{GROUP}', 's-a', 1000, 1000, 1005, 1005, 9, 1000);"
+        f"INSERT INTO log_streams VALUES (2, '{GROUP}', 's-b', 1002, 1002, 1002, 1002, 3, 1002);"
+        "INSERT INTO log_stream_events VALUES (1, 1, 0, 'one'), (1, 2, 0, 'two'), (2, 3, 0, 'b-1'), (1, 4, 5, 'six');"
+    )
+    db.close()
+    store = Store(tmp_path)
+    rows = store.select_log_events("log_group = ?", (GROUP,), 10)
+    assert [(r[1], r[2], r[4]) for r in rows] == [("s-a", 1000, "one"), ("s-a", 1000, "two"), ("s-b", 1002, "b-1"), ("s-a", 1005, "six")]
+    assert store.stored_log_bytes() == 12 and sorted(s[5] for s in store.log_streams(GROUP)) == [3, 9]
+    logs = LogStore(store, ManualClock(start=2.0))
+    logs.append("pod-a", "main", "seven", group=GROUP, stream="s-a")
+    logs.flush()
+    assert [r[4] for r in store.select_log_events("log_stream = ?", ("s-a",), 10)] == ["one", "two", "six", "seven"]
+    store.close()
+
+
+def test_ids_and_names_of_a_container_as_container_insights_has_them():
+    from batch_eks_provider.local.store.logs import container_id, log_stream_name
+
+    cid = container_id("aws-batch.p1", "main")
+    assert len(cid) == 64 and int(cid, 16) >= 0 and cid == container_id("aws-batch.p1", "main")
+    assert len({cid, container_id("aws-batch.p2", "main"), container_id("aws-batch.p1", "side")}) == 3
+    assert log_stream_name("ip-1", "aws-batch.p1", "ns", "main", cid) == (
+        f"ip-1-application.var.log.containers.aws-batch.p1_ns_main-{cid}.log"
+    )
