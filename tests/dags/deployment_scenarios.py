@@ -18,7 +18,8 @@ DEFINITION = "doeks-hello-world"
 POLL = 0.5
 SMALL = {"job_queue": QUEUE, "job_definition": DEFINITION, "cpu": "0.25", "memory": "64Mi", "poll_interval": POLL}
 COMMON = {"start_date": datetime(2024, 1, 1), "schedule": None, "catchup": False, "tags": ["batch-eks-deployment"]}
-GATED = 'echo "waiting for $GATE"; while [ ! -e "$GATE" ]; do sleep 0.5; done; echo released'
+# one check a second: 200 gated pods on 2 cores must not spend them forking sleep
+GATED = 'echo "waiting for $GATE"; while [ ! -e "$GATE" ]; do sleep 1; done; echo released'
 GATE_PARAM = Param("/nonexistent/gate", type="string", description="The job ends once this file exists.")
 
 with DAG(dag_id="deployment_deferred_gate", params={"count": Param(2, type="integer"), "gate": GATE_PARAM}, **COMMON):

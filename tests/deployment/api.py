@@ -68,11 +68,19 @@ class AirflowApi:
             if len(found) >= page["total_entries"] or not page["task_instances"]:
                 return found
 
-    def clear_task(self, dag_id: str, run_id: str, task_id: str) -> None:
+    def clear_task(self, dag_id: str, run_id: str, task_id: str, include_downstream: bool = False) -> None:
+        """Clear one task of a run as the UI's Clear does (its downstream tasks too if asked)."""
         self.request(
             "POST", f"/dags/{dag_id}/clearTaskInstances",
-            json={"dry_run": False, "dag_run_id": run_id, "task_ids": [task_id], "only_failed": False, "reset_dag_runs": True},
+            json={"dry_run": False, "dag_run_id": run_id, "task_ids": [task_id], "only_failed": False,
+                  "reset_dag_runs": True, "include_downstream": include_downstream},
         )
+
+    def event_logs(self, dag_id: str, run_id: str, event: str) -> list[dict[str, Any]]:
+        """The audit log's entries named ``event`` for one run (what the UI's Audit Log shows)."""
+        return self.request(
+            "GET", "/eventLogs", params={"dag_id": dag_id, "run_id": run_id, "event": event, "limit": 100}
+        )["event_logs"]
 
     def mark_failed(self, dag_id: str, run_id: str, task_id: str) -> None:
         self.request("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}", json={"new_state": "failed"})

@@ -11,12 +11,15 @@ __all__ = ["jobs_of", "describe_jobs_count"]
 STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
 
 
-def jobs_of(batch: Any, dag_id: str, run_id: str | None = None, queue: str = "doeks-JQ1_OD") -> list[dict[str, Any]]:
-    """Every job of ``queue`` whose tags name ``dag_id`` (and ``run_id`` if given), described, oldest first."""
+def jobs_of(batch: Any, dag_id: str, run_id: str | None = None, queue: str | None = "doeks-JQ1_OD") -> list[dict[str, Any]]:
+    """Every job of ``queue`` (None: of every queue) whose tags name ``dag_id`` (and ``run_id`` if given),
+    described, oldest first."""
+    queues = [queue] if queue else [q["jobQueueName"] for q in batch.describe_job_queues()["jobQueues"]]
     ids: list[str] = []
-    for status in STATUSES:
-        for page in batch.get_paginator("list_jobs").paginate(jobQueue=queue, jobStatus=status):
-            ids.extend(job["jobId"] for job in page["jobSummaryList"])
+    for name in queues:
+        for status in STATUSES:
+            for page in batch.get_paginator("list_jobs").paginate(jobQueue=name, jobStatus=status):
+                ids.extend(job["jobId"] for job in page["jobSummaryList"])
     jobs: list[dict[str, Any]] = []
     for start in range(0, len(ids), 100):
         jobs.extend(batch.describe_jobs(jobs=ids[start:start + 100])["jobs"])

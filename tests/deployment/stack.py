@@ -24,9 +24,10 @@ from batch_eks_provider.tools.airflow_local import wait_until_up
 
 from .postgres import Cluster, free_port
 
-__all__ = ["Deployment", "ROOT", "ADMIN", "COMPONENTS"]
+__all__ = ["ARTIFACTS", "Deployment", "ROOT", "ADMIN", "COMPONENTS"]
 
 ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "deployment"  # logs of a failed module, the UI scenario's screenshots
 ADMIN = "admin"
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"

@@ -10,24 +10,32 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import signal
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
-from .api import AirflowApi, wait_until
+from tests.support.browser import CHROMIUM_ARGS
+
+from .api import TERMINAL_RUN_STATES, AirflowApi, wait_until
 from .engine_jobs import describe_jobs_count, jobs_of
-from .stack import Deployment
+from .stack import ADMIN, ARTIFACTS, ROOT, Deployment
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 POLL = 1.0  # the trigger loop's interval: the DAGs ask 0.5 s, the poller's floor (MIN_POLL_INTERVAL) is 1 s
-# 200 under SOAK=1 (make soak); make test's default keeps the module within its budget on 2 cores and still
-# crosses DescribeJobs' 100-id limit (ceil(110/100) = 2 calls per cycle)
-MANY = int(os.environ.get("DEPLOYMENT_DEFERRED_TASKS", "200" if os.environ.get("SOAK") else "110"))
-RUN_TIMEOUT = 240.0
+# the issue's 200 (ceil(200/100) = 2 DescribeJobs per cycle); DEPLOYMENT_DEFERRED_TASKS=N tries another N
+MANY = int(os.environ.get("DEPLOYMENT_DEFERRED_TASKS", "200"))
+RUN_TIMEOUT = 300.0
+# Airflow 3.3's scheduler fails a deferred task whose job ends before the executor's "success" of the worker's
+# exit on defer() is processed, once the resumed try is queued or running: it reads that stale event as the
+# resumed try killed externally ("state mismatch"). Open upstream as apache/airflow#72716 (fixes in review:
+# #72767, #71579); 3.3.2 only ignores the stale event while the task is still scheduled.
+STALE_DEFER_EXIT = "apache/airflow#72716"
 # every example DAG with a schedule of None, and a conf that changes its Params as a user would in the trigger form
 # (batch_eks_daily is the scheduled example: it is triggered with its defaults)
 EXAMPLES = {
@@ -60,6 +68,61 @@ def states(api: AirflowApi, dag_id: str, run_id: str, task_id: str) -> dict[str,
     return counts
 
 
+def lost_to_stale_defer_exit(api: AirflowApi, dag_id: str, run_id: str) -> list[dict]:
+    """The run's failed task instances that the scheduler failed on a stale executor success (STALE_DEFER_EXIT).
+
+    Told apart by the audit log: a "state mismatch" entry whose executor state is success. A try that really
+    succeeded records success itself, and a killed process is reported failed; only a worker's exit after
+    ``defer()`` is reported success while the task instance is queued or running again.
+    """
+    stale = {
+        (entry.get("task_id"), entry.get("map_index", -1))
+        for entry in api.event_logs(dag_id, run_id, "state mismatch")
+        if "finished with state success" in (entry.get("extra") or "")
+    }
+    return [ti for ti in tis(api, dag_id, run_id) if ti["state"] == "failed" and (ti["task_id"], ti["map_index"]) in stale]
+
+
+def recover_from_stale_defer_exit(api: AirflowApi, batch, dag_id: str, run_id: str, run: dict) -> tuple[dict, list[str], int]:
+    """A failed run whose only failures are STALE_DEFER_EXIT: clear the lost tasks (the UI's Clear, downstream
+    included) and wait again.
+
+    The next try re-attaches to the lost try's job, unless that try got as far as marking the job as the
+    work of a succeeded try (``airflow:task_succeeded``) before the scheduler failed it: then Clear runs the
+    job again, as it does for any task whose try succeeded. Either way no other job is submitted.
+
+    Returns the run as it ended, a line per recovered task and how many jobs the Clear ran again. A run that
+    failed for any other reason is returned as it is, for the caller's assertion to report.
+    """
+    if run["state"] != "failed":
+        return run, [], 0
+    lost = lost_to_stale_defer_exit(api, dag_id, run_id)
+    failed = [ti for ti in tis(api, dag_id, run_id) if ti["state"] == "failed"]
+    if not lost or len(lost) != len(failed):
+        return run, [], 0
+    before = jobs_of(batch, dag_id, run_id, queue=None)
+    for ti in lost:
+        api.clear_task(dag_id, run_id, ti["task_id"], include_downstream=True)
+    wait_until(lambda: api.run(dag_id, run_id)["state"] not in TERMINAL_RUN_STATES, 60,
+               lambda: f"run {dag_id}/{run_id} still {api.run(dag_id, run_id)['state']} after Clear")
+    final = api.wait_for_run(dag_id, run_id, RUN_TIMEOUT)
+    after = jobs_of(batch, dag_id, run_id, queue=None)
+    lines, again = [], 0
+    for ti in lost:
+        now = tis(api, dag_id, run_id, ti["task_id"])[0]
+        old = [j for j in before if j["tags"].get("airflow:task_id") == ti["task_id"]]
+        new = [j for j in after if j["tags"].get("airflow:task_id") == ti["task_id"]]
+        marked = [j for j in old if j["tags"].get("airflow:task_succeeded") == str(ti["try_number"])]
+        lines.append(
+            f"{dag_id}.{ti['task_id']} try {ti['try_number']} lost to {STALE_DEFER_EXIT}, cleared: try "
+            f"{now['try_number']} {now['state']}, its jobs {len(old)} -> {len(new)} "
+            f"({'the lost try had marked its job succeeded: run again' if marked else 're-attached'})"
+        )
+        assert len(new) == len(old) + (1 if marked else 0), f"{lines[-1]}: {[(j['jobId'], j['tags']) for j in new]}"
+        again += 1 if marked else 0
+    return final, lines, again
+
+
 @pytest.fixture
 def gate(deployment: Deployment, request) -> Path:
     """A file whose creation lets the gated jobs end (the engine runs pods as local processes)."""
@@ -68,69 +131,99 @@ def gate(deployment: Deployment, request) -> Path:
     path.touch()  # never leave jobs waiting
 
 
-def test_example_dags_succeed_with_default_and_changed_params(deployment, api):
+def test_example_dags_succeed_with_default_and_changed_params(deployment, api, batch):
     runs = []
     for dag_id, changed in EXAMPLES.items():
         ready(api, dag_id)
-        # batch_eks_daily's templates use {{ ds }}: a run of it needs a logical date (see the defect in the docs)
-        when = datetime.now(timezone.utc).replace(microsecond=0).isoformat() if dag_id == "batch_eks_daily" else None
-        runs.append((dag_id, api.trigger(dag_id, logical_date=when), "default"))
+        # as the trigger form does: no logical date (batch_eks_daily templates from logical_date or run_after)
+        runs.append((dag_id, api.trigger(dag_id), "default"))
         if changed:
             runs.append((dag_id, api.trigger(dag_id, conf=changed), "changed"))
-    results = [(dag_id, what, api.wait_for_run(dag_id, run_id, RUN_TIMEOUT)["state"]) for dag_id, run_id, what in runs]
+    results, recovered = [], []
+    for dag_id, run_id, what in runs:
+        run, lines, _ = recover_from_stale_defer_exit(api, batch, dag_id, run_id, api.wait_for_run(dag_id, run_id, RUN_TIMEOUT))
+        results.append((dag_id, what, run["state"]))
+        recovered.extend(lines)
     deferred_tries = sum(
         1 for dag_id, run_id, _ in runs for ti in tis(api, dag_id, run_id) if ti["operator"] == "BatchEksSubmitJobOperator"
         and "deferred" in api.task_log(dag_id, run_id, ti["task_id"], ti["try_number"], ti["map_index"]).lower()
     )
     said(f"{len(runs)} example runs: " + ", ".join(f"{d}({w})={s}" for d, w, s in results)
-         + f"; {deferred_tries} deferred tries")
+         + f"; {deferred_tries} deferred tries; {len(recovered)} task(s) lost to {STALE_DEFER_EXIT}"
+         + "".join(f"\n    {line}" for line in recovered))
     assert all(state == "success" for _, _, state in results), results
 
 
+def describe_cycles(engine_url: str, wanted: int, timeout: float, gap: float = POLL / 2) -> tuple[list[int], float]:
+    """DescribeJobs calls per cycle of the triggerer's poll loop, and the seconds per cycle.
+
+    The engine's DescribeJobs counter is read every 0.1 s: a cycle's calls follow one another, then the loop
+    pauses a poll interval, so increments less than ``gap`` apart are one cycle. The first cycle seen and the
+    last (either may be partial) are dropped. Waits for ``wanted`` whole cycles, at most ``timeout`` s.
+    """
+    cycles: list[int] = []
+    starts: list[float] = []
+    count, changed = describe_jobs_count(engine_url), None
+    deadline = time.monotonic() + timeout
+    while len(cycles) < wanted + 2:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{wanted} DescribeJobs cycles not seen within {timeout:.0f}s: {cycles}")
+        time.sleep(0.1)  # the counter's sampling period
+        now, seen = time.monotonic(), describe_jobs_count(engine_url)
+        if seen != count:
+            if changed is None or now - changed >= gap:
+                cycles.append(0)
+                starts.append(now)
+            cycles[-1] += seen - count
+            count, changed = seen, now
+    return cycles[1:-1], (starts[-1] - starts[1]) / (len(starts) - 2)
+
+
+def _when(stamp: str) -> float:
+    return datetime.fromisoformat(stamp).timestamp()
+
+
+@pytest.mark.timeout(2400)
 def test_many_deferred_tasks_share_one_poll_loop(deployment, api, batch, gate):
     dag_id = "deployment_deferred_gate"
     ready(api, dag_id)
+    started = time.monotonic()
     run_id = api.trigger(dag_id, conf={"count": MANY, "gate": str(gate)})
     wait_until(
-        lambda: states(api, dag_id, run_id, "wait").get("deferred") == MANY, 600,
-        lambda: f"{MANY} deferred: {states(api, dag_id, run_id, 'wait')}", interval=2,
+        lambda: states(api, dag_id, run_id, "wait").get("deferred") == MANY, 900,
+        lambda: f"{MANY} deferred: {states(api, dag_id, run_id, 'wait')}", interval=5,
     )
-    window = 6.0
-    before, started = describe_jobs_count(deployment.engine_url), time.monotonic()
-    time.sleep(window)  # a measuring window, not a wait for a condition: DescribeJobs calls in `window` seconds
-    calls = describe_jobs_count(deployment.engine_url) - before
-    elapsed = time.monotonic() - started
-    per_interval = calls / (elapsed / POLL)
+    deferred_after = time.monotonic() - started
+    per_cycle, period = describe_cycles(deployment.engine_url, wanted=8, timeout=120)
+    expected = math.ceil(MANY / 100)
     gate.touch()
-    resumed: dict[int, float] = {}
-
-    def all_resumed() -> bool:
-        now = time.time()
-        for ti in tis(api, dag_id, run_id, "wait"):
-            if ti["state"] != "deferred":
-                resumed.setdefault(ti["map_index"], now)
-        return len(resumed) == MANY
-
-    wait_until(all_resumed, 120, lambda: f"{len(resumed)}/{MANY} resumed", interval=0.25)
-    final = api.wait_for_run(dag_id, run_id, 900)
+    wait_until(lambda: not states(api, dag_id, run_id, "wait").get("deferred"), 300,
+               lambda: f"resumed: {states(api, dag_id, run_id, 'wait')}", interval=2)
+    final = api.wait_for_run(dag_id, run_id, 1500)
     jobs = jobs_of(batch, dag_id, run_id)
-    ended = {int(j["tags"]["airflow:map_index"]): j["stoppedAt"] / 1000 for j in jobs}
-    lags = [resumed[i] - ended[i] for i in resumed if i in ended]
-    per_task = {}
+    ended = {int(j["tags"]["airflow:map_index"]): j["stoppedAt"] / 1000 for j in jobs if j.get("stoppedAt")}
+    # the triggerer's event puts the task instance back to scheduled and stamps scheduled_when
+    resumed = {ti["map_index"]: _when(ti["scheduled_when"]) for ti in tis(api, dag_id, run_id, "wait")}
+    lags = sorted(resumed[i] - ended[i] for i in resumed if i in ended)
+    per_task: dict[str, int] = {}
     for job in jobs:
         per_task[job["tags"]["airflow:map_index"]] = per_task.get(job["tags"]["airflow:map_index"], 0) + 1
     duplicates = sum(n - 1 for n in per_task.values())
+    most = max(set(per_cycle), key=per_cycle.count)
     said(
-        f"{MANY} deferred, {calls} DescribeJobs in {elapsed:.1f}s = {per_interval:.2f} per {POLL}s poll interval "
-        f"(ceil({MANY}/100) = {math.ceil(MANY / 100)} per cycle), resumed at most {max(lags):.2f}s after the job ended, "
-        f"{len(jobs)} jobs, {duplicates} duplicate jobs, run {final['state']}"
+        f"{MANY} deferred (all deferred {deferred_after:.0f}s after the trigger), DescribeJobs per poll cycle "
+        f"{per_cycle} (ceil({MANY}/100) = {expected}), one cycle every {period:.2f}s; after the gate opened every "
+        f"task resumed {lags[0]:.2f}..{lags[-1]:.2f}s (median {lags[len(lags) // 2]:.2f}s) after its job ended; "
+        f"{len(jobs)} jobs, {duplicates} duplicate jobs, run {final['state']} "
+        f"{time.monotonic() - started:.0f}s after the trigger"
     )
-    assert final["state"] == "success"
+    assert final["state"] == "success", api.state_counts(dag_id, run_id)
     assert len(per_task) == MANY and duplicates == 0
-    assert 0 < per_interval <= math.ceil(MANY / 100) * 1.1
-    # one poll interval, plus what is Airflow's and the test's: the triggerer's event write (its loop runs every
-    # second), the API read's granularity (0.25 s) and latency on a loaded machine
-    assert max(lags) <= POLL + 2.0
+    assert most == expected and max(per_cycle) <= expected, per_cycle
+    assert len(lags) == MANY
+    # one poll interval, plus the triggerer's write of the events (its loop runs every second; 200 at once) and
+    # the load of a 2-core machine: measured 0.6..2.9 s at load 10
+    assert lags[-1] <= POLL + 3.0, lags[-10:]
 
 
 def _worker_pids_running(deployment: Deployment, needle: str) -> list[int]:
@@ -169,6 +262,7 @@ def test_killed_worker_retry_reattaches(deployment, api, batch, gate):
          f"run {final['state']}, try 2 log re-attached: {'e-attach' in log}")
     assert final["state"] == "success" and ti["try_number"] == 2
     assert len(jobs) == 1
+    assert "Re-attaching to AWS Batch job" in log, log[-2000:]
 
 
 def test_triggerer_killed_and_restarted(deployment, api, batch, gate):
@@ -202,7 +296,7 @@ def test_cleared_and_failed_deferred_tasks_terminate_their_jobs(deployment, api,
         found = batch.describe_jobs(jobs=list(first.values()))["jobs"]
         return all(j["status"] == "FAILED" for j in found) and found
 
-    jobs = wait_until(terminated, 60, lambda: str([(j["jobName"], j["status"]) for j in batch.describe_jobs(jobs=list(first.values()))["jobs"]]))
+    jobs = wait_until(terminated, 180, lambda: str([(j["jobName"], j["status"]) for j in batch.describe_jobs(jobs=list(first.values()))["jobs"]]))
     gate.touch()
     reasons = {j["jobName"]: j.get("statusReason") for j in jobs}
     said(f"cleared to_clear and marked to_fail failed while deferred: jobs {reasons}")
@@ -234,13 +328,19 @@ def test_catchup_runs_each_submit_once(deployment, api, batch):
         return runs if len(runs) >= 2 and all(r["state"] in ("success", "failed") for r in runs) else None
 
     runs = wait_until(all_runs_finished, RUN_TIMEOUT, lambda: str([(r["dag_run_id"], r["state"]) for r in api.runs(dag_id)]))
+    recovered, again = [], {}
+    for index, run in enumerate(runs):
+        runs[index], lines, again[run["dag_run_id"]] = recover_from_stale_defer_exit(api, batch, dag_id, run["dag_run_id"], run)
+        recovered.extend(lines)
     jobs = jobs_of(batch, dag_id)
     per_run = {}
     for job in jobs:
         per_run[job["tags"]["airflow:run_id"]] = per_run.get(job["tags"]["airflow:run_id"], 0) + 1
-    said(f"@daily with catchup from two days back: {len(runs)} runs {[r['state'] for r in runs]}, jobs per run {per_run}")
+    said(f"@daily with catchup from two days back: {len(runs)} runs {[r['state'] for r in runs]}, jobs per run {per_run}; "
+         f"{len(recovered)} task(s) lost to {STALE_DEFER_EXIT}" + "".join(f"\n    {line}" for line in recovered))
     assert all(r["state"] == "success" for r in runs)
-    assert set(per_run) == {r["dag_run_id"] for r in runs} and set(per_run.values()) == {1}
+    # one job per run; a Clear after STALE_DEFER_EXIT runs a job again only if the lost try had marked it succeeded
+    assert per_run == {r["dag_run_id"]: 1 + again[r["dag_run_id"]] for r in runs}, (per_run, again)
 
 
 def test_sync_task_log_shows_pod_output_and_attempts(deployment, api):
@@ -256,3 +356,55 @@ def test_sync_task_log_shows_pod_output_and_attempts(deployment, api):
     assert attempt_lines
     for word in ("pod-line-one", "pod-line-two", "pod-line-three"):
         assert any(line.rstrip().endswith(word) for line in pod_lines), f"{word} is not a line of its own: {pod_lines}"
+
+
+UI_DAG = "batch_eks_hello_world"
+UI_GREETING = "Hello from the trigger form"
+
+
+def test_ui_trigger_with_a_changed_param_succeeds(deployment, api, batch, chromium):
+    """A person's browser (headless Chromium): log in, Trigger with the greeting Param changed, see success."""
+    from playwright.sync_api import expect, sync_playwright
+
+    ready(api, UI_DAG)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    screenshot = ARTIFACTS / "airflow-ui-hello-world-success.png"
+    screenshot.unlink(missing_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(60_000)
+        try:
+            page.goto(f"{deployment.api_url}/dags/{UI_DAG}", timeout=120_000)
+            page.locator("input[name=username]").fill(ADMIN)
+            page.locator("input[type=password]").fill(deployment.password)
+            page.locator("button[type=submit]").click()
+            page.wait_for_url(f"**/dags/{UI_DAG}**")
+            page.get_by_test_id("trigger-dag-button").click(timeout=120_000)
+            dialog = page.get_by_role("dialog")
+            greeting = dialog.locator("input[name=element_greeting]")
+            if not greeting.is_visible():
+                dialog.get_by_role("button", name="Run Parameters").click()
+            greeting.fill(UI_GREETING)
+            dialog.get_by_role("button", name="Trigger", exact=True).click()
+            page.wait_for_url(f"**/dags/{UI_DAG}/runs/**", timeout=240_000)  # the POST is slow on a busy machine
+            run_id = unquote(page.url.split("/runs/", 1)[1].split("/")[0].split("?")[0])
+            final = api.wait_for_run(UI_DAG, run_id, RUN_TIMEOUT)
+            page.reload()
+            badge = page.get_by_test_id("header-card").get_by_test_id("state-badge")
+            expect(badge).to_have_text(re.compile(final["state"], re.IGNORECASE), timeout=60_000)
+            page.screenshot(path=str(screenshot))
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "airflow-ui-failure.png"))
+            raise
+        finally:
+            browser.close()
+    jobs = jobs_of(batch, UI_DAG, run_id, queue=None)
+    greetings = {
+        job["jobName"]: {e["name"]: e["value"] for e in job["eksProperties"]["podProperties"]["containers"][0]["env"]}.get("GREETING")
+        for job in jobs
+    }
+    said(f"UI: logged in, triggered {UI_DAG} with greeting={UI_GREETING!r}: run {run_id} {final['state']}, "
+         f"the page shows it, jobs {greetings}; screenshot {screenshot.relative_to(ROOT)}")
+    assert final["state"] == "success"
+    assert greetings == {"doeks_hello_on_demand": UI_GREETING, "doeks_hello_spot": UI_GREETING}
