@@ -3,6 +3,7 @@ limits and OOM, a missing image, two containers sharing a pod, init containers a
 
 from __future__ import annotations
 
+import os
 import re
 import time
 
@@ -15,6 +16,12 @@ from tests.engine_runtime.conftest import BUSYBOX_IMAGE, ENTRYPOINT_IMAGE, IMAGE
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(180)]
 
 CONTAINER_ID = re.compile(r"^docker://[0-9a-f]{64}$")
+
+
+def test_auto_picks_docker_when_a_daemon_answers():
+    from batch_eks_provider.local.engine import choose_runtime
+
+    assert choose_runtime("auto") == "docker"
 
 
 def test_a_job_runs_in_its_local_image(denv):
@@ -30,6 +37,7 @@ def test_a_job_runs_in_its_local_image(denv):
     assert (container["exitCode"], container["reason"]) == (0, "Completed")
     assert CONTAINER_ID.match(container["containerID"])
     assert denv.output(attempt) == ["batch-eks test image", f"job={job_id}", "/", "isolated"]
+    assert containers_labelled(f"batch-eks.local/job-id={job_id}")  # the exited container is kept until the pod goes
 
 
 @pytest.mark.parametrize(
@@ -121,22 +129,28 @@ def test_image_pull_policy_never_uses_only_what_the_node_has(denv):
 
 def test_the_containers_of_a_pod_share_its_network_and_ipc_namespaces(denv):
     limits = {"limits": {"cpu": "0.25", "memory": "32Mi"}}
+    show = "readlink /proc/self/ns/net; readlink /proc/self/ns/ipc; hostname"
     pod = {
         "hostNetwork": False,
         "containers": [
-            # the server answers one connection on the pod's loopback, then reads what the client left in /dev/shm
-            {"name": "server", "image": BUSYBOX_IMAGE, "resources": limits,
-             "command": ["sh", "-c", "nc -l -p 9000; cat /dev/shm/note; hostname"]},
-            {"name": "client", "image": BUSYBOX_IMAGE, "resources": limits,
-             "command": ["sh", "-c", "echo shared > /dev/shm/note; until echo ping | nc 127.0.0.1 9000; do sleep 0.1; done"]},
+            # the reader waits for what the writer leaves in the pod's shared memory (its IPC namespace)
+            {"name": "reader", "image": BUSYBOX_IMAGE, "resources": limits,
+             "command": ["sh", "-c", f"until [ -e /dev/shm/note ]; do sleep 0.05; done; cat /dev/shm/note; {show}"]},
+            {"name": "writer", "image": BUSYBOX_IMAGE, "resources": limits,
+             "command": ["sh", "-c", f"echo shared > /dev/shm/note; {show}"]},
         ],
     }
     denv.pod_definition("pair", pod)
     done = denv.wait(denv.submit("q", "pair"))
     assert done["status"] == "SUCCEEDED", done.get("statusReason")
     attempt = done["eksAttempts"][0]
-    assert [(c["name"], c["exitCode"]) for c in attempt["containers"]] == [("server", 0), ("client", 0)]
-    assert denv.output(attempt, "server") == ["ping", "shared", attempt["podName"]]
+    assert [(c["name"], c["exitCode"]) for c in attempt["containers"]] == [("reader", 0), ("writer", 0)]
+    reader, writer = denv.output(attempt, "reader"), denv.output(attempt, "writer")
+    assert reader[0] == "shared"
+    assert reader[1:] == writer  # one network and one IPC namespace, one hostname: the pod's name
+    net, ipc, hostname = writer
+    assert net.startswith("net:[") and ipc.startswith("ipc:[") and hostname == attempt["podName"]
+    assert net != os.readlink("/proc/self/ns/net")  # not the host's network
 
 
 def test_host_network_pods_see_the_host_network(denv):
@@ -225,11 +239,14 @@ def test_terminate_stops_the_containers(denv):
     denv.image_definition("long", BUSYBOX_IMAGE, command=["sh", "-c", "trap 'echo got TERM; exit 143' TERM; echo ready; while true; do sleep 0.1; done"])
     job_id = denv.submit("q", "long")
     denv.wait_for_output(job_id, "ready")
+    pod_name = denv.job(job_id)["eksProperties"]["podProperties"]["podName"]
+    running_id = denv.engine.scheduler.runtime.container_id(pod_name, "main")  # for the log stream's name
     denv.batch.terminate_job(jobId=job_id, reason="enough")
     done = denv.wait(job_id)
     assert (done["status"], done["statusReason"]) == ("FAILED", "enough")
     (container,) = done["eksAttempts"][0]["containers"]
     assert container["exitCode"] == 143
+    assert container["containerID"] == running_id
     assert "got TERM" in denv.output(done["eksAttempts"][0])
 
 

@@ -142,6 +142,11 @@ class DockerRuntime:
             for container_id in list(run.processes.values()):
                 self._signal(container_id, signal.SIGKILL)
 
+    def container_id(self, pod_name: str, container: str) -> str | None:
+        """``docker://<64 hex>`` of a running pod's container, or None; known before its first output line."""
+        run = self.runs.get(pod_name)
+        return run.container_ids.get(container) if run is not None else None
+
     def forget(self, pod_name: str) -> None:
         """The pod was deleted: remove its containers, its sandbox and its volumes."""
         if pod_name in self.runs:
@@ -302,7 +307,7 @@ class DockerRuntime:
             self._say(run, spec.name, f"failed to create container: {getattr(e, 'explanation', None) or e}")
             return ContainerResult(spec.name, "", NO_COMMAND_EXIT_CODE, "ContainerCannotRun")
         run.processes[spec.name] = container_id
-        full_id = f"docker://{container_id}"
+        full_id = run.container_ids[spec.name] = f"docker://{container_id}"
         try:
             await self._call(self._control, self.client.api.start, container_id)
         except Exception as e:  # noqa: BLE001 - e.g. "executable file not found in $PATH"

@@ -75,6 +75,7 @@ class PodRun:
     stop_signal: int = signal.SIGTERM  # what a process started after the stop request gets at once
     task: asyncio.Task | None = None
     containers_started: int = 0  # of ``containers`` (not the init containers)
+    container_ids: dict[str, str] = field(default_factory=dict)  # container name -> its containerID, once known
 
 
 OutputCallback = Callable[[str, str, str], None]  # (pod_name, container_name, line)
@@ -154,6 +155,12 @@ class ProcessRuntime:
         self._spawner.shutdown(wait=False)
         self.registry.close()
 
+    def container_id(self, pod_name: str, container: str) -> str | None:
+        """The containerID of a running pod's container (what ``eksAttempts`` will show), or None; known
+        before the container's first output line reaches ``on_output``."""
+        run = self.runs.get(pod_name)
+        return run.container_ids.get(container) if run is not None else None
+
     def forget(self, pod_name: str) -> None:
         """The pod was deleted: remove its working directory."""
         if pod_name not in self.runs:
@@ -197,7 +204,7 @@ class ProcessRuntime:
             await outcome
 
     async def _run_container(self, run: PodRun, spec: ContainerSpec) -> ContainerResult:
-        container_id = self._next_container_id()
+        container_id = run.container_ids[spec.name] = self._next_container_id()
         if run.stop_reason:
             return ContainerResult(spec.name, container_id, None, "Killed")
         if not spec.argv:
