@@ -71,6 +71,7 @@ from .process import (
 __all__ = ["DockerRuntime"]
 
 _MAX_PARTIAL_BYTES = 4 << 20  # a line without a newline is handed on in pieces of this size
+_STOP_POLL_SECONDS = 0.1  # how often a pull in progress looks whether the pod was stopped
 _WAITING_REASON = "ContainerCreating"  # what a container whose pod never got to start it was doing
 
 
@@ -240,10 +241,15 @@ class DockerRuntime:
         for spec in run.init_containers + run.containers:
             if run.stop_reason:
                 return [], [ContainerResult(s.name, "", None, "Killed") for s in run.containers], None, None
+            policy = pull_policy(spec.image or "", spec.image_pull_policy)
+            pulling = asyncio.ensure_future(self._call(self._pulls, ensure_image, self._pull_client, spec.image, policy))
+            while not pulling.done() and not run.stop_reason:  # a stop does not wait for a slow registry
+                await asyncio.wait({pulling}, timeout=_STOP_POLL_SECONDS)
+            if not pulling.done():
+                pulling.add_done_callback(lambda f: f.exception())  # the pull ends on its thread, unheard
+                return [], [ContainerResult(s.name, "", None, "Killed") for s in run.containers], None, None
             try:
-                image_configs[spec.name] = await self._call(
-                    self._pulls, ensure_image, self._pull_client, spec.image, pull_policy(spec.image or "", spec.image_pull_policy)
-                )
+                image_configs[spec.name] = pulling.result()
             except ImagePullError as e:
                 message = str(e)
                 self._say(run, spec.name, message)
