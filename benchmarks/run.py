@@ -299,9 +299,10 @@ Latest run: {report['finished_at']} ({report['duration_seconds']:.0f} s), on
 - **Engine** (`benchmarks/engine.py`): SubmitJob/DescribeJobs latency and the 10,000-child array job against bare
   process spawning, when that module is present.
 - **Chatty job** (`benchmarks/chatty_job.py`): one job printing 1,000,000 lines of 49 characters (49 MB): SubmitJob to
-  SUCCEEDED against the same command with its output read from a pipe; DescribeJobs p50/p99 from a client in a child
-  process polling all along; the engine's RSS growth (the engine runs in the benchmark's process); SQLite's growth
-  (database and WAL files) over the bytes printed.
+  SUCCEEDED, and to the moment its last line is in SQLite, against the same command with its output read from a
+  pipe; DescribeJobs p50/p99 from a client in a child process polling from SubmitJob until the output is written;
+  the engine's event loop lag (how late a 10 ms timer fires on it); the engine's RSS growth (the engine runs in the
+  benchmark's process); SQLite's growth (database and WAL files) over the bytes printed.
 
 Run one part or smaller sizes: `make bench BENCH_ARGS="--only triggers --sizes 100"`, or `--quick` for a smoke run.
 The peer's deferrable path needs `aiobotocore` (in the `test` extra).
