@@ -260,7 +260,7 @@ def test_memory_empty_dir_and_a_shared_process_namespace(denv):
         "initContainers": [{"name": "fill", "image": BUSYBOX_IMAGE, "resources": limits, "volumeMounts": mounts,
                             "command": ["sh", "-c", "echo kept > /fast/note"]}],
         "containers": [{"name": "main", "image": BUSYBOX_IMAGE, "resources": limits, "volumeMounts": mounts,
-                        "command": ["sh", "-c", "cat /fast/note; grep -c ' /fast tmpfs' /proc/mounts; cat /proc/1/cmdline; echo"]}],
+                        "command": ["sh", "-c", "cat /fast/note; grep -c ' /fast tmpfs' /proc/mounts; tr -d '\\000' < /proc/1/cmdline; echo"]}],
     }
     denv.pod_definition("tmpfs", pod)
     done = denv.wait(denv.submit("q", "tmpfs"))
