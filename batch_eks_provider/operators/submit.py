@@ -608,7 +608,11 @@ class BatchEksSubmitJobOperator(BaseOperator):
         """Resume after the trigger fired: read the job once, fetch its logs, report like sync mode; a verdict
         (stuck, Spot reclaims) is acted on as in sync mode, and a job moved to another queue is deferred on again."""
         self.job_id = job_id or (event or {}).get("job_id")
-        self._jobs, self._redirected = list(jobs or []), redirected
+        if jobs is None:  # a runner that hands back only the event (dag.test()): the list is in XCom
+            ti = context["ti"]
+            jobs = ti.xcom_pull(task_ids=self.task_id, key=JOBS_XCOM_KEY, map_indexes=getattr(ti, "map_index", -1))
+        self._jobs = list(jobs or [])
+        self._redirected = redirected or len(self._jobs) > 1
         hook = self.hook
         if not event or event.get("status") == "error":
             message = (event or {}).get("message") or f"Waiting on AWS Batch job {self.job_id} failed."
