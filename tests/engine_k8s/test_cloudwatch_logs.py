@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 
 import pytest
 
+from batch_eks_provider.hooks.pod_logs import fluent_bit_message
 from batch_eks_provider.local import LocalEngine
 from tests.engine_k8s.support import LOG_GROUP, assert_output_shape, aws_client, raw_aws, submit_command
 from tests.helpers import wait_for_job
@@ -32,17 +34,30 @@ def finished(tmp_path_factory):
 
 
 def _stream(attempt: dict) -> str:
+    """The stream of the attempt's container as a user names it from DescribeJobs: Container Insights'
+    ``..._<container>-<id>.log`` with the id of the container's ``containerID`` (a name without the id when
+    the runtime's ids are not 64-hex container ids)."""
+    (container,) = attempt["containers"]
+    cid = container.get("containerID", "").partition("://")[2]
+    suffix = f"-{cid}" if re.fullmatch(r"[0-9a-f]{64}", cid) else ""
     return (
         f"{attempt['nodeName']}-application.var.log.containers.{attempt['podName']}_"
-        f"{attempt['podNamespace']}_application.log"
+        f"{attempt['podNamespace']}_{container['name']}{suffix}.log"
     )
+
+
+def _line(event: dict) -> str:
+    """What the container printed, as the provider reads it from an event (a Fluent Bit record or a line)."""
+    return fluent_bit_message(event["message"])
 
 
 def test_describe_log_groups(finished):
     engine, logs, _, _ = finished
     groups = logs.describe_log_groups()["logGroups"]
     assert [g["logGroupName"] for g in groups] == [LOG_GROUP]
-    assert groups[0]["storedBytes"] == sum(len(line) for line in ALPHA + BETA)
+    events = [e for p in logs.get_paginator("filter_log_events").paginate(logGroupName=LOG_GROUP) for e in p["events"]]
+    assert [_line(e) for e in events] == ALPHA + BETA
+    assert groups[0]["storedBytes"] == sum(len(e["message"].encode()) for e in events)
     assert logs.describe_log_groups(logGroupNamePrefix="/aws/containerinsights/doeks")["logGroups"] == groups
     assert logs.describe_log_groups(logGroupNamePrefix="/aws/lambda")["logGroups"] == []
     status, body = raw_aws(engine.url, "POST", "/", target="Logs_20140328.DescribeLogGroups")
@@ -89,25 +104,25 @@ def test_get_log_events_from_the_head_and_from_the_tail(finished):
     engine, logs, attempts, _ = finished
     stream = _stream(attempts["alpha"])
     everything = logs.get_log_events(logGroupName=LOG_GROUP, logStreamName=stream, startFromHead=True)
-    assert [e["message"] for e in everything["events"]] == ALPHA
+    assert [_line(e) for e in everything["events"]] == ALPHA
 
     # forward pages of 2 until the same token comes back (how readers know they reached the end)
     seen, token, previous = [], None, None
     for _ in range(10):
         kwargs = {"nextToken": token} if token else {"startFromHead": True}
         page = logs.get_log_events(logGroupName=LOG_GROUP, logStreamName=stream, limit=2, **kwargs)
-        seen += [e["message"] for e in page["events"]]
+        seen += [_line(e) for e in page["events"]]
         previous, token = token, page["nextForwardToken"]
         if token == previous:
             break
     assert seen == ALPHA and token == previous
 
     tail = logs.get_log_events(logGroupName=LOG_GROUP, logStreamName=stream, limit=2)
-    assert [e["message"] for e in tail["events"]] == ALPHA[-2:]
+    assert [_line(e) for e in tail["events"]] == ALPHA[-2:]
     before = logs.get_log_events(
         logGroupName=LOG_GROUP, logStreamName=stream, limit=2, nextToken=tail["nextBackwardToken"]
     )
-    assert [e["message"] for e in before["events"]] == ALPHA[1:3]
+    assert [_line(e) for e in before["events"]] == ALPHA[1:3]
 
     with pytest.raises(logs.exceptions.ResourceNotFoundException, match="log stream does not exist"):
         logs.get_log_events(logGroupName=LOG_GROUP, logStreamName="nope")
@@ -123,7 +138,7 @@ def test_get_log_events_from_the_head_and_from_the_tail(finished):
 
 
 def _messages(response) -> list[str]:
-    return [e["message"] for e in response["events"]]
+    return [_line(e) for e in response["events"]]
 
 
 def test_filter_log_events_patterns_streams_and_times(finished):
@@ -156,10 +171,10 @@ def test_filter_log_events_patterns_streams_and_times(finished):
     events = logs.filter_log_events(logGroupName=LOG_GROUP)["events"]
     middle = events[len(events) // 2]["timestamp"]
     assert _messages(logs.filter_log_events(logGroupName=LOG_GROUP, startTime=middle)) == [
-        e["message"] for e in events if e["timestamp"] >= middle
+        _line(e) for e in events if e["timestamp"] >= middle
     ]
     assert _messages(logs.filter_log_events(logGroupName=LOG_GROUP, endTime=middle)) == [
-        e["message"] for e in events if e["timestamp"] <= middle
+        _line(e) for e in events if e["timestamp"] <= middle
     ]
 
     pages = list(
@@ -225,7 +240,7 @@ def test_aws_cli_filter_log_events(finished):
         timeout=60,
     )
     assert out.returncode == 0, out.stderr
-    assert [e["message"] for e in json.loads(out.stdout)["events"]] == ["ERROR alpha-3", "ERROR beta-2"]
+    assert [_line(e) for e in json.loads(out.stdout)["events"]] == ["ERROR alpha-3", "ERROR beta-2"]
 
 
 def test_logs_survive_an_engine_restart(finished):
@@ -273,7 +288,7 @@ def test_bad_logs_inputs_answer_400_naming_the_field(finished):
     status, answer = raw_aws(engine.url, "POST", "/", target="Logs_20140328.GetLogEvents",
                              body={"logGroupName": LOG_GROUP, "logStreamName": stream, "startTime": 0,
                                    "endTime": 2**63 - 1, "limit": 10000, "startFromHead": True})  # fmt: skip
-    assert status == 200 and [e["message"] for e in answer["events"]] == ALPHA
+    assert status == 200 and [_line(e) for e in answer["events"]] == ALPHA
 
 
 def test_a_line_over_256_kib_is_split_into_events_of_at_most_256_kib_less_26_bytes(finished):
@@ -284,5 +299,5 @@ def test_a_line_over_256_kib_is_split_into_events_of_at_most_256_kib_less_26_byt
     events = logs.get_log_events(logGroupName=LOG_GROUP, logStreamName=_stream(attempt), startFromHead=True)["events"]
     sizes = [len(e["message"].encode()) for e in events]
     assert max(sizes[:-1]) <= 256 * 1024 - 26 and len(events) == 5, sizes
-    assert "".join(e["message"] for e in events[:-1]) == "x" * 600000 + "é" * 100000
-    assert events[-1]["message"] == "after"
+    assert "".join(_line(e) for e in events[:-1]) == "x" * 600000 + "é" * 100000
+    assert _line(events[-1]) == "after"

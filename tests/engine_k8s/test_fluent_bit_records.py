@@ -126,3 +126,36 @@ def test_stored_bytes_count_the_records_and_the_records_survive_a_restart(engine
     with LocalEngine(state_dir=engine.records_state_dir) as restarted:
         (record,) = [json.loads(e["message"]) for e in _events(restarted, stream)]
     assert record["log"] == "kept across a restart\n" and record["kubernetes"] == meta
+
+
+def test_a_jobs_records_name_the_container_batch_and_kubernetes_report(engine, monkeypatch):
+    """A real job end to end: its stream's id and its records' ``docker_id`` are the containerID that
+    DescribeJobs (and the pod's status) report, and the provider reads its lines back."""
+    from tests.engine_k8s.support import submit_command
+    from tests.helpers import wait_for_job
+
+    batch = aws_client("batch", engine.url)
+    job_id = submit_command(batch, "echo one; echo two", name="records")
+    job = wait_for_job(batch, job_id)
+    attempt = job["eksAttempts"][0]
+    (container,) = attempt["containers"]
+    scheme, _, cid = container["containerID"].partition("://")
+    if scheme not in ("containerd", "docker") or not re.fullmatch(r"[0-9a-f]{64}", cid):
+        pytest.skip(f"this runtime's containerID {container['containerID']!r} is not a container id: its "
+                    "output is stored as plain lines on streams without the id")  # fmt: skip
+    prefix = f"{attempt['nodeName']}-application.var.log.containers.{attempt['podName']}_{attempt['podNamespace']}_"
+    logs = aws_client("logs", engine.url)
+    (stream,) = [s["logStreamName"] for s in logs.describe_log_streams(logGroupName=LOG_GROUP, logStreamNamePrefix=prefix)["logStreams"]]
+    assert stream == f"{prefix}{container['name']}-{cid}.log"
+    records = [json.loads(e["message"]) for e in _events(engine, stream)]
+    assert [r["log"] for r in records] == ["one\n", "two\n"]
+    meta = records[0]["kubernetes"]
+    assert (meta["pod_name"], meta["namespace_name"], meta["host"], meta["container_name"], meta["docker_id"]) == (
+        attempt["podName"], attempt["podNamespace"], attempt["nodeName"], container["name"], cid
+    )  # fmt: skip
+    assert meta["labels"]["batch.amazonaws.com/job-id"] == job_id and meta["container_image"]
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection_json(engine.url))
+    found = BatchEksPodHook()._cloudwatch_logs(
+        PodRef(attempt["podName"], attempt["podNamespace"], CLUSTER, attempt["nodeName"], (container["name"],)), [container["name"]]
+    )  # fmt: skip
+    assert found.containers == {container["name"]: ["one", "two"]}
