@@ -66,3 +66,22 @@ def test_container_lines_keep_the_last_lines_and_read_like_a_list():
     assert (len(lines), lines[3].message, lines[-1].message, [x.message for x in lines[1:4]]) == (5, "d", "e", ["b", "c", "d"])
     lines.keep_last(3)
     assert [x.message for x in lines] == ["c", "d", "e"] and lines[0].timestamp == 1.0
+
+
+async def _chatty_job_without_pidfd(tmp_path) -> tuple[int, list[str]]:
+    received: list[str] = []
+    script = f"import sys\nw = sys.stdout.write\nfor i in range({LINES}):\n    w({LINE!r} % i)\nw('no newline at the end')\n"
+    proc = await spawn([sys.executable, "-c", script], {"PATH": os.environ["PATH"]}, str(tmp_path), received.append)
+    code = await asyncio.wait_for(proc.wait(), timeout=120)
+    return code, "\n".join(received).split("\n")
+
+
+def test_without_pidfd_a_chatty_job_ends_and_every_line_arrives(tmp_path, monkeypatch):
+    """Where ``os.pidfd_open`` is missing the process is run through asyncio's subprocess support: its output
+    is read while it runs (not after its exit: 5 MB would fill the pipe, and it would never exit)."""
+    import batch_eks_provider.local.runtime.local_process as local_process
+
+    monkeypatch.setattr(local_process, "_USE_PIDFD", False)
+    code, lines = asyncio.run(_chatty_job_without_pidfd(tmp_path))
+    assert code == 0
+    assert lines == [(LINE % i).rstrip("\n") for i in range(LINES)] + ["no newline at the end"]

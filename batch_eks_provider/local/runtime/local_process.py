@@ -58,6 +58,14 @@ def kill_process_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
+def _text(raw: bytes) -> str:
+    """One or more lines as read (joined by ``\n``, no trailing newline) as text, without carriage returns."""
+    text = raw.decode("utf-8", "replace")
+    if "\r" in text:
+        text = "\n".join(line.rstrip("\r") for line in text.split("\n"))
+    return text
+
+
 class LocalProcess:
     """A running child: ``pid``, ``returncode`` (None while it runs; negative = killed by that signal)."""
 
@@ -122,11 +130,7 @@ class LocalProcess:
             self._loop.add_reader(self._out_fd, self._read)
 
     def _emit(self, raw: bytes) -> None:
-        """Hand on one or more lines (joined by ``\n``, no trailing newline) as one text."""
-        text = raw.decode("utf-8", "replace")
-        if "\r" in text:
-            text = "\n".join(line.rstrip("\r") for line in text.split("\n"))
-        self._on_line(text)
+        self._on_line(_text(raw))
 
     def _reap(self) -> None:
         self._loop.remove_reader(self._pidfd)
@@ -163,25 +167,65 @@ class LocalProcess:
 
 
 class _AsyncioProcess:
-    """The same interface over ``asyncio.subprocess`` (systems without pidfd)."""
+    """The same interface over ``asyncio.subprocess`` (systems without pidfd): the output is read while the
+    process runs, in chunks, with the same backpressure; after the exit, as long as it keeps coming."""
 
     def __init__(self, proc: asyncio.subprocess.Process, on_line: Callable[[str], None]) -> None:
         self._proc = proc
         self.pid = proc.pid
         self.cgroup: Path | None = None
         self._on_line = on_line
+        self._loop = asyncio.get_running_loop()
+        self._backpressure = output_backpressure(self._loop)
+        self._paused = False
+        self._last_output = self._loop.time()
+        self._reading = self._loop.create_task(self._read_all(), name=f"output of {proc.pid}")
 
     @property
     def returncode(self) -> int | None:
         return self._proc.returncode
 
-    async def wait(self) -> int:
+    async def _read_all(self) -> None:
         assert self._proc.stdout is not None
+        partial = b""
+        while data := await self._proc.stdout.read(_PIPE_BYTES):
+            self._last_output = self._loop.time()
+            data = partial + data if partial else data
+            end = data.rfind(b"\n")
+            if end < 0:
+                partial = data
+                if len(data) >= _MAX_PARTIAL_BYTES:
+                    self._emit(data)
+                    partial = b""
+                continue
+            partial = data[end + 1 :]
+            self._emit(data[:end])
+            if self._backpressure.behind:
+                resumed = self._loop.create_future()
+                self._paused = True
+                self._backpressure.when_released(lambda: resumed.done() or resumed.set_result(None))
+                await resumed
+                self._paused = False
+                self._last_output = self._loop.time()
+        if partial:
+            self._emit(partial)
+
+    def _emit(self, raw: bytes) -> None:
+        self._on_line(_text(raw))
+
+    async def wait(self) -> int:
         code = await self._proc.wait()
         kill_process_group(self.pid)  # no pidfd: the group is killed after the reap (small pid-reuse window)
         kill_cgroup(self.cgroup)
-        async for raw in self._proc.stdout:
-            self._on_line(raw.decode("utf-8", "replace").rstrip("\n"))
+        while not self._reading.done():
+            idle = self._loop.time() - self._last_output
+            if not self._paused and idle >= _OUTPUT_IDLE_SECONDS:  # a daemonized grandchild holds the pipe
+                self._reading.cancel()
+                break
+            timeout = _OUTPUT_IDLE_SECONDS if self._paused else max(0.05, _OUTPUT_IDLE_SECONDS - idle)
+            await asyncio.wait({self._reading}, timeout=timeout)
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._reading
         return code
 
 
