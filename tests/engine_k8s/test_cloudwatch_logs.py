@@ -301,3 +301,44 @@ def test_a_line_over_256_kib_is_split_into_events_of_at_most_256_kib_less_26_byt
     assert max(sizes[:-1]) <= 256 * 1024 - 26 and len(events) == 5, sizes
     assert "".join(_line(e) for e in events[:-1]) == "x" * 600000 + "é" * 100000
     assert _line(events[-1]) == "after"
+
+
+def test_pages_cross_the_chunks_the_output_was_read_in(finished):
+    """Output is stored in chunks (one per read of the pipe); pages forward, backward and filtered run
+    across their boundaries without losing or repeating an event."""
+    import asyncio
+
+    engine, logs, _, _ = finished
+    reads = ["\n".join(f"read{r}-line{i}" for i in range(5)) for r in range(3)]  # 3 chunks of 5 lines
+    expected = [line for read in reads for line in read.split("\n")]
+    stream = "ip-10-0-0-1.ec2.internal-application.var.log.containers.aws-batch.chunks_ns_main.log"
+    group = "/aws/containerinsights/chunks/application"  # its own group: the other tests see only theirs
+
+    async def hand_over() -> None:
+        for read in reads:
+            engine.engine.logs.append("aws-batch.chunks", "main", read, group=group, stream=stream)
+            engine.engine.logs.flush()
+
+    asyncio.run_coroutine_threadsafe(hand_over(), engine.engine._task.get_loop()).result(timeout=30)
+    backward, token = [], None
+    for _ in range(10):
+        kwargs = {"nextToken": token} if token else {}
+        page = logs.get_log_events(logGroupName=group, logStreamName=stream, limit=4, **kwargs)
+        if not page["events"]:
+            break
+        backward[:0] = [_line(e) for e in page["events"]]
+        token = page["nextBackwardToken"]
+    assert backward == expected
+    forward, token = [], None
+    for _ in range(10):
+        kwargs = {"nextToken": token} if token else {"startFromHead": True}
+        page = logs.get_log_events(logGroupName=group, logStreamName=stream, limit=4, **kwargs)
+        forward += [_line(e) for e in page["events"]]
+        if page["nextForwardToken"] == token:
+            break
+        token = page["nextForwardToken"]
+    assert forward == expected
+    pages = logs.get_paginator("filter_log_events").paginate(
+        logGroupName=group, logStreamNames=[stream], filterPattern="-line2", PaginationConfig={"PageSize": 3}
+    )
+    assert [_line(e) for p in pages for e in p["events"]] == [line for line in expected if "line2" not in line]
