@@ -110,11 +110,16 @@ class Deployment:
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
                 "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
                 "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+                # a loaded 2-core machine stalls the scheduler's loop: one stalled 33 s with 200 mapped tasks, past
+                # the 30 s default, and the scheduler reset its own 38 queued and running tasks as orphans (a try
+                # lost each, and two failed on the executor's stale events). Health thresholds sized for the load:
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "180",
                 "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_SEC": "1",
-                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "15",
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
                 "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
                 "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
-                "AIRFLOW__SCHEDULER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "10",
+                # how long a SIGKILLed triggerer's triggers wait for the restarted one to take them over
+                "AIRFLOW__SCHEDULER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "30",
                 "AIRFLOW__TRIGGERER__CAPACITY": "1000",
                 "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
                     {

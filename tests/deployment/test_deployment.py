@@ -154,93 +154,6 @@ def test_example_dags_succeed_with_default_and_changed_params(deployment, api, b
     assert all(state == "success" for _, _, state in results), results
 
 
-def describe_cycles(engine_url: str, wanted: int, timeout: float, gap: float = POLL / 2) -> tuple[list[int], float]:
-    """DescribeJobs calls per cycle of the triggerer's poll loop, and the seconds per cycle.
-
-    The engine's DescribeJobs counter is read every 0.1 s: a cycle's calls follow one another, then the loop
-    pauses a poll interval, so increments less than ``gap`` apart are one cycle. The first cycle seen and the
-    last (either may be partial) are dropped. Waits for ``wanted`` whole cycles, at most ``timeout`` s.
-    """
-    cycles: list[int] = []
-    starts: list[float] = []
-    count, changed = describe_jobs_count(engine_url), None
-    deadline = time.monotonic() + timeout
-    while len(cycles) < wanted + 2:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{wanted} DescribeJobs cycles not seen within {timeout:.0f}s: {cycles}")
-        time.sleep(0.1)  # the counter's sampling period
-        now, seen = time.monotonic(), describe_jobs_count(engine_url)
-        if seen != count:
-            if changed is None or now - changed >= gap:
-                cycles.append(0)
-                starts.append(now)
-            cycles[-1] += seen - count
-            count, changed = seen, now
-    return cycles[1:-1], (starts[-1] - starts[1]) / (len(starts) - 2)
-
-
-def _when(stamp: str) -> float:
-    return datetime.fromisoformat(stamp).timestamp()
-
-
-@pytest.mark.timeout(2400)
-def test_many_deferred_tasks_share_one_poll_loop(deployment, api, batch, gate):
-    dag_id = "deployment_deferred_gate"
-    ready(api, dag_id)
-    started = time.monotonic()
-    run_id = api.trigger(dag_id, conf={"count": MANY, "gate": str(gate)})
-    wait_until(
-        lambda: states(api, dag_id, run_id, "wait").get("deferred") == MANY, 900,
-        lambda: f"{MANY} deferred: {states(api, dag_id, run_id, 'wait')}", interval=5,
-    )
-    deferred_after = time.monotonic() - started
-    per_cycle, period = describe_cycles(deployment.engine_url, wanted=8, timeout=120)
-    expected = math.ceil(MANY / 100)
-    gate.touch()
-    wait_until(lambda: not states(api, dag_id, run_id, "wait").get("deferred"), 300,
-               lambda: f"resumed: {states(api, dag_id, run_id, 'wait')}", interval=2)
-    final = api.wait_for_run(dag_id, run_id, 1500)
-    jobs = jobs_of(batch, dag_id, run_id)
-    ended = {int(j["tags"]["airflow:map_index"]): j["stoppedAt"] / 1000 for j in jobs if j.get("stoppedAt")}
-    # the triggerer's event puts the task instance back to scheduled and stamps scheduled_when
-    resumed = {ti["map_index"]: _when(ti["scheduled_when"]) for ti in tis(api, dag_id, run_id, "wait")}
-    lags = sorted(resumed[i] - ended[i] for i in resumed if i in ended)
-    per_task: dict[str, int] = {}
-    for job in jobs:
-        per_task[job["tags"]["airflow:map_index"]] = per_task.get(job["tags"]["airflow:map_index"], 0) + 1
-    duplicates = sum(n - 1 for n in per_task.values())
-    most = max(set(per_cycle), key=per_cycle.count)
-    said(
-        f"{MANY} deferred (all deferred {deferred_after:.0f}s after the trigger), DescribeJobs per poll cycle "
-        f"{per_cycle} (ceil({MANY}/100) = {expected}), one cycle every {period:.2f}s; after the gate opened every "
-        f"task resumed {lags[0]:.2f}..{lags[-1]:.2f}s (median {lags[len(lags) // 2]:.2f}s) after its job ended; "
-        f"{len(jobs)} jobs, {duplicates} duplicate jobs, run {final['state']} "
-        f"{time.monotonic() - started:.0f}s after the trigger"
-    )
-    assert final["state"] == "success", api.state_counts(dag_id, run_id)
-    assert len(per_task) == MANY and duplicates == 0
-    assert most == expected and max(per_cycle) <= expected, per_cycle
-    assert len(lags) == MANY
-    # one poll interval, plus the triggerer's write of the events (its loop runs every second; 200 at once) and
-    # the load of a 2-core machine: measured 0.6..2.9 s at load 10
-    assert lags[-1] <= POLL + 3.0, lags[-10:]
-
-
-def _worker_pids_running(deployment: Deployment, needle: str) -> list[int]:
-    """Pids of task processes whose command line or environment names ``needle`` (the LocalExecutor's workers)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if needle in cmdline:
-            found.append(int(proc.name))
-    return found
-
-
 def test_killed_worker_retry_reattaches(deployment, api, batch, gate):
     dag_id = "deployment_sync_kill"
     ready(api, dag_id)
@@ -408,3 +321,76 @@ def test_ui_trigger_with_a_changed_param_succeeds(deployment, api, batch, chromi
          f"the page shows it, jobs {greetings}; screenshot {screenshot.relative_to(ROOT)}")
     assert final["state"] == "success"
     assert greetings == {"doeks_hello_on_demand": UI_GREETING, "doeks_hello_spot": UI_GREETING}
+
+
+# the longest last: every other scenario has reported by the time it starts
+def describe_cycles(engine_url: str, wanted: int, timeout: float, gap: float = POLL / 2) -> tuple[list[int], float]:
+    """DescribeJobs calls per cycle of the triggerer's poll loop, and the seconds per cycle.
+
+    The engine's DescribeJobs counter is read every 0.1 s: a cycle's calls follow one another, then the loop
+    pauses a poll interval, so increments less than ``gap`` apart are one cycle. The first cycle seen and the
+    last (either may be partial) are dropped. Waits for ``wanted`` whole cycles, at most ``timeout`` s.
+    """
+    cycles: list[int] = []
+    starts: list[float] = []
+    count, changed = describe_jobs_count(engine_url), None
+    deadline = time.monotonic() + timeout
+    while len(cycles) < wanted + 2:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{wanted} DescribeJobs cycles not seen within {timeout:.0f}s: {cycles}")
+        time.sleep(0.1)  # the counter's sampling period
+        now, seen = time.monotonic(), describe_jobs_count(engine_url)
+        if seen != count:
+            if changed is None or now - changed >= gap:
+                cycles.append(0)
+                starts.append(now)
+            cycles[-1] += seen - count
+            count, changed = seen, now
+    return cycles[1:-1], (starts[-1] - starts[1]) / (len(starts) - 2)
+
+
+def _when(stamp: str) -> float:
+    return datetime.fromisoformat(stamp).timestamp()
+
+
+@pytest.mark.timeout(2400)
+def test_many_deferred_tasks_share_one_poll_loop(deployment, api, batch, gate):
+    dag_id = "deployment_deferred_gate"
+    ready(api, dag_id)
+    started = time.monotonic()
+    run_id = api.trigger(dag_id, conf={"count": MANY, "gate": str(gate)})
+    wait_until(
+        lambda: states(api, dag_id, run_id, "wait").get("deferred") == MANY, 900,
+        lambda: f"{MANY} deferred: {states(api, dag_id, run_id, 'wait')}", interval=5,
+    )
+    deferred_after = time.monotonic() - started
+    per_cycle, period = describe_cycles(deployment.engine_url, wanted=8, timeout=120)
+    expected = math.ceil(MANY / 100)
+    gate.touch()
+    wait_until(lambda: not states(api, dag_id, run_id, "wait").get("deferred"), 300,
+               lambda: f"resumed: {states(api, dag_id, run_id, 'wait')}", interval=2)
+    final = api.wait_for_run(dag_id, run_id, 1500)
+    jobs = jobs_of(batch, dag_id, run_id)
+    ended = {int(j["tags"]["airflow:map_index"]): j["stoppedAt"] / 1000 for j in jobs if j.get("stoppedAt")}
+    # the triggerer's event puts the task instance back to scheduled and stamps scheduled_when
+    resumed = {ti["map_index"]: _when(ti["scheduled_when"]) for ti in tis(api, dag_id, run_id, "wait")}
+    lags = sorted(resumed[i] - ended[i] for i in resumed if i in ended)
+    per_task: dict[str, int] = {}
+    for job in jobs:
+        per_task[job["tags"]["airflow:map_index"]] = per_task.get(job["tags"]["airflow:map_index"], 0) + 1
+    duplicates = sum(n - 1 for n in per_task.values())
+    most = max(set(per_cycle), key=per_cycle.count)
+    said(
+        f"{MANY} deferred (all deferred {deferred_after:.0f}s after the trigger), DescribeJobs per poll cycle "
+        f"{per_cycle} (ceil({MANY}/100) = {expected}), one cycle every {period:.2f}s; after the gate opened every "
+        f"task resumed {lags[0]:.2f}..{lags[-1]:.2f}s (median {lags[len(lags) // 2]:.2f}s) after its job ended; "
+        f"{len(jobs)} jobs, {duplicates} duplicate jobs, run {final['state']} "
+        f"{time.monotonic() - started:.0f}s after the trigger"
+    )
+    assert final["state"] == "success", api.state_counts(dag_id, run_id)
+    assert len(per_task) == MANY and duplicates == 0
+    assert most == expected and max(per_cycle) <= expected, per_cycle
+    assert len(lags) == MANY
+    # one poll interval, plus the triggerer's write of the events (its loop runs every second; 200 at once) and
+    # the load of a 2-core machine: measured 0.6..2.9 s at load 10
+    assert lags[-1] <= POLL + 3.0, lags[-10:]
