@@ -21,7 +21,7 @@ import uvicorn
 from .api.app import build_app
 from .api.browser_guard import BrowserGuard
 from .clock import Clock
-from .engine import Engine
+from .engine import RUNTIMES, Engine
 from .store.state import EngineConfig
 from .tls import ClusterTLS, KubernetesTLSPort, cluster_tls
 
@@ -97,7 +97,10 @@ class LocalEngine:
     ``batch-eks local serve --allow-remote`` does) while still binding to loopback. ``allowed_hosts``:
     more names a request's ``Host`` may carry (as ``--allowed-host``). ``kubernetes_port``: the HTTPS
     Kubernetes port (0: a free one); its CA is :attr:`ca_path` (``<state_dir>/tls/ca.crt``, or a
-    temporary directory removed at :meth:`stop`).
+    temporary directory removed at :meth:`stop`). ``runtime``: how pods run -- ``"process"``, ``"docker"`` or
+    ``"auto"`` (see :func:`~batch_eks_provider.local.engine.choose_runtime`); None: ``$BATCH_EKS_RUNTIME``, else
+    ``"process"``. ``docker`` without a daemon that answers makes :meth:`start` raise
+    :class:`~batch_eks_provider.local.engine.RuntimeUnavailable`.
     """
 
     def __init__(
@@ -112,9 +115,12 @@ class LocalEngine:
         credentials: EngineCredentials | None = None,
         allowed_hosts: Iterable[str] = (),
         kubernetes_port: int = 0,
+        runtime: str | None = None,
     ) -> None:
         if not is_loopback(host):
             raise ValueError(f"LocalEngine binds to loopback only; got host {host!r}. Use `batch-eks local serve` for more.")
+        if runtime is not None and runtime not in RUNTIMES:
+            raise ValueError(f"Invalid runtime {runtime!r}: must be one of {', '.join(RUNTIMES)}.")
         self.host = host
         self.port = port or _free_port(host)
         self.state_dir = state_dir
@@ -124,6 +130,7 @@ class LocalEngine:
         self.credentials = credentials
         self.allowed_hosts = tuple(allowed_hosts)
         self.kubernetes_port = kubernetes_port or _free_port(host)
+        self.runtime = runtime
         self.tls: ClusterTLS | None = None
         self._tls_temporary: Path | None = None
         self.engine: Engine | None = None
@@ -146,7 +153,7 @@ class LocalEngine:
         return self.tls.ca_path
 
     def start(self, timeout: float = 10.0) -> "LocalEngine":
-        self.engine = Engine(self.config, self.state_dir, self.clock)
+        self.engine = Engine(self.config, self.state_dir, self.clock, runtime=self.runtime)
         self.engine.set_api_address(self.host, self.port)
         if self.blueprint:
             from .blueprints import apply_blueprint

@@ -8,6 +8,7 @@ blueprint): submit-job ... --output text --query jobId, then the jobId/status qu
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -90,7 +91,7 @@ def aws(engine, tmp_path):
     return run
 
 
-def test_seed_000_getting_started_walkthrough(aws, batch, tmp_path):
+def test_seed_000_getting_started_walkthrough(aws, batch, engine, tmp_path):
     for name, body in (("ce", COMPUTE_ENVIRONMENT), ("jq", JOB_QUEUE), ("jd", JOB_DEFINITION)):
         (tmp_path / f"batch-eks-{name}.json").write_text(json.dumps(body))
 
@@ -120,11 +121,35 @@ def test_seed_000_getting_started_walkthrough(aws, batch, tmp_path):
 
     (job,) = json.loads(aws("describe-jobs", "--jobs", job_id))["jobs"]
     pod = job["eksProperties"]["podProperties"]
-    assert (job["status"], pod["hostNetwork"], pod["dnsPolicy"]) == ("SUCCEEDED", True, "ClusterFirstWithHostNet")
+    # what the definition gave, and no dnsPolicy it did not give (botocore's EksPodPropertiesDetail.dnsPolicy)
+    assert (job["status"], pod["hostNetwork"]) == ("SUCCEEDED", True) and "dnsPolicy" not in pod
     assert pod["containers"][0]["command"] == ["sleep", "1"]
     attempts = json.loads(aws("describe-jobs", "--jobs", job_id, "--query", "jobs[].eksAttempts[].{nodeName: nodeName, podName: podName}"))
     assert len(attempts) == 1
     assert attempts[0]["podName"].startswith("aws-batch.") and attempts[0]["nodeName"].endswith(".ec2.internal")
+    # the pod's spec, as seed 000's pod YAML of this definition shows it: hostNetwork true, dnsPolicy ClusterFirst
+    k8s_pod = _core_v1(engine, "doeks-batch", tmp_path / "ca.crt").read_namespaced_pod(attempts[0]["podName"], "my-aws-batch-namespace")
+    assert (k8s_pod.spec.host_network, k8s_pod.spec.dns_policy, k8s_pod.spec.restart_policy) == (True, "ClusterFirst", "Never")
+    described = json.loads(aws("describe-job-definitions", "--job-definitions", "MyJobOnEks_Sleep:1"))
+    (definition,) = described["jobDefinitions"]
+    assert definition["eksProperties"]["podProperties"]["hostNetwork"] is True
+    assert "dnsPolicy" not in definition["eksProperties"]["podProperties"]
+
+
+def _core_v1(engine, cluster_name: str, ca_file: Path):
+    """A Kubernetes client as a user makes one on EKS: DescribeCluster's endpoint and CA, a bearer token."""
+    import boto3
+    from kubernetes import client
+
+    eks = boto3.client("eks", endpoint_url=engine.url, region_name="us-east-1", aws_access_key_id="testing",
+                       aws_secret_access_key="testing")
+    cluster = eks.describe_cluster(name=cluster_name)["cluster"]
+    configuration = client.Configuration()
+    configuration.host = cluster["endpoint"]
+    ca_file.write_bytes(base64.b64decode(cluster["certificateAuthority"]["data"]))
+    configuration.ssl_ca_cert = str(ca_file)
+    configuration.api_key = {"authorization": "Bearer k8s-aws-v1.anything"}
+    return client.CoreV1Api(client.ApiClient(configuration))
 
 
 def test_seed_001_data_on_eks_hello_world(aws, batch):

@@ -137,9 +137,9 @@ def _text(message: str) -> str:
 
 @pytest.fixture
 def make_docker_env(tmp_path, monkeypatch, images):
-    """Start engines on the docker runtime: ``make_docker_env(state_dir=..., **config)``; a CE ``ce`` and a
-    queue ``q`` are made on each. (``LocalEngine`` takes the runtime from ``$BATCH_EKS_RUNTIME``.)"""
-    monkeypatch.setenv("BATCH_EKS_RUNTIME", "docker")
+    """Start engines on the docker runtime (``LocalEngine(runtime="docker")``, whatever ``$BATCH_EKS_RUNTIME``
+    says): ``make_docker_env(state_dir=..., **config)``; a CE ``ce`` and a queue ``q`` are made on each."""
+    monkeypatch.delenv("BATCH_EKS_RUNTIME", raising=False)
     started: list[LocalEngine] = []
 
     def make(*, state_dir=None, **config: Any) -> DockerEnv:
@@ -147,6 +147,7 @@ def make_docker_env(tmp_path, monkeypatch, images):
         local = LocalEngine(
             state_dir=state_dir if state_dir is not None else tmp_path / f"engine{len(started)}",
             config=EngineConfig(**{**defaults, **config}),
+            runtime="docker",
         )
         local.start(timeout=30)
         started.append(local)

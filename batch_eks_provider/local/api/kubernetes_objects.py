@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
 from ..instance_types import INSTANCE_TYPES
+from ..scheduling.pods import node_ip, pod_ip
 from ..store.models import Node, Pod
 
 __all__ = [
@@ -101,11 +102,6 @@ def _quantity_cpu(vcpus: float) -> str:
     return str(int(vcpus)) if float(vcpus).is_integer() else f"{int(round(vcpus * 1000))}m"
 
 
-def _ip_of(node_name: str) -> str:
-    match = re.match(r"ip-(\d+)-(\d+)-(\d+)-(\d+)", node_name)
-    return ".".join(match.groups()) if match else "10.0.0.1"
-
-
 # -- nodes ----------------------------------------------------------------------------------------------------
 def node_object(node: Node, ce: Any, region: str, resource_version: str, kubernetes_version: str | None = None) -> dict[str, Any]:
     """A ``V1Node`` from the engine's node: its labels, taints and zone as capacity set them at launch; the
@@ -130,7 +126,7 @@ def node_object(node: Node, ce: Any, region: str, resource_version: str, kuberne
         capacity["nvidia.com/gpu"] = allocatable["nvidia.com/gpu"] = str(node.gpus)
     ready = node.status == "Ready"
     moment = rfc3339(node.ready_at if ready else node.launched_at)
-    ip = _ip_of(node.name)
+    ip = node_ip(node.name)
     return {
         "kind": "Node",
         "apiVersion": "v1",
@@ -201,7 +197,45 @@ def node_object(node: Node, ce: Any, region: str, resource_version: str, kuberne
 
 
 # -- pods -------------------------------------------------------------------------------------------------------
-def _container_status(container: dict[str, Any], pod: Pod) -> dict[str, Any]:
+# the prefix of an attempt's reason when a container's image could not be had (the docker runtime's wording, as
+# Batch reports it); kubelet shows such a container waiting, ErrImagePull
+_CANNOT_PULL = "CannotPullContainerError"
+# what a container that never started was doing when its pod ended (the runtimes' results with no exit code)
+_WAITING_REASONS = ("ContainerCreating", "PodInitializing")
+
+
+def _waiting(reason: str, message: str | None = None) -> dict[str, Any]:
+    waiting: dict[str, Any] = {"reason": reason}
+    if message:
+        waiting["message"] = message
+    return {"waiting": waiting}
+
+
+def _ended_state(ended: dict[str, Any], pod: Pod) -> dict[str, Any]:
+    """The state of a container whose pod has ended: terminated with its exit code, or still waiting when it
+    never started -- its image could not be pulled (``ErrImagePull``, the pull's error as the message), or
+    the pod ended while it was being created."""
+    exit_code, reason = ended.get("exitCode"), ended.get("reason") or ""
+    if exit_code is None and reason.startswith(_CANNOT_PULL):
+        return _waiting("ErrImagePull", reason.removeprefix(f"{_CANNOT_PULL}:").strip())
+    if exit_code is None and reason in _WAITING_REASONS:
+        return _waiting(reason)
+    terminated: dict[str, Any] = {
+        "exitCode": 137 if exit_code is None else exit_code,
+        "reason": reason or ("Completed" if exit_code == 0 else "Error"),
+        "startedAt": rfc3339(pod.started_at or pod.created_at),
+        "finishedAt": rfc3339(pod.finished_at or pod.created_at),
+    }
+    if ended.get("containerID"):
+        terminated["containerID"] = ended["containerID"]
+    return {"terminated": terminated}
+
+
+def _container_status(container: dict[str, Any], pod: Pod, init: bool = False) -> dict[str, Any]:
+    """One entry of ``containerStatuses`` (``initContainerStatuses`` when ``init``), as kubelet reports it:
+    every container waits (``ContainerCreating``; ``PodInitializing`` in a pod with init containers) until
+    the pod's containers have started; then the containers run and the init containers have completed; at the
+    pod's end each shows how it ended."""
     name = container["name"]
     image = container.get("image") or ""
     ended = pod.container_states.get(name)
@@ -213,25 +247,24 @@ def _container_status(container: dict[str, Any], pod: Pod) -> dict[str, Any]:
         "ready": False,
         "started": False,
     }
+    running = pod.phase == "Running" and pod.finished_at is None
     if ended is not None:
-        exit_code = ended.get("exitCode")
-        terminated: dict[str, Any] = {
-            "exitCode": 137 if exit_code is None else exit_code,
-            "reason": ended.get("reason") or ("Completed" if exit_code == 0 else "Error"),
-            "startedAt": rfc3339(pod.started_at or pod.created_at),
-            "finishedAt": rfc3339(pod.finished_at or pod.created_at),
+        status["state"] = _ended_state(ended, pod)
+        if ended.get("containerID") and "terminated" in status["state"]:
+            status["containerID"] = ended["containerID"]
+    elif running and init:  # the containers run: every init container has completed
+        status["state"] = {
+            "terminated": {
+                "exitCode": 0,
+                "reason": "Completed",
+                "startedAt": rfc3339(pod.created_at),
+                "finishedAt": rfc3339(pod.started_at or pod.created_at),
+            }
         }
-        if ended.get("containerID"):
-            terminated["containerID"] = status["containerID"] = ended["containerID"]
-        status["state"] = {"terminated": terminated}
-    elif pod.phase == "Running" and pod.finished_at is None:
-        status.update(
-            ready=True,
-            started=True,
-            state={"running": {"startedAt": rfc3339(pod.started_at or pod.created_at)}},
-        )
+    elif running:
+        status.update(ready=True, started=True, state={"running": {"startedAt": rfc3339(pod.started_at or pod.created_at)}})
     else:
-        status["state"] = {"waiting": {"reason": "ContainerCreating"}}
+        status["state"] = _waiting("PodInitializing" if pod.spec.get("initContainers") else "ContainerCreating")
     return status
 
 
@@ -248,8 +281,11 @@ def _qos_class(spec: dict[str, Any]) -> str:
 
 
 def pod_object(pod: Pod, resource_version: str) -> dict[str, Any]:
-    ip = _ip_of(pod.node_name)
+    """A ``V1Pod``: ``hostIP`` is its node's, ``podIP`` its own unless it is on the host's network
+    (:func:`~..scheduling.pods.pod_ip`); container states as :func:`_container_status` says."""
+    host_ip, ip = node_ip(pod.node_name), pod_ip(pod)
     running = pod.phase == "Running" and pod.finished_at is None
+    initialized = not pod.spec.get("initContainers") or pod.started_at is not None
     started = rfc3339(pod.started_at or pod.created_at)
     metadata: dict[str, Any] = {
         "name": pod.name,
@@ -267,14 +303,14 @@ def pod_object(pod: Pod, resource_version: str) -> dict[str, Any]:
         "conditions": [
             {"type": kind, "status": "True" if ok else "False", "lastTransitionTime": started}
             for kind, ok in (
-                ("Initialized", True),
+                ("Initialized", initialized),
                 ("Ready", running),
                 ("ContainersReady", running),
                 ("PodScheduled", True),
             )
         ],
-        "hostIP": ip,
-        "hostIPs": [{"ip": ip}],
+        "hostIP": host_ip,
+        "hostIPs": [{"ip": host_ip}],
         "podIP": ip,
         "podIPs": [{"ip": ip}],
         "startTime": started,
@@ -282,7 +318,7 @@ def pod_object(pod: Pod, resource_version: str) -> dict[str, Any]:
         "qosClass": _qos_class(pod.spec),
     }
     if pod.spec.get("initContainers"):
-        status["initContainerStatuses"] = [_container_status(c, pod) for c in pod.spec["initContainers"]]
+        status["initContainerStatuses"] = [_container_status(c, pod, init=True) for c in pod.spec["initContainers"]]
     return {"kind": "Pod", "apiVersion": "v1", "metadata": metadata, "spec": pod.spec, "status": status}
 
 
@@ -314,7 +350,8 @@ def pod_arrival_states(pod: dict[str, Any]) -> list[dict[str, Any]]:
         _stage(pod, "Pending", None, False),
         _stage(pod, "Pending", {"waiting": {"reason": "ContainerCreating"}}, False),
     ]
-    if pod["status"]["phase"] != "Running":
+    never_started = any("waiting" in c.get("state", {}) for c in pod["status"].get("containerStatuses", []))
+    if pod["status"]["phase"] != "Running" and not never_started:  # (an image that could not be pulled: no Running)
         states.append(_stage(pod, "Running", {"running": {"startedAt": started}}, True))
     return [*states, pod]
 

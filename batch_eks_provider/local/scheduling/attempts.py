@@ -1,16 +1,23 @@
 """Attempts: place a job's pod on a node, start its containers, and turn a pod's end into an ``eksAttempts``
 entry and the job's next status (SUCCEEDED, back to RUNNABLE for a retry, or FAILED).
 
-An attempt goes through two steps, as a pod does on a kubelet:
+An attempt goes through three steps, as a pod does on a kubelet:
 
 1. **placed** (:meth:`AttemptBook.place`): the node's room is reserved, the pod exists in phase ``Pending``
    (scheduled on its node, containers ``waiting: ContainerCreating`` in the Kubernetes API), the job is
    STARTING;
-2. **started** (:meth:`AttemptBook.start_due`, on a later pass, once the pod's start delay has passed on the
-   engine's clock: none by default, see :class:`.faults.PodStartDelays`): its processes are handed to the
-   runtime, the pod is ``Running``, the job RUNNING (``startedAt``).
+2. **handed to the runtime** (:meth:`AttemptBook.start_due`, on a later pass, once the pod's start delay has
+   passed on the engine's clock: none by default, see :class:`.faults.PodStartDelays`): the runtime pulls
+   the images and runs the init containers; the pod is still ``Pending``, the job still STARTING, as Batch
+   counts image pulls and init containers;
+3. **started** (:meth:`AttemptBook.containers_started`, the runtime's ``on_started``: every container of the
+   pod has started): the pod is ``Running``, the job RUNNING (``startedAt``), and the attempt's timeout
+   counts from here.
 
-A pod that is stopped, deleted or loses its node while still Pending ends at once, without processes.
+A pod that is stopped, deleted or loses its node while still Pending ends at once, without processes (step
+1), or as soon as the runtime has stopped what it was doing (step 2: a pull in progress, an init container).
+An attempt that never reached step 3 has no ``startedAt`` in ``eksAttempts`` (AWS: "when the attempt
+transitioned from the STARTING state to the RUNNING state").
 Never retried, whatever the retry strategy says: cancelled, terminated and timed-out jobs.
 """
 
@@ -81,13 +88,25 @@ class AttemptBook:
         self.fairshare = fairshare
         self.deps = deps
         self.timers = timers
-        self.runtime = runtime
+        self._runtime = runtime
+        runtime.on_started = self.containers_started
         self.requests_of = requests_of
         self.api_address = api_address
         self.start_delay = start_delay
         self.remove_pod = remove_pod
         self.metrics = metrics
         self.pending: dict[str, Pod] = {}  # placed pods whose containers have not started yet
+
+    @property
+    def runtime(self) -> ProcessRuntime:
+        """What runs the pods (the process or the docker runtime); setting it makes it tell this book when a
+        pod's containers have started (its ``on_started``)."""
+        return self._runtime
+
+    @runtime.setter
+    def runtime(self, runtime: ProcessRuntime) -> None:
+        self._runtime = runtime
+        runtime.on_started = self.containers_started
 
     # -- place and start ---------------------------------------------------------------------------------------
     def place(self, job: Job, ce: ComputeEnvironment, node: Node) -> None:
@@ -124,13 +143,27 @@ class AttemptBook:
         return len(due)
 
     def _run(self, job: Job, pod: Pod, now: float) -> None:
+        """Hand the pod to the runtime: it pulls the images and runs the init containers, the job STARTING
+        meanwhile; :meth:`containers_started` hears when the containers run."""
         work_dir = self.runtime.work_root / pod.name
         base_env = container_base_env(pod.name, work_dir, self.api_address(), self.state.config.pass_env)
         init_specs, specs = container_specs(pod, base_env)
         self.runtime.start(PodRun(pod.name, init_specs, specs, work_dir))
+
+    def containers_started(self, pod_name: str) -> None:
+        """The runtime's ``on_started``: every container of the pod has started (images pulled, init
+        containers done). The pod is ``Running``, its job RUNNING (``startedAt``); the attempt's timeout
+        counts from now."""
+        pod = self.state.pods.get(pod_name)
+        if pod is None or pod.finished_at is not None or pod.started_at is not None:
+            return
+        now = self.state.clock.now()
         pod.phase = "Running"
         pod.started_at = now
         self.state.touch(pod)
+        job = self.state.jobs.get(pod.job_id)
+        if job is None or job.pod_name != pod.name or job.status != S.STARTING:
+            return
         transition(self.state, job, S.RUNNING)
         if job.timeout_seconds:
             self.timers.add(now + job.timeout_seconds, "timeout", job.job_id, job.attempt_number)
@@ -234,9 +267,10 @@ class AttemptBook:
             "podNamespace": ce.namespace if ce else "",
             "nodeName": job.node_name or "",
             "eksClusterArn": ce.cluster_arn if ce else "",
-            "startedAt": job.started_at or self.state.clock.now_ms(),
             "stoppedAt": self.state.clock.now_ms(),
         }
+        if job.status == S.RUNNING and job.started_at is not None:  # this attempt's start (never reached: none)
+            attempt["startedAt"] = job.started_at
         if init_results:
             attempt["initContainers"] = containers(init_results)
         if reason:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from ..errors import ClientException
@@ -22,6 +23,12 @@ from .validation import (
 
 __all__ = ["register", "describe", "deregister", "normalize_pod_properties", "to_wire"]
 
+# A DNS subdomain name (RFC 1123), which EksVolume.name and EksSecret.secretName must be (botocore's docs)
+_DNS_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_DNS_SUBDOMAIN_RULE = (
+    "must be a DNS subdomain name: at most 253 lowercase letters, digits, '-' and '.', "
+    "starting and ending with a letter or a digit"
+)
 _NOT_FOR_EKS = ("platformCapabilities", "propagateTags", "containerProperties", "ecsProperties", "nodeProperties")
 _DNS_POLICIES = ("Default", "ClusterFirst", "ClusterFirstWithHostNet")
 MAX_CONTAINERS = 10
@@ -29,7 +36,12 @@ MAX_DESCRIBE = 100
 
 
 def normalize_pod_properties(pod: dict[str, Any], where: str) -> dict[str, Any]:
-    """Validate EKS ``podProperties`` and fill in Batch's defaults (container names, resources, network)."""
+    """Validate EKS ``podProperties`` and fill in Batch's defaults for container names and resources.
+
+    ``hostNetwork`` and ``dnsPolicy`` stay as given (absent when not given: DescribeJobDefinitions and
+    DescribeJobs return no ``dnsPolicy`` that was not given, botocore's ``EksPodPropertiesDetail`` docs); the
+    pod's spec gets their defaults (:func:`~..scheduling.pods.default_dns_policy`), which depend on whether
+    ``hostNetwork`` was given at all."""
     pod = copy.deepcopy(pod)
     containers = pod.get("containers") or []
     if not containers:
@@ -44,6 +56,7 @@ def normalize_pod_properties(pod: dict[str, Any], where: str) -> dict[str, Any]:
     namespace = (pod.get("metadata") or {}).get("namespace")
     if namespace is not None:
         check_namespace(namespace, f"{where}.metadata.namespace")
+    volumes = _check_volumes(pod.get("volumes"), f"{where}.volumes")
     seen: set[str] = set()
     for section in ("initContainers", "containers"):
         for i, container in enumerate(pod.get(section) or []):
@@ -55,10 +68,41 @@ def normalize_pod_properties(pod: dict[str, Any], where: str) -> dict[str, Any]:
                 raise ClientException(f"{cwhere}.name {container['name']!r} is used by another container.")
             seen.add(container["name"])
             check_env(container.get("env"), cwhere)
+            _check_volume_mounts(container.get("volumeMounts"), volumes, cwhere, f"{where}.volumes")
             container["resources"] = normalize_container_resources(container.get("resources"), cwhere)
-    pod.setdefault("hostNetwork", True)
-    pod.setdefault("dnsPolicy", "ClusterFirstWithHostNet" if pod["hostNetwork"] else "ClusterFirst")
     return pod
+
+
+def _check_dns_subdomain(value: Any, field: str) -> None:
+    if not isinstance(value, str) or len(value) > 253 or not _DNS_SUBDOMAIN_RE.match(value):
+        raise ClientException(f"Invalid {field} {value!r}: {_DNS_SUBDOMAIN_RULE}.")
+
+
+def _check_volumes(volumes: list[dict[str, Any]] | None, where: str) -> list[str]:
+    """The naming rules botocore's docs give ``EksVolume.name`` and ``EksSecret.secretName`` (DNS subdomain
+    names; the members botocore marks required are refused before this, :mod:`..api.input_shapes`); returns
+    the volumes' names. What a runtime cannot mount (a secret on the docker runtime) is its attempt's failure,
+    not a refusal here: AWS accepts it."""
+    names = []
+    for i, volume in enumerate(volumes or []):
+        _check_dns_subdomain(volume.get("name"), f"{where}[{i}].name")
+        if volume.get("secret") is not None:
+            _check_dns_subdomain(volume["secret"].get("secretName"), f"{where}[{i}].secret.secretName")
+        names.append(volume["name"])
+    return names
+
+
+def _check_volume_mounts(mounts: list[dict[str, Any]] | None, volumes: list[str], where: str, volumes_where: str) -> None:
+    """Each ``volumeMounts[].name`` "must match the name of one of the volumes in the pod" (botocore's
+    ``EksContainerVolumeMount`` docs)."""
+    for i, mount in enumerate(mounts or []):
+        name = mount.get("name")
+        if name not in volumes:
+            defined = ", ".join(repr(v) for v in volumes) if volumes else "none"
+            raise ClientException(
+                f"Invalid {where}.volumeMounts[{i}].name {name!r}: it must match the name of one of the volumes "
+                f"in the pod ({volumes_where}: {defined})."
+            )
 
 
 def register(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
