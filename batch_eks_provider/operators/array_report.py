@@ -10,11 +10,20 @@ and returns an :class:`ArrayReport`: the summary line, one line per failed child
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+import logging
+from typing import Any, Callable, Mapping
 
+from ..exceptions import BatchEksArrayJobFailedError
 from ..outcome import attempt_line
 
-__all__ = ["ArrayReport", "FAILED_CHILDREN_LISTED", "FAILED_CHILDREN_LOGGED", "array_report", "is_array_parent"]
+__all__ = [
+    "ArrayReport",
+    "FAILED_CHILDREN_LISTED",
+    "FAILED_CHILDREN_LOGGED",
+    "array_report",
+    "is_array_parent",
+    "settle_array",
+]
 
 FAILED_CHILDREN_LISTED = 20
 """Failed children named in the task log and kept in XCom (the lowest indexes); the rest are counted."""
@@ -103,3 +112,44 @@ def array_report(hook: Any, parent: Mapping[str, Any]) -> ArrayReport:
     report.entries = {job_id: described[job_id] for job_id in listed if job_id in described}
     report.failed = [_child_row(entry) for entry in report.entries.values()]
     return report
+
+
+def settle_array(
+    report: ArrayReport,
+    parent: Mapping[str, Any],
+    allowed_failures: int,
+    log: logging.Logger | Any,
+    fetch_logs: Callable[..., None],
+) -> None:
+    """Write the report into the task log (summary, failed children, the first failed children's pod logs) and
+    decide: at most ``allowed_failures`` failed children succeed the task (saying which), more raise.
+
+    :param fetch_logs: ``fetch_logs(child_entry, label=...)`` copies one child's attempt logs into the task log.
+    :raises BatchEksArrayJobFailedError: more children failed than allowed (or the parent failed on its own).
+    """
+    log.info("AWS Batch %s (%s)", report.summary_line, parent.get("status"))
+    for line in report.child_lines():
+        log.info("AWS Batch %s", line)
+    for child in report.failed[:FAILED_CHILDREN_LOGGED]:
+        fetch_logs(report.entries[child["job_id"]], label=f"child {child['index']}")
+    if report.failed_count == 0 and parent.get("status") == "SUCCEEDED":
+        return
+    name, job_id = parent.get("jobName"), parent["jobId"]
+    if report.failed_count and report.failed_count <= allowed_failures:
+        indexes = ", ".join(str(c["index"]) for c in report.failed)
+        log.warning(
+            "AWS Batch array job %s (%s): %d child(ren) failed (indexes %s), within allowed_failures=%d: the task succeeds",
+            name, job_id, report.failed_count, indexes, allowed_failures,
+        )
+        return
+    first = report.failed[0] if report.failed else None
+    detail = report.child_lines()
+    message = (
+        f"AWS Batch array job {name} ({job_id}) failed: {report.failed_count} of {report.size} children failed"
+        + (f" (allowed_failures={allowed_failures})" if allowed_failures else "")
+        + (f"; first: index {first['index']}: {first['status_reason']}" if first else f": {parent.get('statusReason')}")
+        + ("\n  " + "\n  ".join(detail) if detail else "")
+    )
+    raise BatchEksArrayJobFailedError(
+        message, job_id=job_id, failed_children=report.failed, failed_count=report.failed_count, job=dict(parent)
+    )

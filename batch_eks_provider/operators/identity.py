@@ -13,13 +13,24 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["IDENTITY_TAG_KEYS", "TRY_NUMBER_TAG", "TASK_SUCCEEDED_TAG", "identity_tags", "try_number", "can_reattach"]
+__all__ = [
+    "IDENTITY_TAG_KEYS",
+    "TRY_NUMBER_TAG",
+    "TASK_SUCCEEDED_TAG",
+    "CLOCK_SKEW_MS",
+    "identity_tags",
+    "try_number",
+    "can_reattach",
+    "run_start_ms",
+]
 
 IDENTITY_TAG_KEYS = ("airflow:dag_id", "airflow:run_id", "airflow:task_id", "airflow:map_index")
 TRY_NUMBER_TAG = "airflow:try_number"
 TASK_SUCCEEDED_TAG = "airflow:task_succeeded"
 """Set (to the try number) on a job once the task that owns it returned successfully."""
 _TAG_VALUE_LIMIT = 256
+CLOCK_SKEW_MS = 10 * 60 * 1000
+"""How much older than its DAG run a job of this run may look (clocks of Airflow and AWS differ)."""
 
 
 def identity_tags(context: Any) -> dict[str, str]:
@@ -52,3 +63,11 @@ def can_reattach(job: dict[str, Any], current_try: int) -> bool:
         return False
     submitted_by = tags.get(TRY_NUMBER_TAG)
     return submitted_by is None or not submitted_by.isdigit() or int(submitted_by) <= current_try
+
+
+def run_start_ms(context: Any) -> int | None:
+    """The DAG run's ``run_after`` in epoch ms (less :data:`CLOCK_SKEW_MS`): no job of this run is older."""
+    run_after = getattr(context.get("dag_run") if hasattr(context, "get") else None, "run_after", None)
+    if run_after is None:
+        return None
+    return int(run_after.timestamp() * 1000) - CLOCK_SKEW_MS

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
 from datetime import timedelta
 from typing import Any, Collection, Sequence
@@ -11,7 +10,6 @@ from typing import Any, Collection, Sequence
 from airflow.sdk import BaseOperator
 
 from ..exceptions import (
-    BatchEksArrayJobFailedError,
     BatchEksError,
     BatchEksInvalidInputError,
     BatchEksJobStuckError,
@@ -21,59 +19,25 @@ from ..hooks.batch import BatchEksHook
 from ..hooks.pods import BatchEksPodHook
 from ..hooks.submit_request import SubmitRequestSpec, build_submit_request, normalize_job_queues
 from ..links.batch import LINKS_XCOM_KEY, BatchEksJobLink, BatchEksJobLogsLink, BatchEksJobQueueLink, link_details
-from ..outcome import attempt_line, failure_error, job_outcome
+from ..outcome import failure_error, job_outcome
 from ..triggers.batch import BatchEksJobTrigger
 from ..waiting.explain import HookFacts, WaitExplainer
 from ..waiting.policy import DEFAULT_EXPLAIN_AFTER, default_deferrable, missing_job_error, poll_interval_seconds
 from ..waiting.rules import StatusTimer, Verdict, WaitRules, verdict
 from ..waiting.watch import JobWatch, StopWaiting, WaitDeadlineExceeded, wait_for_job_end
-from .array_report import FAILED_CHILDREN_LOGGED, array_report, is_array_parent
-from .identity import TASK_SUCCEEDED_TAG, TRY_NUMBER_TAG, can_reattach, identity_tags, try_number
+from .array_report import array_report, is_array_parent, settle_array
+from .identity import TASK_SUCCEEDED_TAG, TRY_NUMBER_TAG, can_reattach, identity_tags, run_start_ms, try_number
+from .queue_moves import fallback_queue, move_target, short_name
 from .request import as_float, as_int, as_list, build_spec
+from .summary import ARRAY_XCOM_KEY, JOB_ID_XCOM_KEY, JOB_XCOM_KEY, JOBS_XCOM_KEY, job_summary
+from .task_logs import PodLogCopier
 
 __all__ = ["BatchEksSubmitJobOperator", "JOB_XCOM_KEY", "JOB_ID_XCOM_KEY", "JOBS_XCOM_KEY", "ARRAY_XCOM_KEY", "job_summary"]
 
-JOB_XCOM_KEY = "batch_job"
-JOB_ID_XCOM_KEY = "batch_job_id"
-JOBS_XCOM_KEY = "batch_job_ids"
-"""Every job this try submitted, in order: ``[{"job_id", "job_queue", "replaced_because"}]`` (more than one
-when ``on_stuck="next_queue"`` or ``max_spot_reclaims`` moved the work to another queue)."""
-ARRAY_XCOM_KEY = "batch_array"
-"""An array job's children by status and its first failed children (see :mod:`.array_report`)."""
 KILL_REASON = "Terminated by Airflow: the task was killed"
 WAIT_TIMEOUT_REASON = "Terminated by Airflow: the task stopped waiting (max_wait)"
 _TRIGGER_FAIL = "__fail__"
 _TRIGGER_TIMEOUT = "Trigger timeout"  # airflow.sdk.bases.operator.TriggerFailureReason.TRIGGER_TIMEOUT
-LOG_READ_TIMEOUT = 60.0
-"""Read timeout of the log stream: seconds without a line before the pod hook reopens the stream."""
-CLOCK_SKEW_MS = 10 * 60 * 1000
-"""How much older than its DAG run a job of this run may look (clocks of Airflow and AWS differ)."""
-
-
-def job_summary(job: dict[str, Any]) -> dict[str, Any]:
-    """What the operator pushes to XCom as ``batch_job``: the job and each of its EKS attempts."""
-    attempts = []
-    for number, attempt in enumerate(job.get("eksAttempts") or [], start=1):
-        attempts.append(
-            {
-                "attempt": number,
-                "pod_name": attempt.get("podName"),
-                "node_name": attempt.get("nodeName"),
-                "started_at": attempt.get("startedAt"),
-                "stopped_at": attempt.get("stoppedAt"),
-                "status_reason": attempt.get("statusReason"),
-                "exit_codes": {c.get("name"): c.get("exitCode") for c in attempt.get("containers", [])},
-                "line": attempt_line(number, attempt),
-            }
-        )
-    return {
-        "job_id": job["jobId"],
-        "job_name": job.get("jobName"),
-        "job_queue": job.get("jobQueue"),
-        "status": job.get("status"),
-        "status_reason": job.get("statusReason"),
-        "attempts": attempts,
-    }
 
 
 class BatchEksSubmitJobOperator(BaseOperator):
@@ -237,8 +201,7 @@ class BatchEksSubmitJobOperator(BaseOperator):
         self.kubernetes_conn_id = kubernetes_conn_id
         self.job_id: str | None = None
         self._pods: BatchEksPodHook | None = None
-        self._stop_streams = threading.Event()
-        self._streamed_to_the_end: set[str] = set()
+        self._log_copier: PodLogCopier | None = None
 
     wait_clock = staticmethod(time.monotonic)
     """The clock of the sync wait (tests replace it on an instance)."""
@@ -288,48 +251,13 @@ class BatchEksSubmitJobOperator(BaseOperator):
             )
         return self._pods
 
-    def _start_log_stream(self, job: dict[str, Any], streams: dict[str, threading.Thread]) -> None:
-        """Copy the running pod's log lines into the task log from a background thread (one per pod)."""
-        pod_name = ((job.get("eksProperties") or {}).get("podProperties") or {}).get("podName")
-        if job.get("status") != "RUNNING" or not pod_name or pod_name in streams:
-            return
-
-        pods = self._pod_hook()
-
-        def follow() -> None:
-            try:
-                # The hook reopens a stream quiet for a whole read timeout (a few times) and ends with the pod.
-                for line in pods.stream_pod_logs(job, request_timeout=(10, LOG_READ_TIMEOUT)):
-                    self.log.info("[%s] %s", pod_name, line)
-                    if self._stop_streams.is_set():
-                        return
-                self._streamed_to_the_end.add(pod_name)  # the stream ended with the pod: nothing left to fetch
-            except Exception as error:  # noqa: BLE001 - logs are best effort; the job's state decides the task
-                self.log.warning("Stopped following the logs of pod %s: %s", pod_name, error)
-
-        streams[pod_name] = threading.Thread(target=follow, name=f"logs:{pod_name}", daemon=True)
-        streams[pod_name].start()
+    def _logs(self) -> PodLogCopier:
+        if getattr(self, "_log_copier", None) is None:
+            self._log_copier = PodLogCopier(self._pod_hook, self.log)
+        return self._log_copier
 
     def _fetch_attempt_logs(self, job: dict[str, Any], skip_pods: Collection[str] = (), label: str | None = None) -> None:
-        """Write the output of every attempt (except pods in ``skip_pods``, already streamed) into the task log,
-        each line after its pod's name (and ``label``, e.g. an array child's index)."""
-        if is_array_parent(job):
-            return  # an array parent has no pod; its children have one each
-        attempts = job.get("eksAttempts") or []
-        if all(a.get("podName") in skip_pods for a in attempts):
-            return
-        pods = self._pod_hook()
-        for index, attempt in enumerate(attempts):
-            if attempt.get("podName") in skip_pods:
-                continue
-            try:
-                logs = pods.fetch_attempt_logs(job, index)
-            except Exception as error:  # noqa: BLE001 - logs are best effort; the job's state decides the task
-                self.log.warning("Could not fetch the logs of attempt %d of AWS Batch job %s: %s", index + 1, job["jobId"], error)
-                continue
-            prefix = f"{label} {logs.pod_name}" if label else logs.pod_name
-            for line in logs.lines:
-                self.log.info("[%s] %s", prefix, line)
+        self._logs().fetch(job, skip_pods, label)
 
     # -- execute ---------------------------------------------------------------------------------------------
 
@@ -356,14 +284,14 @@ class BatchEksSubmitJobOperator(BaseOperator):
         known = hook.known_queue_names(queues + ([self.spot_fallback_queue] if self.spot_fallback_queue else []))
         existing = (
             hook.find_job_by_tags(
-                known, identity, job_name=offline["jobName"], statuses=_LOOKUP_STATUSES, created_after_ms=_run_start_ms(context)
+                known, identity, job_name=offline["jobName"], statuses=_LOOKUP_STATUSES, created_after_ms=run_start_ms(context)
             )
             if known
             else None
         )
         submit_to = queues
         if existing is not None and rules.max_spot_reclaims and job_outcome(existing).kind == "spot_reclaimed":
-            fallback = self._fallback_queue(queues, existing["jobQueue"])
+            fallback = fallback_queue(queues, existing["jobQueue"], self.spot_fallback_queue)
             if fallback:
                 self.log.info(
                     "AWS Batch job %s (%s) of an earlier try failed on Spot (%s): submitting this try to queue %s",
@@ -429,29 +357,26 @@ class BatchEksSubmitJobOperator(BaseOperator):
         context["ti"].xcom_push(key=JOB_ID_XCOM_KEY, value=self.job_id)
         context["ti"].xcom_push(key=JOBS_XCOM_KEY, value=self._jobs)
 
-    def _fallback_queue(self, queues: list[str], current: str) -> str | None:
-        """The queue after ``current``: ``spot_fallback_queue``, else the next of ``job_queue``."""
-        if self.spot_fallback_queue and _short(self.spot_fallback_queue) != _short(current):
-            return self.spot_fallback_queue
-        return _next_queue(queues, current)
-
     def _act_on(self, context: Any, hook: BatchEksHook, stop: Verdict, job: dict[str, Any], queues: list[str]) -> None:
         """Stop a stuck or reclaimed job: fail the task (``on_stuck="fail"``, or nowhere to go), or submit the work
-        to the next queue and keep waiting (this task try, logged, both job ids in XCom)."""
-        name, current = job.get("jobName"), job.get("jobQueue", "")
-        target = self._fallback_queue(queues, current) if stop.kind == "spot_reclaims" else _next_queue(queues, current)
-        if stop.kind == "stuck" and (self.on_stuck == "fail" or getattr(self, "_redirected", False) or target is None):
-            message = f"AWS Batch job {name} ({job['jobId']}) on queue {_short(current)} is stuck: {stop.reason}; the job was cancelled."
+        to another queue and keep waiting (this task try, logged, every job id in XCom)."""
+        name, current = job.get("jobName"), short_name(job.get("jobQueue"))
+        target = move_target(
+            stop, job, queues, on_stuck=self.on_stuck, spot_fallback_queue=self.spot_fallback_queue,
+            moved_before=getattr(self, "_redirected", False),
+        )
+        if target is None:
             hook.terminate_job(job["jobId"], f"Terminated by Airflow: stuck ({stop.reason})"[:1000])
-            raise BatchEksJobStuckError(message, job_id=job["jobId"], status=stop.status, reason=stop.reason)
-        if target is None:  # a Spot verdict with nowhere to go cannot happen: the rules were checked at submit
-            raise BatchEksError(f"AWS Batch job {name} ({job['jobId']}): {stop.reason}, and no queue to fall back to.")
+            raise BatchEksJobStuckError(
+                f"AWS Batch job {name} ({job['jobId']}) on queue {current} is stuck: {stop.reason}; the job was cancelled.",
+                job_id=job["jobId"], status=stop.status, reason=stop.reason,
+            )
         self.log.warning(
             "AWS Batch job %s (%s) on queue %s: %s. Stopping it and submitting the work to queue %s",
-            name, job["jobId"], _short(current), stop.reason, _short(target),
+            name, job["jobId"], current, stop.reason, short_name(target),
         )
         if job.get("status") not in ("SUCCEEDED", "FAILED"):
-            hook.terminate_job(job["jobId"], f"Terminated by Airflow: moved to queue {_short(target)} ({stop.reason})"[:1000])
+            hook.terminate_job(job["jobId"], f"Terminated by Airflow: moved to queue {short_name(target)} ({stop.reason})"[:1000])
         spec = getattr(self, "_spec", None) or build_spec({n: getattr(self, n) for n in self.template_fields})
         self._redirected = True
         self._submit(context, hook, spec, [target], None, reason=stop.reason)
@@ -481,8 +406,7 @@ class BatchEksSubmitJobOperator(BaseOperator):
         """
         execution_timeout = self.execution_timeout.total_seconds() if self.execution_timeout else None
         deadline = max_wait or execution_timeout
-        streams: dict[str, threading.Thread] = {}
-        self._stop_streams.clear()
+        logs = self._logs()
         timer = StatusTimer(self.wait_clock)
         explainer = WaitExplainer(rules.explain_after, HookFacts(lambda: hook, self._pod_hook), clock=self.wait_clock)
 
@@ -494,7 +418,7 @@ class BatchEksSubmitJobOperator(BaseOperator):
             line = explainer.line(job, waited)
             if line:
                 self.log.info("%s", line)
-            self._start_log_stream(job, streams)
+            logs.follow(job)
 
         try:
             job = wait_for_job_end(
@@ -514,11 +438,8 @@ class BatchEksSubmitJobOperator(BaseOperator):
                 f"{which}; the job was terminated."
             ) from None
         finally:
-            for stream in streams.values():  # an ended pod ends its stream: let it write its last lines
-                stream.join(timeout=5)
-            self._stop_streams.set()
-        # attempts too short to be seen running, and streams cut before their pod's end (their lines may repeat)
-        self._fetch_attempt_logs(job, skip_pods=self._streamed_to_the_end)
+            logs.stop()  # an ended pod ends its stream: let it write its last lines
+        logs.fetch_unseen(job)  # attempts too short to be seen running, streams cut before their pod's end
         stop = verdict(rules, job, 0.0)  # an ended job: Spot reclaims that failed it may still move the work
         if stop is not None:
             raise StopWaiting((stop, job))
@@ -565,37 +486,10 @@ class BatchEksSubmitJobOperator(BaseOperator):
         return self.job_id
 
     def _report_array(self, context: Any, hook: BatchEksHook, job: dict[str, Any]) -> None:
-        """Log an ended array job child by child, push the table, copy the first failed children's logs; raise
-        when more children failed than ``allowed_failures``."""
+        """Log an ended array job child by child and push its table; raise past ``allowed_failures``."""
         report = array_report(hook, job)
         context["ti"].xcom_push(key=ARRAY_XCOM_KEY, value=report.to_xcom())
-        self.log.info("AWS Batch %s (%s)", report.summary_line, job.get("status"))
-        for line in report.child_lines():
-            self.log.info("AWS Batch %s", line)
-        for child in report.failed[:FAILED_CHILDREN_LOGGED]:
-            self._fetch_attempt_logs(report.entries[child["job_id"]], label=f"child {child['index']}")
-        allowed = self._allowed_failures()
-        if report.failed_count == 0 and job.get("status") == "SUCCEEDED":
-            return
-        name = job.get("jobName")
-        if report.failed_count and report.failed_count <= allowed:
-            indexes = ", ".join(str(c["index"]) for c in report.failed)
-            self.log.warning(
-                "AWS Batch array job %s (%s): %d child(ren) failed (indexes %s), within allowed_failures=%d: the task succeeds",
-                name, self.job_id, report.failed_count, indexes, allowed,
-            )
-            return
-        first = report.failed[0] if report.failed else None
-        detail = report.child_lines()
-        message = (
-            f"AWS Batch array job {name} ({self.job_id}) failed: {report.failed_count} of {report.size} children failed"
-            + (f" (allowed_failures={allowed})" if allowed else "")
-            + (f"; first: index {first['index']}: {first['status_reason']}" if first else f": {job.get('statusReason')}")
-            + ("\n  " + "\n  ".join(detail) if detail else "")
-        )
-        raise BatchEksArrayJobFailedError(
-            message, job_id=self.job_id, failed_children=report.failed, failed_count=report.failed_count, job=job
-        )
+        settle_array(report, job, self._allowed_failures(), self.log, self._fetch_attempt_logs)
 
     def execute_complete(
         self,
@@ -671,24 +565,3 @@ class BatchEksSubmitJobOperator(BaseOperator):
 
 _LOOKUP_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
 """The re-attach lookup reads FAILED jobs too: a try after a Spot failure moves to the fallback queue."""
-
-
-def _short(ref: str | None) -> str:
-    return (ref or "").rsplit("/", 1)[-1]
-
-
-def _next_queue(queues: list[str], current: str) -> str | None:
-    """The queue of ``queues`` after ``current`` (a name or ARN), or ``None``."""
-    names = [_short(q) for q in queues]
-    if _short(current) not in names:
-        return None
-    position = names.index(_short(current))
-    return queues[position + 1] if position + 1 < len(queues) else None
-
-
-def _run_start_ms(context: Any) -> int | None:
-    """The DAG run's ``run_after`` in epoch ms (less :data:`CLOCK_SKEW_MS`): no job of this run is older."""
-    run_after = getattr(context.get("dag_run") if hasattr(context, "get") else None, "run_after", None)
-    if run_after is None:
-        return None
-    return int(run_after.timestamp() * 1000) - CLOCK_SKEW_MS

@@ -14,6 +14,7 @@ import pytest
 
 from batch_eks_provider.exceptions import BatchEksError, BatchEksInvalidInputError, BatchEksWaitTimeoutError
 from batch_eks_provider.operators.batch import BatchEksSubmitJobOperator
+from batch_eks_provider.operators import task_logs
 from tests.helpers import wait_for_job
 from tests.support.metrics import api_requests
 
@@ -158,7 +159,7 @@ def test_one_pod_hook_per_task_and_log_streams_have_a_read_timeout(aws_default, 
     monkeypatch.setattr(submit_module, "BatchEksPodHook", Counting)
     task = operator(command=["sh", "-c", "echo one; sleep 1; echo two"], poll_interval=0.2)
     assert task.execute(context()) == task.job_id
-    assert timeouts and all(t == (10, submit_module.LOG_READ_TIMEOUT) for t in timeouts)
+    assert timeouts and all(t == (10, task_logs.LOG_READ_TIMEOUT) for t in timeouts)
     (job,) = batch.describe_jobs(jobs=[task.job_id])["jobs"]
     task._fetch_attempt_logs(job)  # fetching the attempts' output again (as a resumed task does) reuses it too
     assert len(made) == 1
