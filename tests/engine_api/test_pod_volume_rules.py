@@ -21,13 +21,14 @@ LIMITS = {"limits": {"cpu": "0.25", "memory": "64Mi"}}
 
 
 def _pod(volumes, mounts=None, section="containers"):
-    container = {"name": "main", "image": "busybox", "command": ["true"], "resources": LIMITS}
-    if mounts is not None:
-        container["volumeMounts"] = mounts
-    pod = {"containers": [dict(container, name="main")], "volumes": volumes}
+    """A pod with ``volumes``; its container ``main`` (or its init container ``setup``) mounts ``mounts``."""
+    def container(name, with_mounts):
+        return {"name": name, "image": "busybox", "command": ["true"], "resources": LIMITS,
+                **({"volumeMounts": mounts} if with_mounts and mounts is not None else {})}
+
+    pod = {"containers": [container("main", section == "containers")], "volumes": volumes}
     if section == "initContainers":
-        pod["containers"] = [{"name": "main", "image": "busybox", "command": ["true"], "resources": LIMITS}]
-        pod["initContainers"] = [dict(container, name="setup")]
+        pod["initContainers"] = [container("setup", True)]
     return pod
 
 
@@ -45,8 +46,8 @@ REFUSED = [
     (_pod([{"name": "creds", "secret": {"secretName": "DB_Password"}}]),
      rf"Invalid {WHERE}\.volumes\[0\]\.secret\.secretName 'DB_Password': must be a DNS subdomain name"),
     (_pod([{"name": "scratch", "emptyDir": {}}], [{"name": "data", "mountPath": "/data"}]),
-     rf"Invalid {WHERE}\.containers\[0\]\.volumeMounts\[0\]\.name 'data': it must match the name of one of the "
-     rf"volumes in the pod \({WHERE}\.volumes: 'scratch'\)\."),
+     (rf"Invalid {WHERE}\.containers\[0\]\.volumeMounts\[0\]\.name 'data': it must match the name of one of the "
+      rf"volumes in the pod \({WHERE}\.volumes: 'scratch'\)\.")),
     (_pod([], [{"name": "data", "mountPath": "/data"}], section="initContainers"),
      rf"Invalid {WHERE}\.initContainers\[0\]\.volumeMounts\[0\]\.name 'data': .*\({WHERE}\.volumes: none\)\."),
 ]

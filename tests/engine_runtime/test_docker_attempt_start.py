@@ -14,7 +14,7 @@ from batch_eks_provider.local import LocalEngine
 from batch_eks_provider.local.engine import RuntimeUnavailable
 from batch_eks_provider.local.store.state import EngineConfig
 from tests.engine_runtime.conftest import BUSYBOX_IMAGE, IMAGE_MARKER, NAMESPACE, DockerEnv
-from tests.engine_scheduler.kubernetes_client import core_v1
+from tests.engine_scheduler.kubernetes_client import core_v1, kubectl_row
 
 LIMITS = {"limits": {"cpu": "0.25", "memory": "32Mi"}}
 
@@ -132,6 +132,7 @@ def test_a_pod_whose_image_cannot_be_pulled_shows_err_image_pull(denv):
     assert container.state.waiting.reason == "ErrImagePull"
     assert container.state.waiting.message.startswith("failed to pull image 'batch-eks-test/not-built:3'")
     assert container.ready is False
+    assert kubectl_row(denv, pod.metadata.name)[1:3] == ["0/1", "ErrImagePull"]  # READY, STATUS
 
 
 # -- pod IPs --------------------------------------------------------------------------------------------------------

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
+import json
 import tempfile
 
 import boto3
 
 from tests.engine_scheduler.conftest import CLUSTER_ARN
 
-__all__ = ["core_v1"]
+__all__ = ["core_v1", "kubectl_row"]
 
 
 def core_v1(env):
@@ -27,3 +28,14 @@ def core_v1(env):
         configuration.ssl_ca_cert = ca.name
     configuration.api_key = {"authorization": "Bearer k8s-aws-v1.anything"}
     return client.CoreV1Api(client.ApiClient(configuration))
+
+
+def kubectl_row(env, pod_name: str, namespace: str = "batch-jobs") -> list[str]:
+    """The pod's row as ``kubectl get pods`` prints it (NAME, READY, STATUS, RESTARTS, AGE): the
+    ``meta.k8s.io/v1 Table`` the API server answers kubectl with."""
+    answer = core_v1(env).api_client.call_api(
+        f"/api/v1/namespaces/{namespace}/pods/{pod_name}", "GET", auth_settings=["BearerToken"], _preload_content=False,
+        header_params={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"},
+    )
+    (row,) = json.loads(answer.data)["rows"]
+    return [str(cell) for cell in row["cells"]]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from tests.engine_scheduler.kubernetes_client import core_v1
+from tests.engine_scheduler.kubernetes_client import core_v1, kubectl_row
 
 NAMESPACE = "batch-jobs"
 GATED_INIT = 'echo waiting; until [ -e "$GATE" ]; do sleep 0.05; done'
@@ -38,6 +38,7 @@ def test_a_job_is_starting_while_its_init_container_runs_and_running_once_its_co
     assert (init.state.waiting.reason, main.state.waiting.reason) == ("PodInitializing", "PodInitializing")
     initialized = {c.type: c.status for c in pod.status.conditions}["Initialized"]
     assert initialized == "False"
+    assert kubectl_row(env, pod.metadata.name)[1:3] == ["0/1", "Init:0/1"]  # READY, STATUS
 
     opened_at = int(time.time() * 1000)
     (tmp_path / "gated.open").touch()
@@ -49,6 +50,7 @@ def test_a_job_is_starting_while_its_init_container_runs_and_running_once_its_co
     assert (init.state.terminated.exit_code, init.state.terminated.reason) == (0, "Completed")
     assert pod.status.container_statuses[0].state.running is not None
     assert {c.type: c.status for c in pod.status.conditions}["Initialized"] == "True"
+    assert kubectl_row(env, pod.metadata.name)[1:3] == ["1/1", "Running"]
     env.batch.terminate_job(jobId=job_id, reason="done")
     done = env.wait(job_id)
     assert done["eksAttempts"][0]["startedAt"] == running["startedAt"]
