@@ -43,6 +43,8 @@ class ArrayReport:
     """An ended array job: ``counts`` by status, the first failed children (``failed``) and how many failed."""
 
     job_id: str
+    job_name: str | None
+    status: str | None
     size: int
     counts: dict[str, int]
     failed: list[dict[str, Any]] = field(default_factory=list)
@@ -55,7 +57,7 @@ class ArrayReport:
         counts = ", ".join(
             f"{self.counts[status]} {status}" for status in STATUS_ORDER if self.counts.get(status)
         ) or "no child counted"
-        return f"array job {self.job_id}: {self.size} children: {counts}"
+        return f"array job {self.job_name} ({self.job_id}) {self.status}: {self.size} children: {counts}"
 
     def child_lines(self) -> list[str]:
         lines = [
@@ -101,7 +103,9 @@ def array_report(hook: Any, parent: Mapping[str, Any]) -> ArrayReport:
     """
     props = parent.get("arrayProperties") or {}
     counts = {k: int(v) for k, v in (props.get("statusSummary") or {}).items() if v}
-    report = ArrayReport(job_id=parent["jobId"], size=int(props.get("size") or 0), counts=counts)
+    report = ArrayReport(
+        job_id=parent["jobId"], job_name=parent.get("jobName"), status=parent.get("status"), size=int(props.get("size") or 0), counts=counts
+    )
     if not counts.get("FAILED"):
         return report
     summaries = hook.list_jobs(arrayJobId=parent["jobId"], jobStatus="FAILED")
@@ -127,7 +131,7 @@ def settle_array(
     :param fetch_logs: ``fetch_logs(child_entry, label=...)`` copies one child's attempt logs into the task log.
     :raises BatchEksArrayJobFailedError: more children failed than allowed (or the parent failed on its own).
     """
-    log.info("AWS Batch %s (%s)", report.summary_line, parent.get("status"))
+    log.info("AWS Batch %s", report.summary_line)
     for line in report.child_lines():
         log.info("AWS Batch %s", line)
     for child in report.failed[:FAILED_CHILDREN_LOGGED]:

@@ -235,12 +235,16 @@ def _queue_problems(facts: QueueFacts) -> list[str]:
 
 
 def _vcpus_in_use(facts: QueueFacts) -> float | None:
+    """vCPUs the queue's compute environments run now: their ``desiredvCpus`` (shared with other queues, which is
+    what makes them full), else the queue's own usage from the snapshot."""
+    desired = [(ce.get("computeResources") or {}).get("desiredvCpus") for ce in facts.compute_environments]
+    if any(d is not None for d in desired):
+        return float(sum(d for d in desired if d is not None))
     usage = ((facts.snapshot or {}).get("queueUtilization") or {}).get("totalCapacityUsage") or []
     for entry in usage:
-        if str(entry.get("capacityUnit", "")).upper() == "VCPU":
+        if str(entry.get("capacityUnit", "")).lower() in ("vcpu", "cpu"):  # VCPU on EC2, cpu on EKS
             return float(entry.get("quantity", 0))
-    desired = [(ce.get("computeResources") or {}).get("desiredvCpus") for ce in facts.compute_environments]
-    return float(sum(d for d in desired if d is not None)) if any(d is not None for d in desired) else None
+    return None
 
 
 def _position_line(job: Mapping[str, Any], facts: QueueFacts) -> str | None:

@@ -106,3 +106,19 @@ def test_a_pass_looks_at_a_few_waiting_jobs_not_all_of_them(make_env, fair):
     env.settle(passes=10)
     per_pass = (scheduler.jobs_examined - examined) / (scheduler.passes - passes)
     assert per_pass <= 16  # the walk stops when nothing has room, whatever the queue's length
+
+
+def test_a_fair_share_job_left_waiting_by_a_full_shared_environment_runs_once_there_is_room(slots):
+    """A walk that stops at a job with no room must keep the job in its share: it ran never again before."""
+    slots.queue("fifo", ["ce"])
+    slots.fair_queue({"shareDecaySeconds": 0, "shareDistribution": [{"shareIdentifier": "teamA", "weightFactor": 1}]}, name="fair")
+    slots.release()
+    holders = [slots.submit("fifo", "hold", f"holder{i}") for i in range(4)]
+    slots.wait_running(holders, 4)
+    waiting = slots.submit("fair", "hold", "shared", shareIdentifier="teamA")
+    slots.wait_status(waiting, "RUNNABLE")
+    slots.settle(passes=5)  # walks that offer the fair-share job and find no room
+    snapshot = slots.batch.get_job_queue_snapshot(jobQueue="fair")
+    assert [j["jobArn"].rsplit("/", 1)[-1] for j in snapshot["frontOfQueue"]["jobs"]] == [waiting]
+    slots.batch.terminate_job(jobId=holders[0], reason="make room")
+    assert slots.wait_status(waiting, "RUNNING")["status"] == "RUNNING"

@@ -149,10 +149,12 @@ class FairShareQueue:
                 share = best[2]
                 entry = heapq.heappop(self.heaps[share])
                 job = state.jobs[entry[2]]
+                # Set aside before offering: a caller that stops the walk at this job (no room left) closes the
+                # generator inside the yield, and the job must be back in its heap for the next pass.
+                set_aside.append((share, entry))
                 yield job
-                if job.status == JobStatus.RUNNABLE:
-                    set_aside.append((share, entry))  # not placed: offer it again on the next pass
-                else:
+                if job.status != JobStatus.RUNNABLE:
+                    set_aside.pop()  # placed (or gone): it leaves the heap
                     self.entry_seq.pop(job.job_id, None)
         finally:
             for share, entry in set_aside:

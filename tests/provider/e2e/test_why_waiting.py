@@ -9,6 +9,7 @@ its run cost at the engine.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import Counter
 from typing import Any, Callable
@@ -80,6 +81,21 @@ def snapshots_made(engine_url: str, more_than: int) -> Callable[[], bool]:
     return lambda: api_requests(engine_url, "GetJobQueueSnapshot") > more_than
 
 
+WHAT_USERS_READ = ("has been", "Stopping it", "is stuck:", "AWS Batch array", "AWS Batch child", "within allowed", "[child ")
+
+
+def show(out: str) -> None:
+    """Print the task-log lines this suite is about (the message only), once each."""
+    seen = set()
+    for line in out.splitlines():
+        if any(needle in line for needle in WHAT_USERS_READ):
+            message = re.sub(r"^\S+ \[\w+\s*\] ", "", line)
+            message = re.sub(r"\s+\[airflow\.task[^\]]*\].*$", "", message)
+            if message not in seen:
+                seen.add(message)
+                print("   task log:", message)
+
+
 def run_dag(scenario: str, mode: str):
     return DAGS[(scenario, mode)].test()
 
@@ -102,6 +118,7 @@ def test_a_job_behind_a_full_compute_environment_says_where_it_stands(airflow_db
     used = calls(aws_default.url)  # before the test reads anything itself
     assert run.state == "success", task_states(run)
     out = capfd.readouterr().out
+    show(out)
     job = job_named(batch, "waits_behind")
     lines = [line for line in out.splitlines() if f"AWS Batch job waits_behind ({job['jobId']}) has been RUNNABLE for" in line]
     assert lines, out
@@ -133,6 +150,7 @@ def test_a_disabled_compute_environment_is_named(airflow_db, aws_default, batch,
     used = calls(aws_default.url)  # before the test reads anything itself
     assert run.state == "success", task_states(run)
     out = capfd.readouterr().out
+    show(out)
     assert f"compute environment {OD_CE} is DISABLED" in out
     print(f"[{mode}] disabled CE: {dict(used)}")
 
@@ -158,6 +176,7 @@ def test_a_job_that_can_never_start_fails_fast_with_the_reason(airflow_db, aws_d
     assert job["status"] == "FAILED" and job["isCancelled"] is True
     assert job["statusReason"].startswith("Terminated by Airflow: stuck (it can never start on this queue: MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE")
     out = capfd.readouterr().out
+    show(out)
     assert f"AWS Batch job never_fits ({job['jobId']}) on queue {OD_QUEUE} is stuck: it can never start on this queue: " \
            "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE" in out
     print(f"[{mode}] never fits: {dict(used)}")
@@ -171,6 +190,7 @@ def test_a_job_too_big_for_every_instance_type_fails_before_submitting(airflow_d
     assert task_states(run) == {"waits": "failed"}
     assert used["SubmitJob"] == 0
     out = capfd.readouterr().out
+    show(out)
     assert "Invalid memory '2000000Mi'" in out
     print(f"[{mode}] too big: {dict(used)}")
 
@@ -190,6 +210,7 @@ def test_insufficient_spot_capacity_moves_the_job_to_the_next_queue(airflow_db, 
         (spot_job["jobId"], SPOT_QUEUE), (od_job["jobId"], OD_QUEUE)
     ]
     out = capfd.readouterr().out
+    show(out)
     assert "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - Service cannot fulfill the capacity requested for instance type" in out
     assert f"AWS Batch job capacity ({spot_job['jobId']}) on queue {SPOT_QUEUE}: it has been RUNNABLE for" in out
     assert f"Stopping it and submitting the work to queue {OD_QUEUE}" in out
@@ -219,6 +240,7 @@ def test_a_spot_reclaim_moves_the_rest_of_the_work_on_demand(airflow_db, aws_def
     assert [j["job_id"] for j in jobs] == [spot_job["jobId"], od_job["jobId"]]
     assert "reclaimed by Spot 1 time(s)" in jobs[0]["replaced_because"]
     out = capfd.readouterr().out
+    show(out)
     assert f"done on {OD_QUEUE}" in out
     print(f"[{mode}] Spot reclaim -> on-demand: {dict(used)}")
     assert used["SubmitJob"] == 2
@@ -230,9 +252,10 @@ def test_an_array_job_reports_every_failed_child(airflow_db, aws_default, batch,
     used = calls(aws_default.url)  # before the test reads anything itself
     assert task_states(run) == {"strict": "failed", "tolerant": "success"}
     out = capfd.readouterr().out
+    show(out)
     strict = job_named(batch, "array_strict")
     assert strict["arrayProperties"]["statusSummary"]["FAILED"] == 3
-    assert f"AWS Batch array job {strict['jobId']}: 50 children: 47 SUCCEEDED, 3 FAILED (FAILED)" in out
+    assert f"AWS Batch array job array_strict ({strict['jobId']}) FAILED: 50 children: 47 SUCCEEDED, 3 FAILED" in out
     for index in FAILING_INDEXES:
         assert f"AWS Batch child {index} (" in out
         assert f"[child {index} aws-batch." in out  # its pod's log lines, with its index
