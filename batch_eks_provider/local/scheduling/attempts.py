@@ -132,17 +132,17 @@ class AttemptBook:
         return min((p.created_at + self.start_delay(p.ce_name) for p in self.pending.values()), default=None)
 
     def start_due(self, now: float) -> int:
-        """Start the containers of every Pending pod whose start delay has passed; returns how many."""
+        """Hand every Pending pod whose start delay has passed to the runtime; returns how many."""
         due = [p for p in self.pending.values() if p.created_at + self.start_delay(p.ce_name) <= now]
         for pod in due:
             del self.pending[pod.name]
             job = self.state.jobs.get(pod.job_id)
             if job is None or job.pod_name != pod.name or job.status != S.STARTING:
                 continue
-            self._run(job, pod, now)
+            self._run(pod)
         return len(due)
 
-    def _run(self, job: Job, pod: Pod, now: float) -> None:
+    def _run(self, pod: Pod) -> None:
         """Hand the pod to the runtime: it pulls the images and runs the init containers, the job STARTING
         meanwhile; :meth:`containers_started` hears when the containers run."""
         work_dir = self.runtime.work_root / pod.name
