@@ -390,6 +390,7 @@ class BatchEksSubmitJobOperator(BaseOperator):
                 poll_interval=poll_interval,
                 terminate_on_kill=True,
                 rules=rules.to_dict(),
+                kubernetes_conn_id=self.kubernetes_conn_id,
             ),
             method_name="execute_complete",
             kwargs={"job_id": self.job_id, "jobs": self._jobs, "redirected": getattr(self, "_redirected", False)},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any, Sequence
 
@@ -11,7 +12,9 @@ from ..exceptions import BatchEksComputeEnvironmentError, BatchEksError, BatchEk
 from ..hooks.batch import BatchEksHook
 from ..outcome import failure_error
 from ..triggers.batch import BatchEksJobTrigger
-from ..waiting.policy import default_deferrable, poll_interval_seconds
+from ..waiting.explain import HookFacts, WaitExplainer
+from ..waiting.policy import DEFAULT_EXPLAIN_AFTER, default_deferrable, poll_interval_seconds
+from ..waiting.rules import StatusTimer, WaitRules
 from ..waiting.watch import JobWatch
 
 __all__ = ["BatchEksJobSensor", "BatchEksComputeEnvironmentSensor", "BatchEksJobQueueSensor"]
@@ -40,11 +43,17 @@ class BatchEksJobSensor(_BatchEksSensor):
     :param deferrable: Wait in the triggerer (shared poll loop) instead of poking.
     :param poll_interval: Seconds between DescribeJobs cycles when deferred (``poke_interval`` when poking);
         default ``[batch_eks] default_poll_interval``.
+    :param explain_after: Seconds in PENDING, RUNNABLE or STARTING before the log says why the job waits (as the
+        submit operator does); None: never.
+    :param kubernetes_conn_id: A ``cncf.kubernetes`` connection for reading a STARTING job's pod; None reaches
+        the cluster through EKS.
     :param aws_conn_id: Airflow AWS connection.
     :param region_name: AWS region, default the connection's.
     """
 
-    template_fields: Sequence[str] = ("job_id", "aws_conn_id", "region_name")
+    template_fields: Sequence[str] = ("job_id", "explain_after", "aws_conn_id", "region_name", "kubernetes_conn_id")
+    wait_clock = staticmethod(time.monotonic)
+    """The clock the explanations measure waits on (tests replace it on an instance)."""
 
     def __init__(
         self,
@@ -53,24 +62,44 @@ class BatchEksJobSensor(_BatchEksSensor):
         permanent_exit_codes: Sequence[int] = (),
         deferrable: bool | None = None,
         poll_interval: float | None = None,
+        explain_after: float | str | None = DEFAULT_EXPLAIN_AFTER,
+        kubernetes_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.job_id = job_id
+        self.explain_after = explain_after
+        self.kubernetes_conn_id = kubernetes_conn_id
+        self._timer: StatusTimer | None = None
+        self._explainer: WaitExplainer | None = None
         self.permanent_exit_codes = frozenset(int(code) for code in permanent_exit_codes)
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.poll_interval = poll_interval
         self._watch: JobWatch | None = None
 
+    def _rules(self) -> WaitRules:
+        return WaitRules.parse(explain_after=self.explain_after, on_stuck=None, stuck_after=None, max_spot_reclaims=None)
+
+    def _pod_hook(self) -> Any:
+        from ..hooks.pods import BatchEksPodHook
+
+        return BatchEksPodHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, kubernetes_conn_id=self.kubernetes_conn_id)
+
     def _check(self, job: dict[str, Any] | None) -> bool:
         if self._watch is None or self._watch.job_id != self.job_id:
             self._watch = JobWatch(self.job_id, self.log)
+            self._timer = StatusTimer(self.wait_clock)
+            facts = HookFacts(lambda: self.hook, self._pod_hook)
+            self._explainer = WaitExplainer(self._rules().explain_after, facts, self.wait_clock)
         outcome = self._watch.check(job)  # the one per-cycle reading the operator's sync wait uses too
         if outcome is None:
             self.log.info("AWS Batch job %s is not known to DescribeJobs yet", self.job_id)
             return False
         if not outcome.done:
             self.log.info("AWS Batch job %s is %s", self.job_id, outcome.status)
+            line = self._explainer.line(job, self._timer.observe(job)) if self._explainer and self._timer else None
+            if line:
+                self.log.info("%s", line)
             return False
         if outcome.status != "SUCCEEDED":
             raise failure_error(outcome, self.permanent_exit_codes)
@@ -89,6 +118,8 @@ class BatchEksJobSensor(_BatchEksSensor):
                     aws_conn_id=self.aws_conn_id,
                     region_name=self.region_name,
                     poll_interval=poll_interval_seconds(self.poll_interval),
+                    rules=self._rules().to_dict(),
+                    kubernetes_conn_id=self.kubernetes_conn_id,
                 ),
                 method_name="execute_complete",
                 timeout=timedelta(seconds=self.timeout) if self.timeout else None,

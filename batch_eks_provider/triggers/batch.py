@@ -45,6 +45,7 @@ class BatchEksJobTrigger(BaseTrigger):
     :param terminate_on_kill: Terminate the job when the deferred task is cleared or marked failed.
     :param rules: :meth:`WaitRules.to_dict <batch_eks_provider.waiting.rules.WaitRules.to_dict>`: explain,
         stuck and Spot-reclaim rules; ``None``: the defaults (explain after a few minutes, never stop early).
+    :param kubernetes_conn_id: A ``cncf.kubernetes`` connection for reading a STARTING job's pod (None: via EKS).
     """
 
     clock: Callable[[], float] = staticmethod(time.monotonic)
@@ -59,6 +60,7 @@ class BatchEksJobTrigger(BaseTrigger):
         poll_interval: float = 5.0,
         terminate_on_kill: bool = False,
         rules: dict[str, Any] | None = None,
+        kubernetes_conn_id: str | None = None,
     ) -> None:
         super().__init__()
         self.job_id = job_id
@@ -67,6 +69,7 @@ class BatchEksJobTrigger(BaseTrigger):
         self.poll_interval = poll_interval
         self.terminate_on_kill = terminate_on_kill
         self.rules = rules
+        self.kubernetes_conn_id = kubernetes_conn_id
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -78,6 +81,7 @@ class BatchEksJobTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "terminate_on_kill": self.terminate_on_kill,
                 "rules": self.rules,
+                "kubernetes_conn_id": self.kubernetes_conn_id,
             },
         )
 
@@ -89,7 +93,9 @@ class BatchEksJobTrigger(BaseTrigger):
     def _pod_hook(self) -> Any:
         from ..hooks.pods import BatchEksPodHook
 
-        return BatchEksPodHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+        return BatchEksPodHook(
+            aws_conn_id=self.aws_conn_id, region_name=self.region_name, kubernetes_conn_id=self.kubernetes_conn_id
+        )
 
     async def _wait(self, poller: JobPoller) -> dict[str, Any] | Verdict:
         """The job's terminal entry, or the verdict that stops the wait; explain lines logged on the way."""

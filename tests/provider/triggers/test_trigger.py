@@ -49,6 +49,7 @@ def test_serialize_round_trips_exactly():
             poll_interval=2.5,
             terminate_on_kill=terminate,
             rules=rule_set,
+            kubernetes_conn_id="in_cluster" if rule_set else None,
         )
         classpath, kwargs = trigger.serialize()
         assert (classpath, kwargs) == (
@@ -60,6 +61,7 @@ def test_serialize_round_trips_exactly():
                 "poll_interval": 2.5,
                 "terminate_on_kill": terminate,
                 "rules": rule_set,
+                "kubernetes_conn_id": "in_cluster" if rule_set else None,
             },
         )
         rebuilt = import_string(classpath)(**kwargs)
