@@ -10,6 +10,7 @@ import urllib.request
 import pytest
 from kubernetes.client import ApiException
 
+from batch_eks_provider.hooks.pod_logs import fluent_bit_message
 from tests.engine_k8s.support import (
     LOG_GROUP,
     NAMESPACE,
@@ -156,4 +157,4 @@ def test_pods_go_away_after_retention_and_cloudwatch_keeps_their_lines(manual_en
     events = logs.filter_log_events(
         logGroupName=LOG_GROUP, logStreamNamePrefix=f"{attempt['nodeName']}-application"
     )["events"]
-    assert [e["message"] for e in events if pod_name in e["logStreamName"]] == ["kept-1", "kept-2"]
+    assert [fluent_bit_message(e["message"]) for e in events if pod_name in e["logStreamName"]] == ["kept-1", "kept-2"]

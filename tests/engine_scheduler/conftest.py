@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
+from batch_eks_provider.hooks.pod_logs import fluent_bit_message, pod_stream_marker, stream_container
 from batch_eks_provider.local import LocalEngine
 from batch_eks_provider.local.clock import ManualClock
 from batch_eks_provider.local.store.state import EngineConfig
@@ -150,14 +151,17 @@ class Env:
             (only,) = attempt["containers"]
             container = only["name"]
         cluster = attempt["eksClusterArn"].rsplit("/", 1)[-1]
-        stream = (
-            f"{attempt['nodeName']}-application.var.log.containers."
-            f"{attempt['podName']}_{attempt['podNamespace']}_{container}.log"
-        )
-        events = self.logs.get_log_events(
-            logGroupName=f"/aws/containerinsights/{cluster}/application", logStreamName=stream, startFromHead=True
-        )["events"]
-        return [e["message"] for e in events]
+        marker = pod_stream_marker(attempt["podName"], attempt["podNamespace"])
+        pages = self.logs.get_paginator("filter_log_events").paginate(
+            logGroupName=f"/aws/containerinsights/{cluster}/application",
+            logStreamNamePrefix=f"{attempt['nodeName']}-application.var.log{marker}{container}",
+        )  # the stream ends _<container>-<container id>.log, as Container Insights names it
+        return [
+            fluent_bit_message(e["message"])
+            for page in pages
+            for e in page["events"]
+            if stream_container(e["logStreamName"], marker) == container
+        ]
 
     def wait_for_output(self, job_id: str, line: str, container: str = "main", timeout: float = 10.0) -> None:
         """Wait until the job's running attempt has printed ``line`` (e.g. once its signal traps are set)."""

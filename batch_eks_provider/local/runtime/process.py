@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+from ..store.logs import container_id as stable_container_id
 from .containment import CgroupRoot, kill_cgroup, remove_cgroup
 from .local_process import spawn
 from .process_registry import ProcessRegistry, RecordedProcess, process_start_time
@@ -116,7 +117,6 @@ class ProcessRuntime:
         self._watched: dict[tuple[str, str], tuple[PodRun, ContainerSpec, Any]] = {}
         self._watch_task: asyncio.Task | None = None
         self._spawner = ThreadPoolExecutor(max_workers=spawn_threads, thread_name_prefix="pod-spawn")
-        self._container_seq = 0
         self.registry = registry or ProcessRegistry(None)
         self.cgroups = cgroups  # None: this machine gives the engine no cgroups; process groups only
         # told when a pod's containers have all started (init containers done); None: nobody listens
@@ -166,9 +166,10 @@ class ProcessRuntime:
         if pod_name not in self.runs:
             shutil.rmtree(self.work_root / pod_name, ignore_errors=True)
 
-    def _next_container_id(self) -> str:
-        self._container_seq += 1
-        return f"local://{os.getpid()}-{self._container_seq}"
+    @staticmethod
+    def _container_id(run: PodRun, name: str) -> str:
+        """containerd's form of the container's id, the one its log stream and Fluent Bit records carry."""
+        return f"containerd://{stable_container_id(run.pod_name, name)}"
 
     async def _run_pod(self, run: PodRun) -> None:
         """Run the pod to its end; ``on_exit`` is called whatever goes wrong (short of the task being
@@ -192,7 +193,7 @@ class ProcessRuntime:
                 _signal_group(proc, signal.SIGKILL)
             done = {r.name for r in init_results + results}
             results = results + [
-                ContainerResult(s.name, self._next_container_id(), NO_COMMAND_EXIT_CODE, "ContainerCannotRun")
+                ContainerResult(s.name, self._container_id(run, s.name), NO_COMMAND_EXIT_CODE, "ContainerCannotRun")
                 for s in run.containers
                 if s.name not in done
             ]
@@ -204,7 +205,7 @@ class ProcessRuntime:
             await outcome
 
     async def _run_container(self, run: PodRun, spec: ContainerSpec) -> ContainerResult:
-        container_id = run.container_ids[spec.name] = self._next_container_id()
+        container_id = run.container_ids[spec.name] = self._container_id(run, spec.name)
         if run.stop_reason:
             return ContainerResult(spec.name, container_id, None, "Killed")
         if not spec.argv:

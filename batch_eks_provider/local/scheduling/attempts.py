@@ -30,7 +30,7 @@ from .dependencies import DependencyTracker
 from .fairshare import FairShareBook
 from .lifecycle import transition
 from .timers import Deadlines
-from ..store.logs import LogStore, log_group_for_cluster, log_stream_name
+from ..store.logs import LogStore, container_id, fluent_bit_kubernetes, log_group_for_cluster, log_stream_name
 from ..store.models import TERMINAL_STATUSES, ComputeEnvironment, Job, JobStatus as S, Node, Pod
 from ..store.state import EngineState
 from .pods import build_pod, container_base_env, container_specs
@@ -182,12 +182,21 @@ class AttemptBook:
         if pod is None:
             return
         ce = self.state.compute_environments.get(pod.ce_name)
+        # the id the pod's status reports as containerID (containerd://<id>, docker://<id>), known before output
+        full_id = self.runtime.container_id(pod_name, container)
+        cid = full_id.partition("://")[2] if full_id else container_id(pod_name, container)
+        specs = (pod.spec.get("initContainers") or []) + (pod.spec.get("containers") or [])
+        image = next((c.get("image", "") for c in specs if c.get("name") == container), "")
         self.logs.append(
             pod_name,
             container,
             line,
             group=log_group_for_cluster(ce.cluster_arn if ce else "local"),
-            stream=log_stream_name(pod.node_name, pod.name, pod.namespace, container),
+            stream=log_stream_name(pod.node_name, pod.name, pod.namespace, container, cid),
+            kubernetes=fluent_bit_kubernetes(
+                pod_name=pod.name, namespace=pod.namespace, pod_id=pod.uid, host=pod.node_name,
+                container_name=container, container_id=cid, container_image=image, labels=pod.labels,
+            ),
         )
 
     def pod_exited(
