@@ -14,6 +14,35 @@ __all__ = ["get_provider_info", "__version__"]
 INTEGRATION = "AWS Batch on EKS"
 
 
+def _option(description: str, kind: str, default: str, example: str) -> dict:
+    return {"description": description, "version_added": "0.1.0", "type": kind, "example": example, "default": default}
+
+
+_CONFIG = {
+    "batch_eks": {
+        "description": "How the batch-eks provider waits on jobs and retries transient AWS errors.",
+        "options": {
+            "default_poll_interval": _option(
+                "Seconds between two readings of a job when a task gives no poll_interval (at least 1).",
+                "float", "5.0", "10",
+            ),
+            "retry_max_attempts": _option(
+                "Calls in total (the first included) of one AWS API call on throttling, 5xx or dropped connections.",
+                "integer", "8", "5",
+            ),
+            "retry_max_delay": _option(
+                "Seconds after the first call past which no retry of it starts.", "float", "120.0", "60",
+            ),
+            "retry_initial_wait": _option(
+                "Scale of the first wait between retries (full-jitter exponential backoff).", "float", "0.5", "1",
+            ),
+            "retry_max_wait": _option("Cap of one wait between retries, in seconds.", "float", "20.0", "30"),
+        },
+    }
+}
+"""The ``[batch_eks]`` section of the Airflow configuration (``AIRFLOW__BATCH_EKS__DEFAULT_POLL_INTERVAL`` ...)."""
+
+
 def get_provider_info() -> dict:
     """What Airflow's ProvidersManager reads through the ``apache_airflow_provider`` entry point.
 
@@ -44,6 +73,7 @@ def get_provider_info() -> dict:
         "sensors": modules("batch_eks_provider.sensors.batch"),
         "triggers": modules("batch_eks_provider.triggers.batch"),
         "connection-types": [],
+        "config": _CONFIG,
         "extra-links": [
             "batch_eks_provider.links.batch.BatchEksJobLink",
             "batch_eks_provider.links.batch.BatchEksJobQueueLink",

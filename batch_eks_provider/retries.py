@@ -73,9 +73,21 @@ class RetryPolicy:
     max_wait: float = 20.0
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
 
+    @classmethod
+    def from_config(cls) -> "RetryPolicy":
+        """The bounds from the ``[batch_eks]`` section of the Airflow configuration (the defaults above when unset)."""
+        from airflow.configuration import conf
 
-policy = RetryPolicy()
-"""The process-wide policy every hook call reads."""
+        return cls(
+            max_attempts=conf.getint("batch_eks", "retry_max_attempts", fallback=cls.max_attempts),
+            max_delay=conf.getfloat("batch_eks", "retry_max_delay", fallback=cls.max_delay),
+            initial_wait=conf.getfloat("batch_eks", "retry_initial_wait", fallback=cls.initial_wait),
+            max_wait=conf.getfloat("batch_eks", "retry_max_wait", fallback=cls.max_wait),
+        )
+
+
+policy = RetryPolicy.from_config()
+"""The process-wide policy every hook call reads (``[batch_eks] retry_*`` at import)."""
 
 
 @contextlib.contextmanager

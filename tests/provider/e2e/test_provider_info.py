@@ -65,3 +65,20 @@ def test_links_point_at_the_engine_or_the_aws_console():
     assert link_details(job_id="j", job_queue="q", region_name="us-east-1", endpoint_url="https://batch.us-east-1.amazonaws.com")[
         "endpoint_url"
     ] is None
+
+
+def test_the_batch_eks_config_section_is_airflows_and_the_policies_read_it(monkeypatch):
+    from airflow.configuration import conf
+
+    from batch_eks_provider.retries import RetryPolicy
+    from batch_eks_provider.waiting.policy import poll_interval_seconds
+
+    conf.load_providers_configuration()
+    assert conf.get("batch_eks", "default_poll_interval") == "5.0"  # the provider's default, known to Airflow
+    assert conf.getint("batch_eks", "retry_max_attempts") == 8
+    assert poll_interval_seconds(None) == 5.0
+    monkeypatch.setenv("AIRFLOW__BATCH_EKS__DEFAULT_POLL_INTERVAL", "7.5")
+    monkeypatch.setenv("AIRFLOW__BATCH_EKS__RETRY_MAX_ATTEMPTS", "3")
+    assert poll_interval_seconds(None) == 7.5
+    assert poll_interval_seconds("2") == 2.0  # the task's own value wins
+    assert RetryPolicy.from_config().max_attempts == 3
