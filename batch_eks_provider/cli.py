@@ -209,12 +209,19 @@ def _serve_credentials(args: argparse.Namespace):
 
 
 def _signed_headers(url: str, body: bytes, headers: dict[str, str], credentials, region: str) -> dict[str, str]:
-    """``headers`` plus a SigV4 signature of the request (service ``batch``) by ``credentials``."""
+    """``headers`` plus a SigV4 signature of the request (service ``batch``) by ``credentials``.
+
+    A signed ``amz-sdk-invocation-id`` (a new UUID, as the AWS SDKs send) makes each command's signature its own:
+    the engine runs a state-changing signature once, and two reclaims in the same second would otherwise sign
+    the same bytes.
+    """
+    import uuid
+
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
-    request = AWSRequest(method="POST", url=url, data=body, headers=dict(headers))
+    request = AWSRequest(method="POST", url=url, data=body, headers={**headers, "amz-sdk-invocation-id": str(uuid.uuid4())})
     SigV4Auth(Credentials(credentials.access_key_id, credentials.secret_access_key), "batch", region).add_auth(request)
     return dict(request.headers.items())
 

@@ -16,7 +16,7 @@ from batch_eks_provider.hooks.pod_logs import fluent_bit_message
 
 from batch_eks_provider.local import LocalEngine
 from batch_eks_provider.local.store.state import EngineConfig
-from tests.engine_k8s.support import LOG_GROUP, aws_client, submit_command
+from tests.engine.kubernetes.support import LOG_GROUP, aws_client, submit_command
 from tests.helpers import wait_for_job
 from tests.reliability.conftest import scaled
 

@@ -14,7 +14,7 @@ import pytest
 from kubernetes.client import ApiException
 
 from batch_eks_provider.hooks.pods import AttemptLogs, BatchEksPodError, BatchEksPodHook
-from tests.engine_k8s.support import NAMESPACE, core_v1, running_pod, submit_command, submit_gated_job
+from tests.engine.kubernetes.support import NAMESPACE, core_v1, running_pod, submit_command, submit_gated_job
 from tests.helpers import wait_for, wait_for_job
 from tests.support.metrics import api_requests
 from tests.support.provider import advance_clock, post_admin

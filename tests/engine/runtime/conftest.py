@@ -1,0 +1,171 @@
+"""Fixtures for the docker runtime: a daemon (or a skip that says why), local test images, engines whose pods
+run in Docker, and a look at what the daemon holds (``docker ps -a``) by the engine's labels.
+
+Tests marked ``docker`` skip, with the reason, when no Docker daemon answers; the end of the run repeats
+that reason (``make test`` prints it), so a green run without Docker is never mistaken for a docker run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from typing import Any
+
+import pytest
+
+from batch_eks_provider.local import LocalEngine
+from batch_eks_provider.local.store.state import EngineConfig
+from tests.engine.scheduling.conftest import CLUSTER_ARN, NAMESPACE, Env, env, make_env  # noqa: F401 - fixtures
+from tests.helpers import wait_for
+from tests.support.docker_images import IMAGE_MARKER, build_image, docker_unavailable_reason
+
+__all__ = ["DockerEnv", "BUSYBOX_IMAGE", "ENTRYPOINT_IMAGE", "IMAGE_MARKER", "containers_labelled"]
+
+BUSYBOX_IMAGE = "batch-eks-test/busybox:1"  # CMD ["sh"], no ENTRYPOINT
+ENTRYPOINT_IMAGE = "batch-eks-test/entrypoint:1"  # ENTRYPOINT ["echo", "from-entrypoint"], CMD ["from-cmd"]
+
+_reason: dict[str, str | None] = {}
+
+
+def _docker_reason() -> str | None:
+    if "value" not in _reason:
+        _reason["value"] = docker_unavailable_reason()
+    return _reason["value"]
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Skip the docker tests, saying why, when no daemon answers; with ``BATCH_EKS_REQUIRE_DOCKER=1``
+    (``.ci/run``) they run and fail instead (the ``images`` fixture says why)."""
+    if os.environ.get("BATCH_EKS_REQUIRE_DOCKER") == "1":
+        return
+    for item in items:
+        if item.get_closest_marker("docker") is not None and f"engine{os.sep}runtime" in str(item.fspath):
+            reason = _docker_reason()
+            if reason is not None:
+                item.add_marker(pytest.mark.skip(reason=f"docker runtime tests need a Docker daemon: {reason}"))
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "docker: needs a Docker daemon (skipped, saying why, when none answers)")
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    reason = _reason.get("value")
+    if reason is not None:
+        terminalreporter.write_sep("=", "docker runtime tests skipped", yellow=True)
+        terminalreporter.write_line(f"no Docker daemon: {reason}")
+        terminalreporter.write_line("(.ci/run installs Debian's docker.io and starts dockerd; tests/support/start-dockerd.sh)")
+
+
+@pytest.fixture(scope="session")
+def images() -> dict[str, str]:
+    """The local test images, built once (and kept by tag across runs)."""
+    reason = _docker_reason()
+    if reason is not None:
+        pytest.fail(f"BATCH_EKS_REQUIRE_DOCKER=1, but no Docker daemon answers: {reason}")
+    return {
+        "busybox": build_image(BUSYBOX_IMAGE, ['CMD ["sh"]']),
+        "entrypoint": build_image(
+            ENTRYPOINT_IMAGE, ['ENTRYPOINT ["echo", "from-entrypoint"]', 'CMD ["from-cmd"]', "WORKDIR /work"]
+        ),
+    }
+
+
+def containers_labelled(*labels: str) -> list[dict[str, Any]]:
+    """``docker ps -a`` of the containers carrying all these ``key=value`` labels (id, name, state, labels)."""
+    command = ["docker", "ps", "-a", "--no-trunc", "--format", "{{json .}}"]
+    for label in labels:
+        command += ["--filter", f"label={label}"]
+    out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=30).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+class DockerEnv(Env):
+    """An engine on the docker runtime (see :class:`tests.engine.scheduling.conftest.Env`)."""
+
+    def pod_definition(self, name: str, pod: dict[str, Any]) -> str:
+        self.batch.register_job_definition(jobDefinitionName=name, type="container", eksProperties={"podProperties": pod})
+        return name
+
+    def image_definition(self, name: str, image: str, *, memory: str = "64Mi", cpu: str = "0.25", **container: Any) -> str:
+        spec = {"name": "main", "image": image, "resources": {"limits": {"cpu": cpu, "memory": memory}}, **container}
+        return self.pod_definition(name, {"containers": [spec]})
+
+    def output(self, attempt: dict[str, Any], container: str = "main") -> list[str]:
+        """What a container printed, from CloudWatch Logs through boto3: every stream of the container (the
+        stream name may end in the container id), each event's text (the ``log`` of a Fluent Bit record)."""
+        cluster = attempt["eksClusterArn"].rsplit("/", 1)[-1]
+        group = f"/aws/containerinsights/{cluster}/application"
+        prefix = (
+            f"{attempt['nodeName']}-application.var.log.containers."
+            f"{attempt['podName']}_{attempt['podNamespace']}_{container}"
+        )
+        streams = self.logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=prefix)["logStreams"]
+        lines: list[str] = []
+        for stream in streams:
+            events = self.logs.get_log_events(
+                logGroupName=group, logStreamName=stream["logStreamName"], startFromHead=True
+            )["events"]
+            lines += [_text(e["message"]) for e in events]
+        return lines
+
+    def wait_for_output(self, job_id: str, line: str, container: str = "main", timeout: float = 20.0) -> None:
+        """Wait until the job's running attempt has printed ``line``."""
+
+        def printed() -> bool:
+            pod = self.job(job_id)["eksProperties"]["podProperties"]
+            if "podName" not in pod:
+                return False
+            attempt = {"podName": pod["podName"], "nodeName": pod["nodeName"], "podNamespace": NAMESPACE,
+                       "eksClusterArn": CLUSTER_ARN}
+            try:
+                return line in self.output(attempt, container)
+            except self.logs.exceptions.ResourceNotFoundException:
+                return False
+
+        wait_for(printed, timeout=timeout, what=f"job {job_id} to print {line!r}")
+
+
+def _text(message: str) -> str:
+    try:
+        record = json.loads(message)
+    except ValueError:
+        return message
+    return record["log"].rstrip("\n") if isinstance(record, dict) and "log" in record else message
+
+
+@pytest.fixture
+def make_docker_env(tmp_path, monkeypatch, images):
+    """Start engines on the docker runtime (``LocalEngine(runtime="docker")``, whatever ``$BATCH_EKS_RUNTIME``
+    says): ``make_docker_env(state_dir=..., **config)``; a CE ``ce`` and a queue ``q`` are made on each."""
+    monkeypatch.delenv("BATCH_EKS_RUNTIME", raising=False)
+    started: list[LocalEngine] = []
+
+    def make(*, state_dir=None, **config: Any) -> DockerEnv:
+        defaults = {"node_startup_seconds": 0.0, "node_idle_seconds": 1.0, "termination_grace_seconds": 1.0, "random_seed": 7}
+        local = LocalEngine(
+            state_dir=state_dir if state_dir is not None else tmp_path / f"engine{len(started)}",
+            config=EngineConfig(**{**defaults, **config}),
+            runtime="docker",
+        )
+        local.start(timeout=30)
+        started.append(local)
+        assert local.engine.runtime_name == "docker"
+        env = DockerEnv(local)
+        env.ce("ce")
+        env.queue("q", ["ce"])
+        return env
+
+    yield make
+    for local in reversed(started):
+        local.stop()
+
+
+@pytest.fixture
+def denv(make_docker_env) -> DockerEnv:
+    """An engine on the docker runtime with CE ``ce`` and queue ``q``."""
+    return make_docker_env()
+
+
+__all__ += ["NAMESPACE"]
