@@ -8,6 +8,7 @@ of what it tried and what held. Cost: see docs/provider-operators.md, "Running u
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -353,6 +354,24 @@ def _when(stamp: str) -> float:
     return datetime.fromisoformat(stamp).timestamp()
 
 
+def trigger_fired_at(deployment: Deployment, dag_id: str, run_id: str, task_id: str, map_index: int) -> float | None:
+    """When the triggerer's trigger of a mapped task's try 1 fired (its "Trigger fired event" line), or None.
+
+    Read from the trigger's log file in the deployment's log folder: the moment the shared poll loop saw the
+    job end, before Airflow's triggerer writes the event to the database (which ``scheduled_when`` stamps).
+    """
+    folder = deployment.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}" / f"map_index={map_index}"
+    for path in folder.glob("attempt=1.log.trigger.*.log"):
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("event") == "Trigger fired event":
+                return _when(entry["timestamp"])
+    return None
+
+
 @pytest.mark.timeout(2400)
 def test_many_deferred_tasks_share_one_poll_loop(deployment, api, batch, gate):
     dag_id = "deployment_deferred_gate"
@@ -375,6 +394,8 @@ def test_many_deferred_tasks_share_one_poll_loop(deployment, api, batch, gate):
     # the triggerer's event puts the task instance back to scheduled and stamps scheduled_when
     resumed = {ti["map_index"]: _when(ti["scheduled_when"]) for ti in tis(api, dag_id, run_id, "wait")}
     lags = sorted(resumed[i] - ended[i] for i in resumed if i in ended)
+    fired = {i: trigger_fired_at(deployment, dag_id, run_id, "wait", i) for i in ended}
+    fire_lags = sorted(fired[i] - ended[i] for i in ended if fired[i] is not None)
     per_task: dict[str, int] = {}
     for job in jobs:
         per_task[job["tags"]["airflow:map_index"]] = per_task.get(job["tags"]["airflow:map_index"], 0) + 1
@@ -383,14 +404,18 @@ def test_many_deferred_tasks_share_one_poll_loop(deployment, api, batch, gate):
     said(
         f"{MANY} deferred (all deferred {deferred_after:.0f}s after the trigger), DescribeJobs per poll cycle "
         f"{per_cycle} (ceil({MANY}/100) = {expected}), one cycle every {period:.2f}s; after the gate opened every "
-        f"task resumed {lags[0]:.2f}..{lags[-1]:.2f}s (median {lags[len(lags) // 2]:.2f}s) after its job ended; "
+        f"trigger fired {fire_lags[0]:.2f}..{fire_lags[-1]:.2f}s (median {fire_lags[len(fire_lags) // 2]:.2f}s) "
+        f"after its job ended and its task was back to scheduled {lags[0]:.2f}..{lags[-1]:.2f}s "
+        f"(median {lags[len(lags) // 2]:.2f}s) after; "
         f"{len(jobs)} jobs, {duplicates} duplicate jobs, run {final['state']} "
         f"{time.monotonic() - started:.0f}s after the trigger"
     )
     assert final["state"] == "success", api.state_counts(dag_id, run_id)
     assert len(per_task) == MANY and duplicates == 0
     assert most == expected and max(per_cycle) <= expected, per_cycle
-    assert len(lags) == MANY
-    # one poll interval, plus the triggerer's write of the events (its loop runs every second; 200 at once) and
-    # the load of a 2-core machine: measured 0.6..2.9 s at load 10
-    assert lags[-1] <= POLL + 3.0, lags[-10:]
+    assert len(lags) == MANY and len(fire_lags) == MANY
+    # the poll loop sees a job's end within one poll interval (plus a cycle's two DescribeJobs on a loaded machine)
+    assert fire_lags[-1] <= POLL + 2.0, fire_lags[-10:]
+    # then Airflow's triggerer writes the events, one transaction each, in its 1 s loop: 200 at once took up to
+    # 4.8 s at load 8 (median 2.1 s)
+    assert lags[-1] <= POLL + 8.0, lags[-10:]
