@@ -19,6 +19,7 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, Callable, Iterator
 
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
@@ -31,6 +32,7 @@ __all__ = [
     "is_unprocessed",
     "is_ambiguous",
     "aws_api_retry",
+    "backoff_seconds",
     "TRANSIENT_ERROR_CODES",
     "THROTTLING_ERROR_CODES",
     "RetryPolicy",
@@ -105,6 +107,19 @@ def overridden(**changes: Any) -> Iterator[RetryPolicy]:
             setattr(policy, f.name, getattr(saved, f.name))
 
 
+def backoff_seconds(retry_number: int, *, scale: float | None = None, cap: float | None = None) -> float:
+    """The one backoff of the provider: the full-jitter exponential wait before retry ``retry_number``
+    (1 = the first retry), ``random(0, min(cap, scale * 2**(n - 1)))`` by tenacity's ``wait_random_exponential``.
+
+    :param scale: Default :attr:`RetryPolicy.initial_wait`.
+    :param cap: Default :attr:`RetryPolicy.max_wait`.
+    """
+    wait = wait_random_exponential(
+        multiplier=policy.initial_wait if scale is None else scale, max=policy.max_wait if cap is None else cap
+    )
+    return float(wait(SimpleNamespace(attempt_number=max(1, retry_number))))
+
+
 def is_transient(error: BaseException) -> bool:
     """True for throttling, 5xx answers and dropped or refused connections: worth another try."""
     if isinstance(error, ClientError):
@@ -153,7 +168,7 @@ def aws_api_retry(
         return state.attempt_number >= attempts or (state.seconds_since_start or 0.0) >= delay
 
     def wait(state: RetryCallState) -> float:
-        return wait_random_exponential(multiplier=policy.initial_wait, max=policy.max_wait)(state)
+        return backoff_seconds(state.attempt_number)
 
     return retry(
         retry=retry_if_exception(predicate),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import random
 from typing import Any, Iterable, Mapping, Sequence
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
@@ -142,8 +141,7 @@ class BatchEksHook(AwsBaseHook):
         rounds = max(1, retries.policy.max_attempts)
         for round_number in range(rounds):
             if round_number:
-                cap = min(retries.policy.max_wait, retries.policy.initial_wait * 2**round_number)
-                retries.policy.sleep(random.uniform(0, cap))
+                retries.policy.sleep(retries.backoff_seconds(round_number))
             try:
                 response = send(**request)
                 return {k: response[k] for k in ("jobId", "jobName", "jobArn")}

@@ -34,7 +34,7 @@ from typing import Any, Callable
 from botocore.exceptions import ClientError, ParamValidationError
 
 from ..outcome import TERMINAL_STATUSES
-from ..retries import is_transient
+from ..retries import backoff_seconds, is_transient
 from ..waiting import policy
 from ..waiting.policy import FAILING_CYCLES_LIMIT, MAX_BACKOFF_SECONDS, NOT_FOUND_CYCLES
 
@@ -296,6 +296,7 @@ class JobPoller:
     async def _run(self) -> None:
         backoff = 0.0
         failing = 0
+        troubled = 0  # failing or throttled cycles in a row
         try:
             while self._waiters:
                 job_ids = list(self._waiters)
@@ -303,7 +304,8 @@ class JobPoller:
                 try:
                     jobs, calls, failed = await asyncio.to_thread(self._describe_all, described)
                 except Exception as error:  # noqa: BLE001 - transient slows down; others retry, then fail waiters
-                    backoff = min(max(backoff * 2, self._interval()), MAX_BACKOFF_SECONDS)
+                    troubled += 1  # the provider's one backoff, never shorter than the poll interval
+                    backoff = max(self._interval(), backoff_seconds(troubled, scale=self._interval(), cap=MAX_BACKOFF_SECONDS))
                     if is_transient(error):
                         self.stats.throttled_cycles += 1
                         log.warning("DescribeJobs throttled or unavailable (%s); polling again in %.1fs", error, backoff)
@@ -326,7 +328,7 @@ class JobPoller:
                     await self._pause(backoff)
                     continue
                 backoff = 0.0
-                failing = 0
+                failing = troubled = 0
                 self.stats.cycles += 1
                 self.stats.describe_calls += calls
                 self.stats.calls_per_cycle.append(calls)

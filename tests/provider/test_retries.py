@@ -140,3 +140,17 @@ def test_transient_errors_are_told_apart(code, status, transient):
         "DescribeJobs",
     )
     assert retries.is_transient(error) is transient
+
+
+def test_the_one_backoff_is_full_jitter_exponential_and_capped():
+    import random
+
+    from batch_eks_provider.retries import backoff_seconds
+
+    random.seed(7)
+    for retry_number in range(1, 12):
+        waits = [backoff_seconds(retry_number, scale=0.5, cap=20.0) for _ in range(200)]
+        ceiling = min(20.0, 0.5 * 2 ** (retry_number - 1))
+        assert all(0.0 <= w <= ceiling for w in waits)
+        assert max(waits) > ceiling / 2  # jittered over the whole range, not a fixed step
+    assert backoff_seconds(0, scale=1.0, cap=1.0) <= 1.0  # a first retry at worst
