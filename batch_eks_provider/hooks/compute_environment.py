@@ -12,7 +12,7 @@ from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from ..exceptions import BatchEksComputeEnvironmentError, BatchEksInvalidInputError, BatchEksWaitTimeoutError
 from ..retries import aws_api_retry
 
-__all__ = ["BatchEksComputeEnvironmentHook", "VcpuSettings", "ScaleResult"]
+__all__ = ["BatchEksComputeEnvironmentHook", "VcpuSettings", "ScaleResult", "compute_environment_ready"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,29 @@ def _check_order(name: str, settings: VcpuSettings, where: str) -> None:
                 f"must not be more than {high_name} ({high}){where}: AWS Batch needs min <= desired <= max "
                 f"for compute environment {name}.",
             )
+
+
+def compute_environment_ready(ce: dict[str, Any], state: str | None = None) -> bool:
+    """The one readiness rule of a compute environment (the hook's wait and the sensor's poke): VALID, and in
+    ``state`` when given; anything that can still become so is not ready yet.
+
+    :raises BatchEksComputeEnvironmentError: INVALID (with its ``statusReason``), being deleted or deleted.
+    """
+    status = ce.get("status")
+    label = f"AWS Batch compute environment {ce['computeEnvironmentName']} ({ce['computeEnvironmentArn']})"
+    if status == "INVALID":
+        raise BatchEksComputeEnvironmentError(
+            f"{label} is INVALID: {ce.get('statusReason') or 'no statusReason given'}",
+            compute_environment=ce["computeEnvironmentName"],
+            status_reason=ce.get("statusReason"),
+        )
+    if status in ("DELETING", "DELETED"):
+        raise BatchEksComputeEnvironmentError(
+            f"{label} is {status}; it will not become VALID.",
+            compute_environment=ce["computeEnvironmentName"],
+            status_reason=ce.get("statusReason"),
+        )
+    return status == "VALID" and (state is None or ce.get("state") == state.upper())
 
 
 class BatchEksComputeEnvironmentHook(AwsBaseHook):
@@ -245,23 +268,8 @@ class BatchEksComputeEnvironmentHook(AwsBaseHook):
         ce: dict[str, Any] = {}
         for _ in range(math.ceil(timeout / poll_interval) + 1):
             ce = self.describe(name)
-            status = ce.get("status")
-            label = f"AWS Batch compute environment {ce['computeEnvironmentName']} ({ce['computeEnvironmentArn']})"
-            if status == "VALID":
+            if compute_environment_ready(ce):
                 return ce
-            if status == "INVALID":
-                reason = ce.get("statusReason") or "no statusReason given"
-                raise BatchEksComputeEnvironmentError(
-                    f"{label} is INVALID: {reason}",
-                    compute_environment=ce["computeEnvironmentName"],
-                    status_reason=ce.get("statusReason"),
-                )
-            if status in ("DELETING", "DELETED"):
-                raise BatchEksComputeEnvironmentError(
-                    f"{label} is {status}; it will not become VALID.",
-                    compute_environment=ce["computeEnvironmentName"],
-                    status_reason=ce.get("statusReason"),
-                )
             remaining = timeout - (clock() - start)
             if remaining <= 0:
                 break

@@ -10,6 +10,7 @@ from airflow.sdk import BaseSensorOperator
 
 from ..exceptions import BatchEksComputeEnvironmentError, BatchEksError, BatchEksQueueUnavailableError
 from ..hooks.batch import BatchEksHook
+from ..hooks.compute_environment import compute_environment_ready
 from ..outcome import failure_error
 from ..triggers.batch import BatchEksJobTrigger
 from ..waiting.explain import HookFacts, WaitExplainer
@@ -153,14 +154,8 @@ class BatchEksComputeEnvironmentSensor(_BatchEksSensor):
                 f"Compute environment {self.compute_environment!r} does not exist.", compute_environment=self.compute_environment
             )
         ce = found[0]
-        if ce.get("status") == "INVALID":
-            raise BatchEksComputeEnvironmentError(
-                f"Compute environment {ce['computeEnvironmentName']} is INVALID: {ce.get('statusReason')}",
-                compute_environment=ce["computeEnvironmentName"],
-                status_reason=ce.get("statusReason"),
-            )
         self.log.info("Compute environment %s is %s/%s", self.compute_environment, ce.get("state"), ce.get("status"))
-        return ce.get("status") == "VALID" and (self.state is None or ce.get("state") == self.state.upper())
+        return compute_environment_ready(ce, self.state)  # the hook's wait_until_valid rule: INVALID, DELETING fail
 
 
 class BatchEksJobQueueSensor(_BatchEksSensor):

@@ -100,3 +100,19 @@ def test_the_job_queue_sensor(aws_default, batch):
     assert BatchEksJobQueueSensor(task_id="q", job_queue=QUEUE).poke({}) is False
     with pytest.raises(BatchEksQueueUnavailableError, match="'no-such-queue' does not exist"):
         BatchEksJobQueueSensor(task_id="q", job_queue="no-such-queue").poke({})
+
+
+def test_the_sensor_and_the_hook_share_one_readiness_rule():
+    """DescribeComputeEnvironments entries in each status (the engine deletes at once, so DELETING is written here)."""
+    from batch_eks_provider.hooks.compute_environment import compute_environment_ready
+
+    def ce(status: str, state: str = "ENABLED") -> dict:
+        return {"computeEnvironmentName": "ce", "computeEnvironmentArn": "arn:ce", "status": status, "state": state, "statusReason": "why"}
+
+    assert compute_environment_ready(ce("VALID")) is True
+    assert compute_environment_ready(ce("VALID", "DISABLED"), "ENABLED") is False
+    assert compute_environment_ready(ce("UPDATING")) is False
+    with pytest.raises(BatchEksComputeEnvironmentError, match=r"\(arn:ce\) is INVALID: why"):
+        compute_environment_ready(ce("INVALID"))
+    with pytest.raises(BatchEksComputeEnvironmentError, match="is DELETING; it will not become VALID"):
+        compute_environment_ready(ce("DELETING"))
