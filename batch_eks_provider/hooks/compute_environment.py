@@ -11,6 +11,7 @@ from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
 from ..exceptions import BatchEksComputeEnvironmentError, BatchEksInvalidInputError, BatchEksWaitTimeoutError
 from ..retries import aws_api_retry
+from ..waiting.policy import DEFAULT_POLL_INTERVAL
 
 __all__ = ["BatchEksComputeEnvironmentHook", "VcpuSettings", "ScaleResult", "compute_environment_ready"]
 
@@ -247,7 +248,7 @@ class BatchEksComputeEnvironmentHook(AwsBaseHook):
         name: str,
         *,
         timeout: float = 600.0,
-        poll_interval: float = 5.0,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> dict[str, Any]:

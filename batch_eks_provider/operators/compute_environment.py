@@ -9,6 +9,7 @@ from airflow.sdk import BaseOperator
 from ..exceptions import BatchEksInvalidInputError
 from ..hooks.compute_environment import BatchEksComputeEnvironmentHook
 from .request import as_int
+from ..waiting.policy import DEFAULT_POLL_INTERVAL
 
 __all__ = ["BatchEksScaleComputeEnvironmentOperator"]
 
@@ -53,7 +54,7 @@ class BatchEksScaleComputeEnvironmentOperator(BaseOperator):
         scale_to_zero: bool = False,
         state: str | None = None,
         wait_until_valid: bool = True,
-        poll_interval: float = 5.0,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_wait: float = 600.0,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,

@@ -12,6 +12,7 @@ from ..outcome import job_outcome
 from ..waiting.explain import HookFacts, WaitExplainer
 from ..waiting.rules import StatusTimer, Verdict, WaitRules, verdict
 from .poller import JobPoller, JobPollerError, get_poller
+from ..waiting.policy import DEFAULT_POLL_INTERVAL
 
 __all__ = ["BatchEksJobTrigger", "KILLED_REASON"]
 
@@ -57,7 +58,7 @@ class BatchEksJobTrigger(BaseTrigger):
         job_id: str,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
-        poll_interval: float = 5.0,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         terminate_on_kill: bool = False,
         rules: dict[str, Any] | None = None,
         kubernetes_conn_id: str | None = None,
