@@ -14,9 +14,16 @@
 
 The API layer turns any of them into the wire error: header ``x-amzn-ErrorType`` and body
 ``{"__type": ..., "message": ...}``.
+
+    KubernetesError                  (HTTP status, ``reason``) - the Kubernetes API's errors, answered as a
+                                     ``Status`` object (``NotFound`` 404, ``BadRequest`` 400, ``Unauthorized`` ...)
+
+A separate root: the Kubernetes routes never answer with an AWS error body, nor the AWS routes with a ``Status``.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 __all__ = [
     "EngineError",
@@ -30,6 +37,7 @@ __all__ = [
     "MissingAuthenticationTokenException",
     "AccessDeniedException",
     "UnsupportedMediaTypeException",
+    "KubernetesError",
 ]
 
 
@@ -93,3 +101,22 @@ class AccessDeniedException(EngineError):
 class UnsupportedMediaTypeException(EngineError):
     status_code = 415
     error_type = "UnsupportedMediaTypeException"
+
+
+class KubernetesError(Exception):
+    """An error the Kubernetes API answers with a ``Status`` object."""
+
+    def __init__(self, code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.details = details
+
+    @classmethod
+    def not_found(cls, kind: str, name: str) -> "KubernetesError":
+        return cls(404, "NotFound", f'{kind} "{name}" not found', {"name": name, "kind": kind})
+
+    @classmethod
+    def bad_request(cls, message: str) -> "KubernetesError":
+        return cls(400, "BadRequest", message)

@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable
 from ..instance_types import INSTANCE_TYPES
 from ..scheduling.pods import node_ip, pod_ip
 from ..store.models import Node, Pod
+from ..errors import KubernetesError
 
 __all__ = [
     "KUBERNETES_MAJOR",
@@ -53,25 +54,6 @@ KUBERNETES_VERSION = {
 SYSTEM_NAMESPACES = ("amazon-cloudwatch", "default", "kube-node-lease", "kube-public", "kube-system")
 # What kubelet reserves on an EKS-optimized AMI; allocatable = capacity - this (see instance_types.py).
 _MAX_PODS = 29
-
-
-class KubernetesError(Exception):
-    """An error the Kubernetes API answers with a ``Status`` object."""
-
-    def __init__(self, code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.reason = reason
-        self.message = message
-        self.details = details
-
-    @classmethod
-    def not_found(cls, kind: str, name: str) -> "KubernetesError":
-        return cls(404, "NotFound", f'{kind} "{name}" not found', {"name": name, "kind": kind})
-
-    @classmethod
-    def bad_request(cls, message: str) -> "KubernetesError":
-        return cls(400, "BadRequest", message)
 
 
 def status_object(error: KubernetesError) -> dict[str, Any]:
