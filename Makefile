@@ -27,10 +27,10 @@ airflow: install
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# tests/deployment: a real Airflow deployment (PostgreSQL, api-server, scheduler, dag-processor, triggerer);
-# not in `make test` until the module is green here (see the closing notes of issue 10)
+# only tests/deployment (also part of `make test`): a real Airflow deployment (PostgreSQL, api-server, scheduler,
+# dag-processor, triggerer); skipped, saying why, where no PostgreSQL server can be started
 test-deployment: install
-	DEPLOYMENT_TESTS=1 $(PY) -m pytest tests/deployment -v -s $(PYTEST_ARGS)
+	$(PY) -m pytest tests/deployment -v -s $(PYTEST_ARGS)
 
 bench: install
 	$(PY) -m benchmarks.run $(BENCH_ARGS)

