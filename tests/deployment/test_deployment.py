@@ -203,6 +203,17 @@ def test_cleared_and_failed_deferred_tasks_terminate_their_jobs(deployment, api,
     wait_until(lambda: {t["task_id"]: t["state"] for t in tis(api, dag_id, run_id)} == {"to_clear": "deferred", "to_fail": "deferred"},
                180, lambda: str(api.state_counts(dag_id, run_id)))
     first = {j["tags"]["airflow:task_id"]: j["jobId"] for j in jobs_of(batch, dag_id, run_id)}
+    # Airflow calls a trigger's on_kill only if the triggerer is running it: a task cleared or marked failed
+    # before the triggerer picked its trigger up has no trigger to kill (a cleared one is re-run and re-attaches).
+    # So act as a user would on a task that has been deferred a while: once the triggerer claimed both triggers
+    # and its poll loop has made a few cycles.
+    wait_until(
+        lambda: all((ti.get("trigger") or {}).get("triggerer_id") for ti in tis(api, dag_id, run_id)),
+        120,
+        lambda: str([(ti["task_id"], ti.get("trigger")) for ti in tis(api, dag_id, run_id)]),
+    )
+    polled = describe_jobs_count(deployment.engine_url)
+    wait_until(lambda: describe_jobs_count(deployment.engine_url) >= polled + 3, 60, lambda: "no trigger poll cycles")
     api.clear_task(dag_id, run_id, "to_clear")
     api.mark_failed(dag_id, run_id, "to_fail")
 
