@@ -21,6 +21,17 @@ from .postgres import start_cluster, unavailable_reason
 from .stack import ADMIN, ARTIFACTS, Deployment
 
 
+SAID: list[str] = []
+"""What each scenario tried and what held (``said`` in test_deployment.py), printed at the end of the run."""
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if SAID:
+        terminalreporter.section("deployment: what was tried and what held")
+        for line in SAID:
+            terminalreporter.write_line(line)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield

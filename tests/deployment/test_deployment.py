@@ -23,6 +23,7 @@ import pytest
 from tests.support.browser import CHROMIUM_ARGS
 
 from .api import TERMINAL_RUN_STATES, AirflowApi, wait_until
+from .conftest import SAID
 from .engine_jobs import describe_jobs_count, jobs_of
 from .stack import ADMIN, ARTIFACTS, ROOT, Deployment
 
@@ -50,6 +51,7 @@ EXAMPLES = {
 
 
 def said(line: str) -> None:
+    SAID.append(line)  # the end-of-run summary shows it even when pytest captures the output
     print(f"\n[deployment] {line}", flush=True)
 
 
