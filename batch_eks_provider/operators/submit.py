@@ -261,18 +261,23 @@ class BatchEksSubmitJobOperator(BaseOperator):
 
     # -- execute ---------------------------------------------------------------------------------------------
 
+    def _spec_of(self, context: Any) -> SubmitRequestSpec:
+        """The submission the rendered fields describe, with this task instance's identity and try tags.
+
+        The Airflow tags count against Batch's 50-tag limit: checked with them, before any call. A task that does
+        not wait succeeds once its job is submitted, so its job carries the success mark from the start (no
+        TagResource afterwards).
+        """
+        current_try = try_number(context)
+        system_tags = {**identity_tags(context), TRY_NUMBER_TAG: str(current_try)}
+        if not self.wait_for_completion:
+            system_tags[TASK_SUCCEEDED_TAG] = str(current_try)
+        return dataclasses.replace(build_spec({name: getattr(self, name) for name in self.template_fields}), system_tags=system_tags)
+
     def execute(self, context: Any) -> str:
         identity = identity_tags(context)
         current_try = try_number(context)
-        # The Airflow tags count against Batch's 50-tag limit: checked with them, before any call. A task that
-        # does not wait succeeds once its job is submitted, so its job carries the success mark from the start
-        # (no TagResource afterwards).
-        system_tags = {**identity, TRY_NUMBER_TAG: str(current_try)}
-        if not self.wait_for_completion:
-            system_tags[TASK_SUCCEEDED_TAG] = str(current_try)
-        spec = dataclasses.replace(
-            build_spec({name: getattr(self, name) for name in self.template_fields}), system_tags=system_tags
-        )
+        spec = self._spec_of(context)
         queues = normalize_job_queues(spec.job_queue)
         offline = build_submit_request(dataclasses.replace(spec, job_queue=queues[0]))  # bad input fails before any call
         exit_codes, poll_interval, max_wait = self._exit_codes(), self._poll_interval(), self._max_wait()
@@ -343,7 +348,6 @@ class BatchEksSubmitJobOperator(BaseOperator):
         self.job_id = submitted["jobId"]
         self._job_arn = submitted.get("jobArn")
         self.log.info("Submitted AWS Batch job %s (%s) to queue %s", request["jobName"], self.job_id, report.name)
-        self._spec = spec
         self._record_job(context, report.name, reason, reset=reason is None)
         return report.name
 
@@ -377,7 +381,7 @@ class BatchEksSubmitJobOperator(BaseOperator):
         )
         if job.get("status") not in ("SUCCEEDED", "FAILED"):
             hook.terminate_job(job["jobId"], f"Terminated by Airflow: moved to queue {short_name(target)} ({stop.reason})"[:1000])
-        spec = getattr(self, "_spec", None) or build_spec({n: getattr(self, n) for n in self.template_fields})
+        spec = self._spec_of(context)  # the same identity and try tags: a retry finds the new job
         self._redirected = True
         self._submit(context, hook, spec, [target], None, reason=stop.reason)
 

@@ -205,6 +205,7 @@ def test_insufficient_spot_capacity_moves_the_job_to_the_next_queue(airflow_db, 
     od_job = job_named(batch, "capacity", queue=OD_QUEUE)
     assert spot_job["status"] == "FAILED" and spot_job["isCancelled"] is True and spot_job["eksAttempts"] == []
     assert od_job["status"] == "SUCCEEDED"
+    assert od_job["tags"]["airflow:task_id"] == "waits" and od_job["tags"]["airflow:try_number"] == "1"  # a retry finds it
     assert xcom(run, "waits") == od_job["jobId"]
     assert [(j["job_id"], j["job_queue"]) for j in xcom(run, "waits", "batch_job_ids")] == [
         (spot_job["jobId"], SPOT_QUEUE), (od_job["jobId"], OD_QUEUE)
@@ -236,6 +237,7 @@ def test_a_spot_reclaim_moves_the_rest_of_the_work_on_demand(airflow_db, aws_def
     assert spot_job["eksAttempts"][0]["statusReason"].startswith("Host EC2")
     assert spot_job["isCancelled"] or spot_job["isTerminated"]
     assert od_job["status"] == "SUCCEEDED"
+    assert od_job["tags"]["airflow:run_id"] == run.run_id and od_job["tags"]["airflow:try_number"] == "1"
     jobs = xcom(run, "waits", "batch_job_ids")
     assert [j["job_id"] for j in jobs] == [spot_job["jobId"], od_job["jobId"]]
     assert "reclaimed by Spot 1 time(s)" in jobs[0]["replaced_because"]
