@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter
-from typing import Any, Callable
+from typing import Callable
 
 import pytest
 
