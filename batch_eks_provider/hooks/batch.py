@@ -309,18 +309,17 @@ class BatchEksHook(AwsBaseHook):
         """What a waiting job's queue looks like now, in three calls: its DescribeJobQueues entry, its compute
         environments in queue order, and its snapshot (``None`` when GetJobQueueSnapshot is refused: older
         endpoints and missing permissions only cost the line its position)."""
-        queue = self.describe_job_queue(job_queue)
-        if queue is None:
+        described, ces = self._queue_facts([job_queue])  # the same two calls the submit checks make
+        if not described:
             return None, [], None
+        queue, by_ref = described[0], compute_environment_index(ces)
         order = [o["computeEnvironment"] for o in sorted(queue.get("computeEnvironmentOrder") or [], key=lambda o: o["order"])]
-        described = self.describe_compute_environments(order) if order else []
-        by_ref = {ce["computeEnvironmentArn"]: ce for ce in described} | {ce["computeEnvironmentName"]: ce for ce in described}
         try:
             snapshot: dict[str, Any] | None = self.get_job_queue_snapshot(queue["jobQueueArn"])
         except ClientError as error:
             self.log.debug("GetJobQueueSnapshot of %s refused: %s", queue["jobQueueName"], error)
             snapshot = None
-        return queue, [by_ref[ref] for ref in order if ref in by_ref], snapshot
+        return queue, [dict(by_ref[ref]) for ref in order if ref in by_ref], snapshot
 
     def known_queue_names(self, job_queues: Sequence[str]) -> list[str]:
         """Names of the ``job_queues`` that exist, from the remembered queue facts (read once if not remembered)."""

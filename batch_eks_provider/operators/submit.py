@@ -522,7 +522,7 @@ class BatchEksSubmitJobOperator(BaseOperator):
         self._fetch_attempt_logs(job)
         if job is None:
             raise missing_job_error(self.job_id, 1)
-        queues = normalize_job_queues(build_spec({n: getattr(self, n) for n in self.template_fields}).job_queue)
+        queues = normalize_job_queues(self._spec_of(context).job_queue)
         rules = self._wait_rules(queues)
         rules = rules.after_redirect() if redirected else rules
         stop = Verdict.from_dict(event["verdict"]) if event.get("status") == "stop" else verdict(rules, job, 0.0)
