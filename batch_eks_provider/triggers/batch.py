@@ -105,12 +105,12 @@ class BatchEksJobTrigger(BaseTrigger):
         explainer = WaitExplainer(rules.explain_after, HookFacts(self._hook, self._pod_hook, lambda: poller.latest), self.clock)
         entries: asyncio.Queue = asyncio.Queue()
         ended = asyncio.ensure_future(poller.wait(self.job_id, self.poll_interval, on_entry=entries.put_nowait))
+        reading: asyncio.Future | None = None
         try:
             while True:
                 reading = asyncio.ensure_future(entries.get())
                 done, _ = await asyncio.wait({ended, reading}, return_when=asyncio.FIRST_COMPLETED)
                 if ended in done:
-                    reading.cancel()
                     job = ended.result()
                     return verdict(rules, job, 0.0) or job
                 job = reading.result()
@@ -127,9 +127,10 @@ class BatchEksJobTrigger(BaseTrigger):
                     line = await asyncio.to_thread(explainer.line, job, waited)
                     if line:
                         self.log.info("%s", line)
-        finally:
-            if not ended.done():
-                ended.cancel()
+        finally:  # cancelled (the task was cleared) or done: leave no waiter behind
+            for pending in (ended, reading):
+                if pending is not None and not pending.done():
+                    pending.cancel()
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         poller = get_poller(self.aws_conn_id, self.region_name)
