@@ -14,13 +14,15 @@
   ``sinceTime``, ``tailLines``, ``timestamps``, ``limitBytes``: ``follow=true`` streams lines while the pod
   runs and ends when it ends.
 
-Any bearer token is accepted (the engine serves loopback). Errors are ``Status`` objects.
+Any bearer token is accepted (the engine serves loopback). Errors are ``Status`` objects. Which pods, nodes,
+namespaces and log lines exist, and deleting a pod, are the service layer's (:mod:`..service.pods`); these
+routes parse the query and render the records.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
+import contextlib
 import json
 import re
 import uuid
@@ -31,6 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from ..service import pods
 from ..store.logs import LogLine
 from ..store.models import Pod
 from .kubernetes_events import EVENT_FIELDS, node_events, pod_events
@@ -38,7 +41,6 @@ from .kubernetes_tables import TABLE_MEDIA_TYPE, include_object, table, wants_ta
 from .kubernetes_watch import watch_response
 from .kubernetes_objects import (
     KUBERNETES_VERSION,
-    SYSTEM_NAMESPACES,
     FieldSelector,
     KubernetesError,
     LabelSelector,
@@ -53,28 +55,7 @@ from .kubernetes_objects import (
     status_object,
 )
 
-__all__ = ["kubernetes_routes", "visible_pods", "DELETED_POD_REASON"]
-
-DELETED_POD_REASON = "Pod {name} was deleted through the Kubernetes API."
-_FOLLOW_POLL_SECONDS = 1.0
-
-_POD_FIELDS: dict[str, Callable[[Pod], str]] = {
-    "metadata.name": lambda p: p.name,
-    "metadata.namespace": lambda p: p.namespace,
-    "spec.nodeName": lambda p: p.node_name,
-    "status.phase": lambda p: p.phase,
-    "spec.restartPolicy": lambda p: p.spec.get("restartPolicy", "Never"),
-    "spec.schedulerName": lambda p: p.spec.get("schedulerName", "default-scheduler"),
-    "spec.serviceAccountName": lambda p: p.spec.get("serviceAccountName", "default"),
-}
-_NODE_FIELDS: dict[str, Callable[[Any], str]] = {
-    "metadata.name": lambda n: n.name,
-    "spec.unschedulable": lambda n: "false",
-}
-_NAMESPACE_FIELDS: dict[str, Callable[[Any], str]] = {
-    "metadata.name": lambda n: n,
-    "status.phase": lambda n: "Active",
-}
+__all__ = ["kubernetes_routes"]
 
 
 # -- plumbing ----------------------------------------------------------------------------------------------------
@@ -192,29 +173,6 @@ def _paginate(
     return page, token, len(items) - start - limit
 
 
-def visible_pods(engine: Any) -> list[Pod]:
-    """Pods that exist for the Kubernetes API: not yet removed, and not deleted through the API and ended."""
-    return [p for p in engine.state.pods.values() if not (p.deleted and p.finished_at is not None)]
-
-
-def _find_pod(engine: Any, namespace: str, name: str) -> Pod:
-    pod = engine.state.pods.get(name)
-    if pod is None or pod.namespace != namespace or (pod.deleted and pod.finished_at is not None):
-        raise KubernetesError.not_found("pods", name)
-    return pod
-
-
-def namespaces(engine: Any) -> dict[str, float]:
-    """Namespace name -> creation time: the system namespaces (as old as the oldest CE) and every CE's namespace."""
-    ces = list(engine.state.compute_environments.values())
-    oldest = min((ce.created_at for ce in ces), default=engine.clock.now())
-    found = {name: oldest for name in SYSTEM_NAMESPACES}
-    for ce in ces:
-        if ce.namespace:
-            found[ce.namespace] = min(found.get(ce.namespace, ce.created_at), ce.created_at)
-    return found
-
-
 def _namespace_uid(name: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"batch-eks-local/namespaces/{name}"))
 
@@ -283,14 +241,10 @@ async def _unknown(request: Request) -> Response:
 async def _list_namespaces(request: Request) -> Response:
     engine = request.app.state.engine
     label_selector = LabelSelector(request.query_params.get("labelSelector"))
-    field_selector = FieldSelector(request.query_params.get("fieldSelector"), _NAMESPACE_FIELDS)
+    field_selector = FieldSelector(request.query_params.get("fieldSelector"), pods.NAMESPACE_FIELDS)
 
     def matching() -> dict[str, float]:
-        found = namespaces(engine)
-        names = select(
-            sorted(found), lambda n: {"kubernetes.io/metadata.name": n}, label_selector, field_selector
-        )
-        return {name: found[name] for name in names}
+        return pods.list_namespaces(engine.state, label_selector, field_selector)
 
     def render(name: str, created: float) -> dict[str, Any]:
         return namespace_object(name, _namespace_uid(name), created, _resource_version(engine))
@@ -311,38 +265,26 @@ async def _list_namespaces(request: Request) -> Response:
 async def _read_namespace(request: Request) -> Response:
     engine = request.app.state.engine
     name = request.path_params["name"]
-    found = namespaces(engine)
-    if name not in found:
-        raise KubernetesError.not_found("namespaces", name)
+    created = pods.find_namespace(engine.state, name)
     version = _resource_version(engine)
     return _as_requested(
-        request, "Namespace", None, [namespace_object(name, _namespace_uid(name), found[name], version)], version
+        request, "Namespace", None, [namespace_object(name, _namespace_uid(name), created, version)], version
     )
 
 
-def _node_json(engine: Any, node: Any, version: str) -> dict[str, Any]:
-    ce = engine.state.compute_environments.get(node.ce_name)
-    cluster_version = engine.state.eks_cluster(ce.cluster_arn).version if ce is not None and ce.cluster_arn else None
-    return node_object(node, ce, engine.state.config.region, version, cluster_version)
+def _node_json(view: pods.NodeView, version: str) -> dict[str, Any]:
+    return node_object(view.node, view.compute_environment, view.region, version, view.kubernetes_version)
 
 
 @_k8s("list_node")
 async def _list_nodes(request: Request) -> Response:
     engine = request.app.state.engine
     label_selector = LabelSelector(request.query_params.get("labelSelector"))
-    field_selector = FieldSelector(request.query_params.get("fieldSelector"), _NODE_FIELDS)
+    field_selector = FieldSelector(request.query_params.get("fieldSelector"), pods.NODE_FIELDS)
 
     def matching() -> list[tuple[Any, dict[str, Any]]]:
-        nodes = sorted(
-            (
-                n
-                for n in engine.state.nodes.values()
-                if n.status != "Terminating" and field_selector.matches(n)
-            ),
-            key=lambda n: n.name,
-        )
-        rendered = [(n, _node_json(engine, n, _resource_version(engine))) for n in nodes]
-        return [(n, body) for n, body in rendered if label_selector.matches(body["metadata"]["labels"])]
+        views = pods.list_nodes(engine.state, label_selector, field_selector)
+        return [(v.node, _node_json(v, _resource_version(engine))) for v in views]
 
     if _watching(request):
         return watch_response(
@@ -357,12 +299,9 @@ async def _list_nodes(request: Request) -> Response:
 @_k8s("read_node")
 async def _read_node(request: Request) -> Response:
     engine = request.app.state.engine
-    name = request.path_params["name"]
-    node = engine.state.nodes.get(name)
-    if node is None or node.status == "Terminating":
-        raise KubernetesError.not_found("nodes", name)
+    view = pods.find_node(engine.state, request.path_params["name"])
     version = _resource_version(engine)
-    return _as_requested(request, "Node", None, [_node_json(engine, node, version)], version)
+    return _as_requested(request, "Node", None, [_node_json(view, version)], version)
 
 
 # -- pods -----------------------------------------------------------------------------------------------------------
@@ -373,16 +312,10 @@ def _pod_fingerprint(pod: Pod) -> tuple[Any, ...]:
 async def _list_pods(request: Request, namespace: str | None) -> Response:
     engine = request.app.state.engine
     label_selector = LabelSelector(request.query_params.get("labelSelector"))
-    field_selector = FieldSelector(request.query_params.get("fieldSelector"), _POD_FIELDS)
+    field_selector = FieldSelector(request.query_params.get("fieldSelector"), pods.POD_FIELDS)
 
     def matching() -> list[Pod]:
-        pods = [p for p in visible_pods(engine) if namespace is None or p.namespace == namespace]
-        return select(
-            sorted(pods, key=lambda p: (p.namespace, p.created_at, p.name)),
-            lambda p: p.labels,
-            label_selector,
-            field_selector,
-        )
+        return pods.list_pods(engine.state, namespace, label_selector, field_selector)
 
     if _watching(request):
         return watch_response(
@@ -394,7 +327,7 @@ async def _list_pods(request: Request, namespace: str | None) -> Response:
             _watch_encoder(request, "Pod"),
             pod_arrival_states,
             lambda obj: pod_departure_states(obj, engine.clock.now()),
-            lambda name: engine.state.pods[name].created_at * 1000 if name in engine.state.pods else 0.0,
+            lambda name: pods.pod_created_ms(engine.state, name),
         )
     version = _resource_version(engine)
     page, token, remaining = _paginate(request, [pod_object(p, version) for p in matching()])
@@ -414,24 +347,19 @@ async def _list_namespaced_pods(request: Request) -> Response:
 @_k8s("read_namespaced_pod")
 async def _read_pod(request: Request) -> Response:
     engine = request.app.state.engine
-    pod = _find_pod(engine, request.path_params["namespace"], request.path_params["name"])
+    pod = pods.find_pod(engine.state, request.path_params["namespace"], request.path_params["name"])
     version = _resource_version(engine)
     return _as_requested(request, "Pod", None, [pod_object(pod, version)], version)
 
 
 @_k8s("delete_namespaced_pod")
 async def _delete_pod(request: Request) -> Response:
-    """Delete a pod: a running pod is stopped (its attempt fails, as when a pod of a Batch job is deleted on
-    EKS) and disappears once its processes are gone; an ended pod disappears at once."""
+    """Delete a pod (:func:`..service.pods.delete_pod`); the answer is the pod marked for deletion."""
     engine = request.app.state.engine
-    pod = _find_pod(engine, request.path_params["namespace"], request.path_params["name"])
-    pod.deleted = True
-    body = pod_object(pod, _resource_version(engine))
-    if pod.finished_at is None:
-        engine.scheduler.stop_pod(pod.name, DELETED_POD_REASON.format(name=pod.name))  # SIGTERM, SIGKILL after grace
-    else:
-        engine.scheduler.remove_pod(pod.name)  # record, log lines and work dir, as the retention timer does
-    engine.scheduler.wake()
+    body = pods.delete_pod(
+        engine.state, engine.scheduler, request.path_params["namespace"], request.path_params["name"],
+        lambda pod: pod_object(pod, _resource_version(engine)),
+    )
     return _json(body)
 
 
@@ -440,9 +368,9 @@ async def _list_events(request: Request, namespace: str | None) -> Response:
     engine = request.app.state.engine
     label_selector = LabelSelector(request.query_params.get("labelSelector"))
     field_selector = FieldSelector(request.query_params.get("fieldSelector"), EVENT_FIELDS)
-    events = pod_events(visible_pods(engine))
+    events = pod_events(pods.visible_pods(engine.state))
     if namespace in (None, "default"):
-        events += node_events(n for n in engine.state.nodes.values() if n.status != "Terminating")
+        events += node_events(pods.live_nodes(engine.state))
     events = [e for e in events if namespace is None or e["metadata"]["namespace"] == namespace]
     events.sort(key=lambda e: int(e["metadata"]["resourceVersion"]))  # by time; stable: a pod's own order
     found = select(events, lambda e: {}, label_selector, field_selector)
@@ -461,23 +389,6 @@ async def _list_namespaced_events(request: Request) -> Response:
 
 
 # -- pod logs ---------------------------------------------------------------------------------------------------------
-def _log_container(pod: Pod, requested: str | None) -> str:
-    containers = [c["name"] for c in pod.spec.get("containers", [])]
-    init_containers = [c["name"] for c in pod.spec.get("initContainers", [])]
-    if requested:
-        if requested not in containers and requested not in init_containers:
-            raise KubernetesError.bad_request(f"container {requested} is not valid for pod {pod.name}")
-        return requested
-    if len(containers) == 1:
-        return containers[0]
-    message = (
-        f"a container name must be specified for pod {pod.name}, choose one of: [{' '.join(containers)}]"
-    )
-    if init_containers:
-        message += f" or one of the init containers: [{' '.join(init_containers)}]"
-    raise KubernetesError.bad_request(message)
-
-
 def _since(request: Request, now: float) -> float | None:
     seconds = _int_param(request, "sinceSeconds", minimum=1)
     if seconds is not None:
@@ -499,56 +410,35 @@ def _format(line: LogLine, timestamps: bool) -> bytes:
 @_k8s("read_namespaced_pod_log")
 async def _pod_log(request: Request) -> Response:
     engine = request.app.state.engine
-    pod = _find_pod(engine, request.path_params["namespace"], request.path_params["name"])
-    container = _log_container(pod, request.query_params.get("container"))
-    if _bool_param(request, "previous"):
-        raise KubernetesError.bad_request(
-            f'previous terminated container "{container}" in pod "{pod.name}" not found'
-        )
+    pod = pods.find_pod(engine.state, request.path_params["namespace"], request.path_params["name"])
+    container = pods.log_container(
+        pod, request.query_params.get("container"), _bool_param(request, "previous")
+    )
     since = _since(request, engine.clock.now())
     tail = _int_param(request, "tailLines")
     limit_bytes = _int_param(request, "limitBytes", minimum=1)
     timestamps = _bool_param(request, "timestamps")
-    key = (pod.name, container)
-    lines = list(engine.logs.lines.get(key, []))
-    start = 0
-    if since is not None:
-        start = next((i for i, line in enumerate(lines) if line.timestamp >= since), len(lines))
-    if tail is not None:
-        start = max(start, len(lines) - tail)
+    lines, start = pods.log_lines(engine.logs, pod, container, since=since, tail=tail)
     if not _bool_param(request, "follow"):
         data = b"".join(_format(line, timestamps) for line in lines[start:])
         return Response(data[:limit_bytes] if limit_bytes else data, media_type="text/plain")
-    return StreamingResponse(
-        _follow(engine, pod, key, start, timestamps, limit_bytes), media_type="text/plain"
-    )
+    followed = pods.follow_log(engine.state, engine.logs, pod, container, start)
+    return StreamingResponse(_follow(followed, timestamps, limit_bytes), media_type="text/plain")
 
 
 async def _follow(
-    engine: Any, pod: Pod, key: tuple[str, str], start: int, timestamps: bool, limit_bytes: int | None
+    lines: AsyncIterator[LogLine], timestamps: bool, limit_bytes: int | None
 ) -> AsyncIterator[bytes]:
-    """Yield the container's lines from ``start`` as they come; end once the pod has ended (or is gone)."""
-    index, sent = start, 0
-    while True:
-        lines = engine.logs.lines.get(key, [])
-        while index < len(lines):
-            chunk = _format(lines[index], timestamps)
-            index += 1
+    """The followed lines as the response's chunks, cut at ``limit_bytes``."""
+    sent = 0
+    async with contextlib.aclosing(lines):
+        async for line in lines:
+            chunk = _format(line, timestamps)
             if limit_bytes is not None and sent + len(chunk) > limit_bytes:
                 yield chunk[: limit_bytes - sent]
                 return
             sent += len(chunk)
             yield chunk
-        if pod.finished_at is not None or engine.state.pods.get(pod.name) is not pod:
-            return
-        event = engine.logs.waiter(*key)
-        event.clear()
-        if len(engine.logs.lines.get(key, [])) > index or pod.finished_at is not None:
-            continue
-        try:
-            await asyncio.wait_for(event.wait(), timeout=_FOLLOW_POLL_SECONDS)
-        except asyncio.TimeoutError:
-            pass
 
 
 def kubernetes_routes() -> list[Route]:

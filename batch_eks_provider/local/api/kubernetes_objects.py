@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
 from ..instance_types import INSTANCE_TYPES
-from ..scheduling.pods import node_ip, pod_ip
+from ..service.pods import node_ip, pod_ip
 from ..store.models import Node, Pod
 from ..errors import KubernetesError
 
@@ -21,7 +21,6 @@ __all__ = [
     "KUBERNETES_MAJOR",
     "KUBERNETES_MINOR",
     "KUBERNETES_VERSION",
-    "SYSTEM_NAMESPACES",
     "KubernetesError",
     "rfc3339",
     "rfc3339_nano",
@@ -50,8 +49,6 @@ KUBERNETES_VERSION = {
     "compiler": "gc",
     "platform": "linux/amd64",
 }
-# The namespaces an EKS cluster with the CloudWatch observability add-on has besides Batch's own.
-SYSTEM_NAMESPACES = ("amazon-cloudwatch", "default", "kube-node-lease", "kube-public", "kube-system")
 # What kubelet reserves on an EKS-optimized AMI; allocatable = capacity - this (see instance_types.py).
 _MAX_PODS = 29
 
@@ -264,7 +261,7 @@ def _qos_class(spec: dict[str, Any]) -> str:
 
 def pod_object(pod: Pod, resource_version: str) -> dict[str, Any]:
     """A ``V1Pod``: ``hostIP`` is its node's, ``podIP`` its own unless it is on the host's network
-    (:func:`~..scheduling.pods.pod_ip`); container states as :func:`_container_status` says."""
+    (:func:`~..service.pods.pod_ip`); container states as :func:`_container_status` says."""
     host_ip, ip = node_ip(pod.node_name), pod_ip(pod)
     running = pod.phase == "Running" and pod.finished_at is None
     initialized = not pod.spec.get("initContainers") or pod.started_at is not None
