@@ -20,7 +20,7 @@ def _option(description: str, kind: str, default: str, example: str) -> dict:
 
 _CONFIG = {
     "batch_eks": {
-        "description": "How the batch-eks provider waits on jobs and retries transient AWS errors.",
+        "description": "How the batch-eks provider waits on jobs, retries transient AWS errors and remembers what it checks.",
         "options": {
             "default_poll_interval": _option(
                 "Seconds between two readings of a job when a task gives no poll_interval (at least 1).",
@@ -37,6 +37,16 @@ _CONFIG = {
                 "Scale of the first wait between retries (full-jitter exponential backoff).", "float", "0.5", "1",
             ),
             "retry_max_wait": _option("Cap of one wait between retries, in seconds.", "float", "20.0", "30"),
+            "facts_ttl": _option(
+                "Seconds the job queue, compute environment and job definition facts a submission checks are reused "
+                "by the tasks of one worker (0: read them for every submission).",
+                "float", "30.0", "60",
+            ),
+            "facts_cache_dir": _option(
+                "Directory where the tasks of one worker share those facts (JSON files). Empty: "
+                "<system temp dir>/batch-eks-provider-<uid>/facts. Refused when another user owns it or may write to it.",
+                "string", "", "/var/cache/airflow/batch-eks-facts",
+            ),
         },
     }
 }

@@ -22,7 +22,13 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, Callable, Iterator
 
-from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
 from tenacity import RetryCallState, before_sleep_log, retry, retry_if_exception
 from tenacity.wait import wait_random_exponential
 from urllib3.exceptions import ProtocolError
@@ -31,6 +37,7 @@ __all__ = [
     "is_transient",
     "is_unprocessed",
     "is_ambiguous",
+    "is_request_error",
     "aws_api_retry",
     "backoff_seconds",
     "TRANSIENT_ERROR_CODES",
@@ -141,6 +148,17 @@ def is_unprocessed(error: BaseException) -> bool:
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return code in THROTTLING_ERROR_CODES or status == 429
     return isinstance(error, EndpointConnectionError)
+
+
+REQUEST_ERROR_CODES = frozenset({"ClientException", "InvalidParameterException", "ValidationException"})
+
+
+def is_request_error(error: BaseException) -> bool:
+    """True for an error caused by what was sent (a malformed id, a parameter botocore refused), not by the
+    connection or the service: sending it again cannot help, sending less of it may."""
+    if isinstance(error, ParamValidationError):
+        return True
+    return isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in REQUEST_ERROR_CODES
 
 
 def is_ambiguous(error: BaseException) -> bool:

@@ -118,6 +118,19 @@ def _submission_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for key, which in (("calls_cold", "first job of a cold worker"), ("calls_warm_per_job", "each later job (warm worker)")):
             if peer.get(key) is not None or ours.get(key) is not None:
                 rows.append(_row(f"{title}: {which}", jobs, peer.get(key), ours.get(key), "report", "calls"))
+    for mode, title in (
+        ("ours_task_processes", "API calls per job, a process per task (as Airflow 3 runs tasks), no wait"),
+        ("ours_retry", "API calls per job, try 2 (the re-attach lookup), no wait"),
+    ):
+        r = by_mode.get(mode)
+        if not r:
+            continue
+        note = r.get("error") and f"not measured: {r['error']}"
+        note = note or ", ".join(f"{op} {n:g}" for op, n in (r.get("calls_by_operation_per_job") or {}).items())
+        rows.append(_row(title, r.get("jobs"), None, r.get("calls_per_job"), "report", "calls", note))
+        for key, which in (("calls_cold", "first job of a cold worker"), ("calls_warm_per_job", "each later job (warm worker)")):
+            if r.get(key) is not None:
+                rows.append(_row(f"{title}: {which}", r.get("jobs"), None, r.get(key), "report", "calls"))
     tags = by_mode.get("ours_50_tags")
     if tags:
         rows.append(_row("API calls before a 50-tag task fails (Airflow tags included)", 1, None,
@@ -275,9 +288,11 @@ Latest run: {report['finished_at']} ({report['duration_seconds']:.0f} s), on
 - The peer's DescribeJobs per interval falls below N at large N: a triggerer with one aiobotocore client per
   trigger cannot keep the poll cadence on a small machine; that is measured, not corrected.
 - The firing delay is bounded by the poll interval on both sides; ours wakes every waiter of a cycle at once.
-- Submission: before SubmitJob ours checks the queue and its compute environments, resolves the job definition
-  and looks for a job of the same task instance (re-attach after a worker crash); BatchOperator only submits
-  (and, deferrable, describes the job once). That is the price of the queue check and re-attach.
+- Submission: before SubmitJob ours checks the queue and its compute environments and resolves the job definition
+  (three calls, the "first job of a cold worker"); every task of that worker then reuses them for 30 s, whether it
+  runs in the same process or, as Airflow 3 runs tasks, in a process of its own (the facts directory). A try after
+  another first looks for a job of the same task instance (one ListJobs: re-attach after a worker crash); try 1
+  cannot have one. BatchOperator only submits (and, deferrable, describes the job once).
 
 ## How each figure is measured
 

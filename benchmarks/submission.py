@@ -6,6 +6,10 @@ give the calls per job. The jobs are ``sleep 600`` jobs (still running when the
 operator defers; terminated once counted). The task context is a small stand-in (a task instance with ``dag_id``,
 ``task_id``, ``run_id``, ``map_index``, ``try_number`` and ``xcom_push``): the only boundary mocked.
 
+Two more rows for our operator: ``ours_task_processes`` runs each job's ``execute()`` in a process of its own, as
+Airflow 3 runs every task (the facts are shared through the worker's facts directory, not memory), and
+``ours_retry`` runs them as try 2 (the re-attach lookup, one ListJobs, comes back).
+
 Run by hand: ``python -m benchmarks.submission``.
 """
 
@@ -41,11 +45,11 @@ class _TaskInstance:
         return None
 
 
-def _context(task_id: str) -> dict[str, Any]:
+def _context(task_id: str, try_number: int = 1) -> dict[str, Any]:
     from types import SimpleNamespace
 
     run_id = f"bench__{uuid.uuid4().hex[:12]}"
-    ti = _TaskInstance(dag_id="bench_submission", task_id=task_id, run_id=run_id)
+    ti = _TaskInstance(dag_id="bench_submission", task_id=task_id, run_id=run_id, try_number=try_number)
     dag_run = SimpleNamespace(dag_id=ti.dag_id, run_id=run_id, conf={})
     return {"ti": ti, "task_instance": ti, "run_id": run_id, "dag_run": dag_run, "params": {}, "logical_date": None}
 
@@ -98,7 +102,18 @@ MODES: dict[str, tuple[str, str, Callable[[], Callable[[str], Any]]]] = {
     "peer_deferrable": ("peer", "BatchOperator(deferrable=True), until it defers", lambda: _peer(True)),
     "ours_no_wait": ("ours", "BatchEksSubmitJobOperator(wait_for_completion=False)", lambda: _ours(False)),
     "ours_deferrable": ("ours", "BatchEksSubmitJobOperator(deferrable=True), until it defers", lambda: _ours(True)),
+    "ours_retry": ("ours", "BatchEksSubmitJobOperator(wait_for_completion=False), try 2", lambda: _ours(False)),
 }
+TRY_OF_MODE = {"ours_retry": 2}
+
+_PROCESS_SCRIPT = """
+import sys
+from benchmarks.submission import _context, _ours
+from airflow.sdk.bases.operator import ExecutorSafeguard
+ExecutorSafeguard.test_mode = True
+name = sys.argv[1]
+_ours(False)(name).execute(_context(name))
+"""
 
 
 def _measure_mode(engine_url: str, mode: str, jobs: int) -> dict[str, Any]:
@@ -126,13 +141,44 @@ def _measure_mode(engine_url: str, mode: str, jobs: int) -> dict[str, Any]:
         name = f"sub-{mode.replace('_', '-')}-{i}"
         operator = build(name)
         try:
-            operator.execute(_context(name))
+            operator.execute(_context(name, TRY_OF_MODE.get(mode, 1)))
         except TaskDeferred:
             deferred += 1
         except Exception as e:  # noqa: BLE001
             return {**result, "error": f"execute() raised {type(e).__name__}: {e}"}
     after = request_counts(engine_url)
     _terminate_all(engine_url)
+    return _costs(result, before, after_first, after, jobs, deferred)
+
+
+def _measure_task_processes(engine_url: str, jobs: int) -> dict[str, Any]:
+    """Each job submitted by a new Python process, one after the other, as Airflow 3 runs tasks."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    result: dict[str, Any] = {"mode": "ours_task_processes", "side": "ours", "jobs": jobs,
+                              "label": "BatchEksSubmitJobOperator(wait_for_completion=False), a process per task"}
+    _clear_facts()
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    before = request_counts(engine_url)
+    after_first: dict[str, int] = {}
+    for i in range(jobs):
+        if i == 1:
+            after_first = request_counts(engine_url)
+        done = subprocess.run([sys.executable, "-c", _PROCESS_SCRIPT, f"sub-process-{i}"], cwd=root, env=env,
+                              capture_output=True, text=True)
+        if done.returncode:
+            return {**result, "error": f"the task process failed: {done.stderr.strip()[-300:]}"}
+    after = request_counts(engine_url)
+    _terminate_all(engine_url)
+    return _costs(result, before, after_first, after, jobs, 0)
+
+
+def _costs(
+    result: dict[str, Any], before: dict[str, int], after_first: dict[str, int], after: dict[str, int], jobs: int, deferred: int
+) -> dict[str, Any]:
     calls = {op: after.get(op, 0) - before.get(op, 0) for op in after if after.get(op, 0) != before.get(op, 0)}
     cold = sum(after_first.get(op, 0) - before.get(op, 0) for op in after_first) if jobs > 1 else sum(calls.values())
     warm_total = sum(after.get(op, 0) - after_first.get(op, 0) for op in after) if jobs > 1 else None
@@ -189,7 +235,7 @@ def _terminate_all(engine_url: str) -> None:
             client.terminate_job(jobId=summary["jobId"], reason="benchmark finished")
 
 
-def run_submission_benchmarks(jobs: int = 20, modes: tuple[str, ...] = tuple(MODES), log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+def run_submission_benchmarks(jobs: int = 20, process_jobs: int = 5, modes: tuple[str, ...] = tuple(MODES), log: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Every mode on one engine. The ``aws_default`` connection is pointed at it for the duration."""
     import os
 
@@ -202,6 +248,9 @@ def run_submission_benchmarks(jobs: int = 20, modes: tuple[str, ...] = tuple(MOD
                 result = _measure_mode(engine.url, mode, jobs)
                 log(f"  submission {mode}: {result.get('calls_by_operation_per_job', result.get('error'))}")
                 results.append(result)
+            result = _measure_task_processes(engine.url, process_jobs)
+            log(f"  submission ours_task_processes: {result.get('calls_by_operation_per_job', result.get('error'))}")
+            results.append(result)
             tag_case = measure_tag_limit(engine.url)
             log(f"  submission ours_50_tags: {tag_case['calls_before_failing']} calls, {tag_case['error'][:120]}")
             results.append(tag_case)

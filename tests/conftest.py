@@ -27,6 +27,7 @@ os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
     ]
 )
 os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
+os.environ["AIRFLOW__BATCH_EKS__FACTS_CACHE_DIR"] = str(AIRFLOW_HOME / "batch-eks-facts")  # this session's own
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")

@@ -22,7 +22,7 @@ from .queue_check import (
     queue_report,
 )
 from .. import retries
-from ..retries import aws_api_retry, is_ambiguous, is_unprocessed
+from ..retries import aws_api_retry, is_ambiguous, is_request_error, is_transient, is_unprocessed
 from .facts import facts_cache
 from .submit_request import SubmitRequestSpec, build_submit_request, normalize_job_queues
 
@@ -186,6 +186,37 @@ class BatchEksHook(AwsBaseHook):
                 found[job["jobId"]] = job
         return found
 
+    def describe_jobs_once(self, job_ids: Sequence[str]) -> tuple[list[dict[str, Any]], int, dict[str, BaseException]]:
+        """One try at describing ``job_ids``, 100 per DescribeJobs call, for a caller whose next cycle is its retry
+        (the triggers' shared poller): no retry here. Returns the entries found, the calls made, and the ids Batch
+        rejected with the error of each: a batch refused for its ids (a malformed id) is described in halves
+        until the bad ids stand alone, so the others are still read.
+
+        :raises Exception: transient and connection errors (the whole cycle failed).
+        """
+        jobs: list[dict[str, Any]] = []
+        rejected: dict[str, BaseException] = {}
+        calls = 0
+        for chunk in chunked(list(dict.fromkeys(job_ids)), DESCRIBE_JOBS_LIMIT):
+            found, made = self._describe_narrowing(chunk, rejected)
+            jobs.extend(found)
+            calls += made
+        return jobs, calls, rejected
+
+    def _describe_narrowing(self, job_ids: list[str], rejected: dict[str, BaseException]) -> tuple[list[dict[str, Any]], int]:
+        try:
+            return self.conn.describe_jobs(jobs=job_ids)["jobs"], 1
+        except Exception as error:  # noqa: BLE001 - sorted: only errors caused by the ids sent are narrowed down
+            if is_transient(error) or not is_request_error(error):
+                raise
+            if len(job_ids) == 1:
+                rejected[job_ids[0]] = error
+                return [], 1
+            middle = len(job_ids) // 2
+            left, left_calls = self._describe_narrowing(job_ids[:middle], rejected)
+            right, right_calls = self._describe_narrowing(job_ids[middle:], rejected)
+            return left + right, 1 + left_calls + right_calls
+
     def describe_job(self, job_id: str) -> dict[str, Any] | None:
         """One job's DescribeJobs entry, or ``None`` if Batch does not know it."""
         return self.describe_jobs([job_id]).get(job_id)
@@ -323,9 +354,12 @@ class BatchEksHook(AwsBaseHook):
 
     def known_queue_names(self, job_queues: Sequence[str]) -> list[str]:
         """Names of the ``job_queues`` that exist, from the remembered queue facts (read once if not remembered)."""
-        scope = (self.conn_config.endpoint_url, self.conn_region_name)
-        facts, _ = facts_cache.get((*scope, "queues", tuple(job_queues)), lambda: self._queue_facts(job_queues))
+        facts, _ = facts_cache.get((*self._facts_scope(), "queues", tuple(job_queues)), lambda: self._queue_facts(job_queues))
         return [q["jobQueueName"] for q in facts[0]]
+
+    def _facts_scope(self) -> tuple[Any, ...]:
+        """What the remembered facts are per: the connection, its endpoint, region and role (one account's view)."""
+        return (self.aws_conn_id, self.conn_config.endpoint_url, self.conn_region_name, self.conn_config.role_arn)
 
     def _queue_facts(self, job_queues: Sequence[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         described = self.describe_job_queues(job_queues)
@@ -410,7 +444,7 @@ class BatchEksHook(AwsBaseHook):
             request = build_submit_request(dataclasses.replace(spec, job_queue=queues[0]))
         else:
             request = dict(request)  # built once by the caller from the same spec; changed here, not there
-        scope = (self.conn_config.endpoint_url, self.conn_region_name)
+        scope = self._facts_scope()
         definition, remembered = facts_cache.get((*scope, "definition", request["jobDefinition"]),
                                         lambda: self.describe_job_definition(request["jobDefinition"]))
         if definition is None:

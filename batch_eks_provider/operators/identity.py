@@ -3,7 +3,7 @@
 Every job the submit operator sends carries the task instance's identity as tags (:func:`identity_tags`:
 DAG, run, task and map index) plus :data:`TRY_NUMBER_TAG`, the try that submitted it. Before submitting,
 the operator asks :meth:`~batch_eks_provider.hooks.batch.BatchEksHook.find_job_by_tags` for the newest job
-with the same identity and re-attaches to it when :func:`can_reattach` says so: an active job always (a worker
+with the same identity (only where :func:`earlier_job_possible` says one can exist) and re-attaches to it when :func:`can_reattach` says so: an active job always (a worker
 killed mid-job, a retried task), a SUCCEEDED job only when the try that submitted it did not end in success
 (a task that succeeds marks its job with :data:`TASK_SUCCEEDED_TAG`). A task cleared after success and run
 again is new work: it submits a new job.
@@ -22,6 +22,7 @@ __all__ = [
     "try_number",
     "can_reattach",
     "run_start_ms",
+    "earlier_job_possible",
 ]
 
 IDENTITY_TAG_KEYS = ("airflow:dag_id", "airflow:run_id", "airflow:task_id", "airflow:map_index")
@@ -71,3 +72,23 @@ def run_start_ms(context: Any) -> int | None:
     if run_after is None:
         return None
     return int(run_after.timestamp() * 1000) - CLOCK_SKEW_MS
+
+
+DAG_TEST_USER = "dag_test"
+"""The ``triggering_user_name`` of the runs ``dag.test()`` creates (``airflow.sdk.definitions.dag``)."""
+
+
+def earlier_job_possible(context: Any) -> bool:
+    """Whether a job of this task instance can exist before this try submits: only then is the re-attach lookup
+    (a ListJobs call) worth making.
+
+    Airflow 3 gives a task instance a new try number each time it is scheduled (``DagRun.schedule_tis``), and the
+    execution API starts a try only from QUEUED or RESTARTING, so one try never runs twice: on try 1 no earlier
+    try can have submitted anything. A worker killed mid-job makes the task try 2, which looks.
+    ``dag.test()`` is the exception: it deletes and re-creates its run, so every run of it is try 1 again and
+    a run killed mid-job leaves a job for the next one to find.
+    """
+    if try_number(context) > 1:
+        return True
+    dag_run = context.get("dag_run") if hasattr(context, "get") else None
+    return getattr(dag_run, "triggering_user_name", None) == DAG_TEST_USER

@@ -26,7 +26,15 @@ from ..waiting.policy import DEFAULT_EXPLAIN_AFTER, default_deferrable, missing_
 from ..waiting.rules import StatusTimer, Verdict, WaitRules, verdict
 from ..waiting.watch import JobWatch, StopWaiting, WaitDeadlineExceeded, wait_for_job_end
 from .array_report import array_report, is_array_parent, settle_array
-from .identity import TASK_SUCCEEDED_TAG, TRY_NUMBER_TAG, can_reattach, identity_tags, run_start_ms, try_number
+from .identity import (
+    TASK_SUCCEEDED_TAG,
+    TRY_NUMBER_TAG,
+    can_reattach,
+    earlier_job_possible,
+    identity_tags,
+    run_start_ms,
+    try_number,
+)
 from .queue_moves import fallback_queue, move_target, short_name
 from .request import as_float, as_int, as_list, build_spec
 from .summary import ARRAY_XCOM_KEY, JOB_ID_XCOM_KEY, JOB_XCOM_KEY, JOBS_XCOM_KEY, job_summary
@@ -284,9 +292,13 @@ class BatchEksSubmitJobOperator(BaseOperator):
         rules = self._wait_rules(queues)
         self._allowed_failures()
         hook = self.hook
-        # Any try may find a job of this task instance: a worker killed mid-job can be run again with the same
-        # try number. The queue names come from the remembered facts (ListJobs fails on a missing queue).
-        known = hook.known_queue_names(queues + ([self.spot_fallback_queue] if self.spot_fallback_queue else []))
+        # Only a try after another can find a job of this task instance (a worker killed mid-job, a retry after a
+        # Spot failure). The queue names come from the remembered facts (ListJobs fails on a missing queue).
+        known = (
+            hook.known_queue_names(queues + ([self.spot_fallback_queue] if self.spot_fallback_queue else []))
+            if earlier_job_possible(context)
+            else []
+        )
         existing = (
             hook.find_job_by_tags(
                 known, identity, job_name=offline["jobName"], statuses=_LOOKUP_STATUSES, created_after_ms=run_start_ms(context)

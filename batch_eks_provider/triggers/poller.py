@@ -2,9 +2,11 @@
 
 Each :class:`~batch_eks_provider.triggers.batch.BatchEksJobTrigger` only declares what it waits for; it calls
 :func:`wait_for_job`, which hands the job id to the :class:`JobPoller` of its (connection, region) in the
-running event loop. That poller owns ONE boto3 client (shared by every loop of the process while a poller
-uses it) and ONE asyncio task that, each cycle, describes all waited jobs with ``ceil(N / 100)`` DescribeJobs
-calls and wakes the waiters whose jobs reached a terminal state.
+running event loop. That poller uses ONE hook (:class:`~batch_eks_provider.hooks.batch.BatchEksHook`, whose client
+every loop of the process shares while a poller uses it) and ONE asyncio task that, each cycle, describes all
+waited jobs with ``ceil(N / 100)`` DescribeJobs calls (:meth:`~batch_eks_provider.hooks.batch.BatchEksHook.describe_jobs_once`)
+and wakes the waiters whose jobs reached a terminal state. The cycle is the retry: a failed one is tried again
+after the shared backoff (:func:`~batch_eks_provider.retries.backoff_seconds`), not within the cycle.
 
 Faults stay local:
 
@@ -12,12 +14,12 @@ Faults stay local:
   :data:`MAX_BACKOFF_SECONDS`) instead of failing any task;
 - a request error on a batch of ids (e.g. one malformed id) is narrowed by describing the batch in halves,
   so only the bad id's waiter fails;
-- any other error (an expired token, denied access) drops the cached client, backs off, and fails the
+- any other error (an expired token, denied access) drops the shared hook, backs off, and fails the
   waiters only after :data:`FAILING_CYCLES_LIMIT` failing cycles in a row;
 - an entry that cannot be read fails only its own waiter, and if the loop itself dies, every waiter left
   gets a :class:`JobPollerError` instead of hanging.
 
-The loop ends, the poller leaves the registry and the shared client is dropped (so a changed connection is
+The loop ends, the poller leaves the registry and the shared hook is dropped (so a changed connection is
 read again next time) as soon as no job is waited on. DescribeJobs runs in a thread
 (:func:`asyncio.to_thread`), so the triggerer's event loop is never blocked.
 """
@@ -30,8 +32,6 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
-
-from botocore.exceptions import ClientError, ParamValidationError
 
 from ..outcome import TERMINAL_STATUSES
 from ..retries import backoff_seconds, is_transient
@@ -48,8 +48,8 @@ __all__ = [
     "PollerStats",
     "get_poller",
     "active_pollers",
-    "drop_shared_clients",
-    "shared_client",
+    "drop_shared_hooks",
+    "shared_hook",
     "wait_for_job",
     "cycles_needed",
 ]
@@ -58,14 +58,13 @@ log = logging.getLogger(__name__)
 
 DESCRIBE_JOBS_LIMIT = 100
 RECENT_CYCLES = 100
-_REQUEST_ERROR_CODES = frozenset({"ClientException", "InvalidParameterException", "ValidationException"})
 
 sleep: Callable[[float], Any] = asyncio.sleep
 """The sleep pollers made by :func:`get_poller` use (tests replace it to count cycles instead of waiting)."""
 
 ConnectionKey = tuple[str | None, str | None]
 
-_clients: dict[tuple[str | None, str | None, str | None], Any] = {}
+_hooks: dict[tuple[str | None, str | None, str | None], Any] = {}
 _pollers: dict[tuple[int, ConnectionKey], "JobPoller"] = {}
 
 
@@ -73,36 +72,26 @@ class JobPollerError(Exception):
     """Waiting on a job cannot go on: the job does not exist, or DescribeJobs failed permanently."""
 
 
-def _client_key(aws_conn_id: str | None, region_name: str | None) -> tuple[Any, Any]:
-    from ..hooks.batch import BatchEksHook
-
-    hook = BatchEksHook(aws_conn_id=aws_conn_id, region_name=region_name)
-    return (aws_conn_id, region_name, hook.conn_config.endpoint_url), hook
-
-
-def shared_client(aws_conn_id: str | None, region_name: str | None) -> Any:
-    """The one boto3 Batch client of this process for a connection, region and endpoint.
+def shared_hook(aws_conn_id: str | None, region_name: str | None) -> Any:
+    """The one Batch hook (and so the one boto3 client) of this process for a connection, region and endpoint.
 
     Blocking (it reads the connection): call it from a thread inside an event loop.
     """
-    key, hook = _client_key(aws_conn_id, region_name)
-    client = _clients.get(key)
-    if client is None:
-        client = _clients.setdefault(key, hook.conn)
-    return client
+    from ..hooks.batch import BatchEksHook
+
+    hook = BatchEksHook(aws_conn_id=aws_conn_id, region_name=region_name)
+    key = (aws_conn_id, region_name, hook.conn_config.endpoint_url)
+    shared = _hooks.get(key)
+    if shared is None:
+        hook.conn  # noqa: B018 - make the client here, in the caller's thread, not in the first cycle's
+        shared = _hooks.setdefault(key, hook)
+    return shared
 
 
-def drop_shared_clients(aws_conn_id: str | None, region_name: str | None) -> None:
-    """Forget the cached clients of a connection and region (the next :func:`shared_client` reads it again)."""
-    for key in [k for k in _clients if k[:2] == (aws_conn_id, region_name)]:
-        _clients.pop(key, None)
-
-
-def _is_request_error(error: BaseException) -> bool:
-    """An error caused by the ids sent (not by the connection): worth narrowing down to the bad id."""
-    if isinstance(error, ParamValidationError):
-        return True
-    return isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in _REQUEST_ERROR_CODES
+def drop_shared_hooks(aws_conn_id: str | None, region_name: str | None) -> None:
+    """Forget the shared hooks of a connection and region (the next :func:`shared_hook` reads it again)."""
+    for key in [k for k in _hooks if k[:2] == (aws_conn_id, region_name)]:
+        _hooks.pop(key, None)
 
 
 @dataclass
@@ -124,23 +113,23 @@ class _CycleFailed(Exception):
 class JobPoller:
     """Describe every waited job of one connection in batches of 100, once per poll interval.
 
-    The client is looked up when the loop starts and after a failing cycle, and shared with every other
+    The hook is looked up when the loop starts and after a failing cycle, and shared with every other
     poller of the same connection and endpoint while it runs.
 
     :param key: ``(aws_conn_id, region_name)``.
-    :param client_factory: Returns the boto3 Batch client (blocking; run in a thread).
+    :param hook_factory: Returns the :class:`~batch_eks_provider.hooks.batch.BatchEksHook` (blocking; run in a thread).
     :param sleep: ``asyncio.sleep`` or a stand-in; the loop's only source of waiting.
     """
 
     def __init__(
         self,
         key: ConnectionKey,
-        client_factory: Callable[[], Any] | None = None,
+        hook_factory: Callable[[], Any] | None = None,
         sleep: Callable[[float], Any] = asyncio.sleep,
     ) -> None:
         self.key = key
-        self._client_factory = client_factory or (lambda: shared_client(*key))
-        self._client: Any = None
+        self._hook_factory = hook_factory or (lambda: shared_hook(*key))
+        self._hook: Any = None
         self._sleep = sleep
         self._waiters: dict[str, list[tuple[asyncio.Future, float]]] = {}
         self._on_entry: dict[str, list[Callable[[dict[str, Any]], None]]] = {}
@@ -221,32 +210,10 @@ class JobPoller:
                 future.set_result(job)
         self._missing.pop(job_id, None)
 
-    def _describe(self, client: Any, job_ids: list[str], failed: dict[str, BaseException]) -> tuple[list[dict[str, Any]], int]:
-        """Describe ``job_ids`` (at most 100); on a request error, describe each half so only bad ids fail."""
-        try:
-            return client.describe_jobs(jobs=job_ids)["jobs"], 1
-        except Exception as error:  # noqa: BLE001 - sorted: transient and connection errors end the cycle
-            if is_transient(error) or not _is_request_error(error):
-                raise
-            if len(job_ids) == 1:
-                failed[job_ids[0]] = error
-                return [], 1
-            middle = len(job_ids) // 2
-            left, left_calls = self._describe(client, job_ids[:middle], failed)
-            right, right_calls = self._describe(client, job_ids[middle:], failed)
-            return left + right, 1 + left_calls + right_calls
-
     def _describe_all(self, job_ids: list[str]) -> tuple[list[dict[str, Any]], int, dict[str, BaseException]]:
-        if self._client is None:
-            self._client = self._client_factory()
-        jobs: list[dict[str, Any]] = []
-        failed: dict[str, BaseException] = {}
-        calls = 0
-        for start in range(0, len(job_ids), DESCRIBE_JOBS_LIMIT):
-            found, made = self._describe(self._client, job_ids[start : start + DESCRIBE_JOBS_LIMIT], failed)
-            jobs.extend(found)
-            calls += made
-        return jobs, calls, failed
+        if self._hook is None:
+            self._hook = self._hook_factory()
+        return self._hook.describe_jobs_once(job_ids)
 
     async def _pause(self, seconds: float) -> None:
         """Sleep ``seconds``, or less if a waiter with a shorter interval arrives meanwhile."""
@@ -312,8 +279,8 @@ class JobPoller:
                     else:
                         self.stats.failed_cycles += 1
                         failing += 1
-                        self._client = None  # a new client next cycle (e.g. refreshed credentials)
-                        drop_shared_clients(*self.key)
+                        self._hook = None  # a new hook and client next cycle (e.g. refreshed credentials)
+                        drop_shared_hooks(*self.key)
                         if failing >= FAILING_CYCLES_LIMIT:
                             failure = JobPollerError(
                                 f"DescribeJobs failed {failing} cycles in a row for {len(job_ids)} waited job(s): {error}"
@@ -353,9 +320,9 @@ class JobPoller:
         if loop_key is not None and _pollers.get(loop_key) is self:
             del _pollers[loop_key]
         self._task = None
-        self._client = None
+        self._hook = None
         if not any(poller.key == self.key for poller in _pollers.values()):
-            drop_shared_clients(*self.key)
+            drop_shared_hooks(*self.key)
 
 
 def get_poller(aws_conn_id: str | None, region_name: str | None) -> JobPoller:

@@ -46,6 +46,15 @@ class Recording:
         return self.client.describe_jobs(jobs=jobs)
 
 
+def hook_on(client):
+    """The provider's Batch hook, its boto3 client replaced by ``client`` (the poller calls AWS through it)."""
+    from batch_eks_provider.hooks.batch import BatchEksHook
+
+    hook = BatchEksHook(aws_conn_id="aws_default")
+    hook.__dict__["conn"] = client  # ``conn`` is a cached property
+    return hook
+
+
 def client_error(code: str, message: str = "rejected") -> ClientError:
     return ClientError({"Error": {"Code": code, "Message": message}}, "DescribeJobs")
 
@@ -63,7 +72,7 @@ def test_one_rejected_id_fails_only_its_waiter(aws_default, batch, low_floor):
 
     async def scenario():
         gate = Gate()
-        poller = JobPoller(("aws_default", None), client_factory=lambda: recording, sleep=gate)
+        poller = JobPoller(("aws_default", None), hook_factory=lambda: hook_on(recording), sleep=gate)
         waits = [asyncio.ensure_future(poller.wait(j, 1)) for j in [*good, "bad id"]]
         return await asyncio.wait_for(asyncio.gather(*waits, return_exceptions=True), BOUND)
 
@@ -74,7 +83,7 @@ def test_one_rejected_id_fails_only_its_waiter(aws_default, batch, low_floor):
     assert recording.calls == [[*good, "bad id"], good[:2], [good[2], "bad id"], [good[2]], ["bad id"]]
 
 
-def test_an_expired_token_renews_the_client_and_only_fails_after_repeated_cycles(aws_default, batch, low_floor):
+def test_an_expired_token_renews_the_hook_and_only_fails_after_repeated_cycles(aws_default, batch, low_floor):
     (job_id,) = submit(batch, 1)
     wait_for_job(batch, job_id)
     made: list[Recording] = []
@@ -82,13 +91,13 @@ def test_an_expired_token_renews_the_client_and_only_fails_after_repeated_cycles
     def factory(fail_calls: int):
         def make():
             made.append(Recording(batch, fail=lambda _, n: client_error("ExpiredTokenException") if len(made) <= fail_calls else None))
-            return made[-1]
+            return hook_on(made[-1])
 
         return make
 
     async def scenario(fail_calls: int):
         gate = Gate()
-        poller = JobPoller(("aws_default", None), client_factory=factory(fail_calls), sleep=gate)
+        poller = JobPoller(("aws_default", None), hook_factory=factory(fail_calls), sleep=gate)
         waiter = asyncio.ensure_future(poller.wait(job_id, 1))
         for cycle in range(1, min(fail_calls, FAILING_CYCLES_LIMIT - 1) + 1):
             await gate.asleep(cycle)
@@ -98,7 +107,7 @@ def test_an_expired_token_renews_the_client_and_only_fails_after_repeated_cycles
 
     (result,), stats = asyncio.run(scenario(FAILING_CYCLES_LIMIT - 1))
     assert result["status"] == "SUCCEEDED"
-    assert len(made) == FAILING_CYCLES_LIMIT  # a new client after each failing cycle
+    assert len(made) == FAILING_CYCLES_LIMIT  # a new hook (and client) after each failing cycle
     assert stats.failed_cycles == FAILING_CYCLES_LIMIT - 1
 
     made.clear()
@@ -118,7 +127,7 @@ def test_an_unreadable_entry_fails_its_own_waiter_and_a_dead_loop_fails_the_rest
             return {"jobs": [{"jobId": j["jobId"]} if j["jobId"] == odd else j for j in answer["jobs"]]}
 
     async def mangled():
-        poller = JobPoller(("aws_default", None), client_factory=lambda: Mangled(batch), sleep=Gate())
+        poller = JobPoller(("aws_default", None), hook_factory=lambda: hook_on(Mangled(batch)), sleep=Gate())
         return await asyncio.wait_for(
             asyncio.gather(poller.wait(good, 1), poller.wait(odd, 1), return_exceptions=True), BOUND
         )
@@ -133,7 +142,7 @@ def test_an_unreadable_entry_fails_its_own_waiter_and_a_dead_loop_fails_the_rest
     async def dead_loop():
         batch.update_compute_environment(computeEnvironment=CE, state="DISABLED")
         (waiting,) = await asyncio.to_thread(submit, batch, 1)
-        poller = JobPoller(("aws_default", None), client_factory=lambda: Recording(batch), sleep=broken_sleep)
+        poller = JobPoller(("aws_default", None), hook_factory=lambda: hook_on(Recording(batch)), sleep=broken_sleep)
         result = await asyncio.wait_for(asyncio.gather(poller.wait(waiting, 1), return_exceptions=True), BOUND)
         return result, poller
 
@@ -149,7 +158,7 @@ def test_cancelling_waiters_drops_their_ids_and_the_last_one_ends_the_loop(aws_d
 
     async def scenario():
         gate = Gate()
-        poller = JobPoller(("aws_default", None), client_factory=lambda: recording, sleep=gate)
+        poller = JobPoller(("aws_default", None), hook_factory=lambda: hook_on(recording), sleep=gate)
         waits = {j: asyncio.ensure_future(poller.wait(j, 1)) for j in (kept, dropped)}
         await gate.asleep(1)
         assert recording.calls[-1] == [kept, dropped]
@@ -175,15 +184,15 @@ def test_one_connection_shares_one_client_and_two_connections_make_two_pollers(a
     monkeypatch.setenv("AIRFLOW_CONN_AWS_OTHER", aws_connection_uri(aws_default.url))
     batch.update_compute_environment(computeEnvironment=CE, state="DISABLED")
     job_ids = submit(batch, 3)
-    real = poller_module.shared_client
+    real = poller_module.shared_hook
     clients: list[tuple[str, int]] = []
 
     def counting(aws_conn_id, region_name):
-        client = real(aws_conn_id, region_name)
-        clients.append((aws_conn_id, id(client)))
-        return client
+        hook = real(aws_conn_id, region_name)
+        clients.append((aws_conn_id, id(hook.conn)))
+        return hook
 
-    monkeypatch.setattr(poller_module, "shared_client", counting)
+    monkeypatch.setattr(poller_module, "shared_hook", counting)
 
     async def scenario():
         gate = Gate()
@@ -212,7 +221,7 @@ def test_a_shorter_interval_cuts_the_current_sleep_short_and_intervals_have_a_fl
 
     async def scenario():
         gate = Gate()
-        poller = JobPoller(("aws_default", None), client_factory=lambda: recording, sleep=gate)
+        poller = JobPoller(("aws_default", None), hook_factory=lambda: hook_on(recording), sleep=gate)
         first = asyncio.ensure_future(poller.wait(slow, 60))
         await gate.asleep(1)
         second = asyncio.ensure_future(poller.wait(fast, 0.001))  # the gate is never opened: only a wake-up helps
@@ -235,7 +244,7 @@ def test_the_poller_keeps_only_recent_cycles(aws_default, batch, low_floor, monk
 
     async def scenario():
         gate = Gate()
-        poller = JobPoller(("aws_default", None), client_factory=lambda: Recording(batch), sleep=gate)
+        poller = JobPoller(("aws_default", None), hook_factory=lambda: hook_on(Recording(batch)), sleep=gate)
         waiter = asyncio.ensure_future(poller.wait(job_id, 1))
         for cycle in range(1, 11):
             await gate.asleep(cycle)
