@@ -26,16 +26,9 @@ from ..waiting.policy import DEFAULT_EXPLAIN_AFTER, default_deferrable, missing_
 from ..waiting.rules import StatusTimer, Verdict, WaitRules, verdict
 from ..waiting.watch import JobWatch, StopWaiting, WaitDeadlineExceeded, wait_for_job_end
 from .array_report import array_report, is_array_parent, settle_array
-from .identity import (
-    TASK_SUCCEEDED_TAG,
-    TRY_NUMBER_TAG,
-    can_reattach,
-    earlier_job_possible,
-    identity_tags,
-    run_start_ms,
-    try_number,
-)
-from .queue_moves import fallback_queue, move_target, short_name
+from .identity import TASK_SUCCEEDED_TAG, TRY_NUMBER_TAG, identity_tags, try_number
+from .reattach import earlier_job
+from .queue_moves import move_target, short_name
 from .request import as_float, as_int, as_list, build_spec
 from .summary import ARRAY_XCOM_KEY, JOB_ID_XCOM_KEY, JOB_XCOM_KEY, JOBS_XCOM_KEY, job_summary
 from .task_logs import PodLogCopier
@@ -283,8 +276,6 @@ class BatchEksSubmitJobOperator(BaseOperator):
         return dataclasses.replace(build_spec({name: getattr(self, name) for name in self.template_fields}), system_tags=system_tags)
 
     def execute(self, context: Any) -> str:
-        identity = identity_tags(context)
-        current_try = try_number(context)
         spec = self._spec_of(context)
         queues = normalize_job_queues(spec.job_queue)
         offline = build_submit_request(dataclasses.replace(spec, job_queue=queues[0]))  # bad input fails before any call
@@ -292,37 +283,13 @@ class BatchEksSubmitJobOperator(BaseOperator):
         rules = self._wait_rules(queues)
         self._allowed_failures()
         hook = self.hook
-        # Only a try after another can find a job of this task instance (a worker killed mid-job, a retry after a
-        # Spot failure). The queue names come from the remembered facts (ListJobs fails on a missing queue).
-        known = (
-            hook.known_queue_names(queues + ([self.spot_fallback_queue] if self.spot_fallback_queue else []))
-            if earlier_job_possible(context)
-            else []
+        earlier = earlier_job(
+            hook, context, job_name=offline["jobName"], queues=queues, spot_fallback_queue=self.spot_fallback_queue,
+            max_spot_reclaims=rules.max_spot_reclaims, log=self.log,
         )
-        existing = (
-            hook.find_job_by_tags(
-                known, identity, job_name=offline["jobName"], statuses=_LOOKUP_STATUSES, created_after_ms=run_start_ms(context)
-            )
-            if known
-            else None
-        )
-        submit_to = queues
-        if existing is not None and rules.max_spot_reclaims and job_outcome(existing).kind == "spot_reclaimed":
-            fallback = fallback_queue(queues, existing["jobQueue"], self.spot_fallback_queue)
-            if fallback:
-                self.log.info(
-                    "AWS Batch job %s (%s) of an earlier try failed on Spot (%s): submitting this try to queue %s",
-                    existing.get("jobName"), existing["jobId"], existing.get("statusReason"), fallback,
-                )
-                submit_to, rules = [fallback], rules.after_redirect()
-            existing = None
-        if existing is not None and not can_reattach(existing, current_try):
-            if existing["status"] == "SUCCEEDED":
-                self.log.info(
-                    "AWS Batch job %s (%s) of an earlier try is %s and that try succeeded: submitting a new job",
-                    offline["jobName"], existing["jobId"], existing["status"],
-                )
-            existing = None
+        existing, submit_to = earlier.job, earlier.submit_to
+        if earlier.moved_to_fallback:
+            rules = rules.after_redirect()
         if existing is not None:
             self.job_id = existing["jobId"]
             self._job_arn = existing.get("jobArn")
@@ -333,11 +300,11 @@ class BatchEksSubmitJobOperator(BaseOperator):
             )
             self._record_job(context, queue, None, reset=True)
         else:
-            queue = self._submit(context, hook, spec, submit_to, offline if submit_to is queues else None, reason=None)
+            queue = self._submit(context, hook, spec, submit_to, None if earlier.moved_to_fallback else offline, reason=None)
         self._push_links(context, hook, queue)
         if not self.wait_for_completion:
             if existing is not None:
-                self._mark_succeeded(hook, current_try)  # a re-attached job lacks this try's mark
+                self._mark_succeeded(hook, try_number(context))  # a re-attached job lacks this try's mark
             return self.job_id
         if self.deferrable:
             self._defer(poll_interval, max_wait, rules, queues)
@@ -579,6 +546,3 @@ class BatchEksSubmitJobOperator(BaseOperator):
             self.hook.terminate_job(self.job_id, KILL_REASON)
 
 
-
-_LOOKUP_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
-"""The re-attach lookup reads FAILED jobs too: a try after a Spot failure moves to the fallback queue."""
