@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.engine.conftest import admin
 from tests.helpers import wait_for
 
 
@@ -116,8 +117,6 @@ def test_within_a_share_a_higher_scheduling_priority_comes_first(slots):
 
 
 def test_the_front_of_a_queue_blocked_on_capacity_shows_the_jobs_and_their_reason(make_env):
-    from tests.engine.scheduling.conftest import admin
-
     env = make_env()
     env.ce("ce", instance_types=["m5.large"])
     env.queue("q", ["ce"])
