@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from ..store.logs import log_group_for_cluster, log_stream_name
+from ..store.fluent_bit import log_group_for_cluster, log_stream_name
 
 __all__ = ["web_routes", "JOBS_ON_PAGE", "pod_log_lines"]
 

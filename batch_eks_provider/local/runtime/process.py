@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from ..store.logs import container_id as stable_container_id
+from ..store.fluent_bit import container_id as stable_container_id
 from .containment import CgroupRoot, kill_cgroup, remove_cgroup
 from .local_process import spawn
 from .process_registry import ProcessRegistry, RecordedProcess, process_start_time

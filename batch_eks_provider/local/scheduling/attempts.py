@@ -30,7 +30,8 @@ from .dependencies import DependencyTracker
 from .fairshare import FairShareBook
 from .lifecycle import transition
 from .timers import Deadlines
-from ..store.logs import LogStore, container_id, fluent_bit_kubernetes, log_group_for_cluster, log_stream_name
+from ..store.fluent_bit import container_id, fluent_bit_kubernetes, log_group_for_cluster, log_stream_name
+from ..store.logs import LogStore
 from ..store.models import TERMINAL_STATUSES, ComputeEnvironment, Job, JobStatus as S, Node, Pod
 from ..store.state import EngineState
 from .pods import build_pod, container_base_env, container_specs

@@ -6,7 +6,7 @@ stream per pod container), in chunks of events that share a timestamp. This modu
 DescribeLogGroups, DescribeLogStreams, GetLogEvents and FilterLogEvents over those chunks with the
 service's rules: which groups exist, stream ordering, ``f/``/``b/`` tokens of GetLogEvents and opaque
 ``nextToken`` pagination. An event of a stream with Kubernetes metadata is served as the JSON record
-Fluent Bit ships (:func:`~batch_eks_provider.local.store.logs.fluent_bit_record`), rendered here; filter
+Fluent Bit ships (:func:`~batch_eks_provider.local.store.fluent_bit.fluent_bit_record`), rendered here; filter
 patterns match that record's text, as CloudWatch matches the message it stores.
 
 FilterLogEvents looks at no more than :data:`FILTER_SCAN_EVENTS` events per call; when it stops there
@@ -24,7 +24,7 @@ import re
 from typing import Any
 
 from ..errors import InvalidParameterException, ResourceNotFoundException
-from ..store.logs import fluent_bit_record, log_group_for_cluster, record_time
+from ..store.fluent_bit import fluent_bit_record, log_group_for_cluster, record_time
 
 __all__ = [
     "describe_log_groups",

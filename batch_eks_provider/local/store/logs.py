@@ -2,25 +2,21 @@
 
 Every line a container prints is stored twice over: in memory per pod and container (what the
 Kubernetes ``pods/{name}/log`` route serves while the pod exists) and as a CloudWatch log event in the
-group ``/aws/containerinsights/<cluster>/application`` on the stream Container Insights names
-``<node>-application.var.log.containers.<pod>_<namespace>_<container>-<64-hex container id>.log``, which
-outlives the pod.
+group ``/aws/containerinsights/<cluster>/application`` on the container's Container Insights stream, which
+outlives the pod. The names, the records and the splitting of long lines are :mod:`.fluent_bit`'s.
 
-When the caller gives a container's Kubernetes metadata (:func:`fluent_bit_kubernetes`), each event's
-message is the JSON record Fluent Bit ships (:func:`fluent_bit_record`): ``log`` (the line and its
-newline), ``stream``, ``time`` and ``kubernetes{pod_name, namespace_name, pod_id, labels, host,
-container_name, docker_id, container_hash, container_image}``. The records are not stored: the store
-keeps each stream's metadata once and the lines themselves, and the CloudWatch API renders the record of
-each event it serves. Without metadata a message is the bare line.
+When the caller gives a container's Kubernetes metadata (:func:`~.fluent_bit.fluent_bit_kubernetes`), each
+event's message is the JSON record Fluent Bit ships (:func:`~.fluent_bit.fluent_bit_record`). The records
+are not stored: the store keeps each stream's metadata once and the lines themselves, and the CloudWatch API
+renders the record of each event it serves. Without metadata a message is the bare line.
 
 Both copies are bounded: a container keeps its last :data:`MAX_LINES_PER_CONTAINER` lines in memory (the
 kubelet rotates container logs too), and CloudWatch events older than the retention period are deleted.
-An event's message is at most :data:`MAX_EVENT_BYTES` (CloudWatch's 256 KiB event limit less the 26 bytes
-it counts per event): a longer line (or, for records, a line whose record would be longer) is split into
-several events, as Fluent Bit does; a piece that is not the line's end has no newline in its ``log``. A
-container's output past ``max_bytes_per_container``, and any output once the stored total reaches
-``max_bytes_total`` (both count the printed bytes), is dropped with one marker line
-(:func:`dropped_marker`) per container.
+An event's message is at most :data:`~.fluent_bit.MAX_EVENT_BYTES` (CloudWatch's 256 KiB event limit less
+the 26 bytes it counts per event): a longer line (or, for records, a line whose record would be longer) is
+split into several events (:func:`~.fluent_bit.split_message`), as Fluent Bit does. A container's output
+past ``max_bytes_per_container``, and any output once the stored total reaches ``max_bytes_total`` (both
+count the printed bytes), is dropped with one marker line (:func:`dropped_marker`) per container.
 
 Output never makes the event loop wait for the disk: chunks go to the store's writer thread, and while
 the writer is more than :data:`BACKLOG_HIGH_BYTES` behind, :func:`output_backpressure` tells the readers of
@@ -32,17 +28,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
-import re
 import weakref
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
 from ..clock import Clock
+from .fluent_bit import MAX_EVENT_BYTES, escaped_bytes, has_escapes, record_overhead, split_message
+# (tests and benchmarks import these from here too)
+from .fluent_bit import container_id, fluent_bit_kubernetes, log_stream_name  # noqa: F401
 from .sqlite import MAX_CHUNK_EVENTS, Store
 
 __all__ = [
@@ -51,25 +47,16 @@ __all__ = [
     "LogStore",
     "OutputBackpressure",
     "output_backpressure",
-    "container_id",
-    "log_group_for_cluster",
-    "log_stream_name",
-    "fluent_bit_kubernetes",
-    "fluent_bit_record",
-    "record_time",
     "MAX_LINES_PER_CONTAINER",
-    "MAX_EVENT_BYTES",
     "LOG_RETENTION_SECONDS",
     "DEFAULT_MAX_BYTES_PER_CONTAINER",
     "DEFAULT_MAX_BYTES_TOTAL",
     "BACKLOG_HIGH_BYTES",
     "BACKLOG_LOW_BYTES",
     "dropped_marker",
-    "split_message",
 ]
 
 MAX_LINES_PER_CONTAINER = 10_000
-MAX_EVENT_BYTES = 256 * 1024 - 26  # CloudWatch: 256 KiB per event, counting 26 bytes of overhead
 DEFAULT_MAX_BYTES_PER_CONTAINER = 100 * 1024 * 1024
 DEFAULT_MAX_BYTES_TOTAL = 1024 * 1024 * 1024
 BACKLOG_HIGH_BYTES = 8 << 20  # output handed to the writer and not written: readers pause above this
@@ -78,7 +65,6 @@ _FLUSH_BYTES = 1 << 20  # pending output this large is handed to the writer at o
 _MERGE_BYTES = 64 << 10  # consecutive small chunks of one stream at one time become one row
 LOG_RETENTION_SECONDS = 7 * 24 * 3600  # as long as Batch keeps a finished job
 _EXPIRY_EVERY_SECONDS = 600.0  # how often (engine clock) a flush also deletes expired events
-_ESCAPED = re.compile(r'[\x00-\x09\x0b-\x1f"\\]')  # what JSON escapes, but the \n between a chunk's lines
 
 
 @dataclass(slots=True)
@@ -139,118 +125,6 @@ class ContainerLines(Sequence):
         for ts, texts in self._blocks:
             for text in texts:
                 yield LogLine(ts, text)
-
-
-# -- names ----------------------------------------------------------------------------------------------------
-def log_group_for_cluster(cluster_arn_or_name: str) -> str:
-    return f"/aws/containerinsights/{cluster_arn_or_name.rsplit('/', 1)[-1]}/application"
-
-
-def container_id(pod_name: str, container: str) -> str:
-    """The 64-hex id of one container of one pod (a pod is one attempt; its containers never restart):
-    the same wherever it is asked for, so the Kubernetes API's ``containerID``
-    (``containerd://<id>``), the Fluent Bit record's ``docker_id`` and the log stream name agree."""
-    return hashlib.sha256(f"{pod_name}/{container}".encode()).hexdigest()
-
-
-def log_stream_name(
-    node_name: str, pod_name: str, namespace: str, container: str, container_id: str | None = None
-) -> str:
-    """Container Insights' stream name: ``<node>-application.var.log.containers.<pod>_<ns>_<container>-<id>.log``
-    (the file name of the container's log on the node). Without ``container_id`` the name has no id (the
-    engine's names before Fluent Bit records; ``container=""`` then gives the pod's prefix plus ``.log``)."""
-    suffix = f"-{container_id}" if container_id else ""
-    return f"{node_name}-application.var.log.containers.{pod_name}_{namespace}_{container}{suffix}.log"
-
-
-# -- Fluent Bit records ----------------------------------------------------------------------------------------
-def fluent_bit_kubernetes(
-    *,
-    pod_name: str,
-    namespace: str,
-    pod_id: str,
-    host: str,
-    container_name: str,
-    container_id: str,
-    container_image: str,
-    labels: Mapping[str, str] | None = None,
-    container_hash: str | None = None,
-) -> dict[str, Any]:
-    """The ``kubernetes`` map of Fluent Bit's kubernetes filter, keys in its order (``labels`` only when the
-    pod has some; ``container_hash`` is the image id the kubelet reports, the image when none is given)."""
-    meta: dict[str, Any] = {"pod_name": pod_name, "namespace_name": namespace, "pod_id": pod_id}
-    if labels:
-        meta["labels"] = dict(labels)
-    meta.update(
-        host=host,
-        container_name=container_name,
-        docker_id=container_id,
-        container_hash=container_hash or container_image,
-        container_image=container_image,
-    )
-    return meta
-
-
-def record_time(timestamp_ms: int) -> str:
-    """A record's ``time``: RFC 3339 with nanoseconds, as the container runtime writes it."""
-    seconds, ms = divmod(timestamp_ms, 1000)
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + f".{ms:03d}000000Z"
-
-
-def fluent_bit_record(line: str, time: str, kubernetes_json: str, *, partial: bool = False) -> str:
-    """The JSON record Fluent Bit ships for one line (``time`` from :func:`record_time`, the
-    ``kubernetes`` map as JSON text); a ``partial`` piece of a split line has no newline."""
-    text = json.dumps(line if partial else line + "\n", ensure_ascii=False)
-    return f'{{"log":{text},"stream":"stdout","time":"{time}","kubernetes":{kubernetes_json}}}'
-
-
-def _record_overhead(kubernetes_json: str) -> int:
-    """The bytes of a record around an empty, partial ``log``."""
-    return len(fluent_bit_record("", record_time(0), kubernetes_json, partial=True).encode())
-
-
-def _escaped_bytes(text: str) -> int:
-    """The UTF-8 bytes of ``text`` inside a JSON string (Python's escaping, non-ASCII kept)."""
-    return len(json.dumps(text, ensure_ascii=False).encode()) - 2
-
-
-def _char_bytes(ch: str) -> int:
-    code = ord(ch)
-    if ch in '"\\' or ch in "\b\f\n\r\t":
-        return 2
-    if code < 0x20:
-        return 6
-    return 1 if code < 0x80 else 2 if code < 0x800 else 3 if code < 0x10000 else 4
-
-
-def split_message(line: str, max_bytes: int = MAX_EVENT_BYTES, *, escaped: bool = False) -> list[str]:
-    """``line`` cut into pieces of at most ``max_bytes`` UTF-8 bytes (counted inside a JSON string when
-    ``escaped``), never inside a character."""
-    if len(line) <= max_bytes // 6:
-        return [line]
-    if escaped and _ESCAPED.search(line):
-        if _escaped_bytes(line) <= max_bytes:
-            return [line]
-        pieces, start, used = [], 0, 0
-        for i, ch in enumerate(line):
-            size = _char_bytes(ch)
-            if used + size > max_bytes:
-                pieces.append(line[start:i])
-                start, used = i, 0
-            used += size
-        pieces.append(line[start:])
-        return pieces
-    data = line.encode("utf-8", "replace")
-    if len(data) <= max_bytes:
-        return [line]
-    pieces, start = [], 0
-    while start < len(data):
-        end = min(start + max_bytes, len(data))
-        while end < len(data) and (data[end] & 0xC0) == 0x80:  # back off to a character boundary
-            end -= 1
-        pieces.append(data[start:end].decode("utf-8"))
-        start = end
-    return pieces
 
 
 def dropped_marker(limit_bytes: int, what: str) -> str:
@@ -362,7 +236,7 @@ class LogStore:
         kubernetes: Mapping[str, Any] | None = None,
     ) -> None:
         """Store a container's output: ``text`` is one line or several joined by ``\n`` (a chunk as read).
-        With ``kubernetes`` (:func:`fluent_bit_kubernetes`, used from the stream's first output on) the
+        With ``kubernetes`` (:func:`.fluent_bit_kubernetes`, used from the stream's first output on) the
         stream's events are Fluent Bit records."""
         key = (pod_name, container)
         if key in self._dropped:
@@ -412,7 +286,7 @@ class LogStore:
         record = self._records.get((group, stream))
         if record is None and kubernetes is not None:
             meta = json.dumps(dict(kubernetes), ensure_ascii=False, separators=(",", ":"))
-            record = self._records[(group, stream)] = (meta, _record_overhead(meta))
+            record = self._records[(group, stream)] = (meta, record_overhead(meta))
         return record
 
     def _queue_chunks(
@@ -429,7 +303,7 @@ class LogStore:
             if record is None:
                 stored = output
             else:  # each event's record: the overhead, the escaped line, and its escaped newline if whole
-                escaped = _escaped_bytes(body) if _ESCAPED.search(body) else output + 2 * (events - 1)
+                escaped = escaped_bytes(body) if has_escapes(body) else output + 2 * (events - 1)
                 stored = events * record[1] + escaped - 2 * (events - 1) + 2 * (events - len(marks))
             last = self._pending[-1] if self._pending else None
             if (
