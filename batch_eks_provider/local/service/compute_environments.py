@@ -12,7 +12,7 @@ from ..instance_types import resolve_instance_types
 from ..store.models import ComputeEnvironment
 from ..store.state import EngineState
 from .pagination import describe_resources
-from .validation import check_name, check_namespace, check_tags, require
+from .validation import check_name, check_namespace, check_state, check_tags, existing, require
 
 __all__ = ["create", "update", "delete", "describe", "to_wire", "MAX_CES_PER_CLUSTER"]
 
@@ -108,8 +108,7 @@ def create(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
         raise ClientException("computeResources is required for a MANAGED compute environment.")
     if params.get("unmanagedvCpus") is not None:
         raise ClientException("unmanagedvCpus applies to UNMANAGED compute environments only; this one is MANAGED.")
-    if params.get("state") not in (None, "ENABLED", "DISABLED"):
-        raise ClientException(f"Invalid state {params['state']!r}: must be ENABLED or DISABLED.")
+    check_state(params.get("state"))
     check_tags(params.get("tags"))
     spec = {
         "type": "MANAGED",
@@ -134,19 +133,14 @@ def create(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _find(state: EngineState, ref: str) -> ComputeEnvironment:
-    ce = state.find_compute_environment(ref)
-    if ce is None:
-        raise ClientException(f"Compute environment {ref!r} does not exist.")
-    return ce
+    return existing(state.find_compute_environment(ref), "Compute environment", ref)
 
 
 def update(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
     """Change state and capacity; everything is checked before anything changes."""
     require(params, "computeEnvironment")
     ce = _find(state, params["computeEnvironment"])
-    new_state = params.get("state")
-    if new_state is not None and new_state not in ("ENABLED", "DISABLED"):
-        raise ClientException(f"Invalid state {new_state!r}: must be ENABLED or DISABLED.")
+    new_state = check_state(params.get("state"))
     changes = {k: v for k, v in (params.get("computeResources") or {}).items() if v is not None}
     merged = None
     if changes:

@@ -9,7 +9,7 @@ from ..errors import ClientException
 from ..store.models import JobQueue
 from ..store.state import EngineState
 from .pagination import describe_resources
-from .validation import check_name, check_tags, require
+from .validation import check_name, check_state, check_tags, existing, require
 
 __all__ = ["create", "update", "delete", "describe", "to_wire", "MAX_CES_PER_QUEUE"]
 
@@ -71,8 +71,7 @@ def create(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
         raise ClientException(f"Object already exists: job queue {name!r}.")
     check_tags(params.get("tags"))
     _check_policy(state, params.get("schedulingPolicyArn"))
-    if params.get("state") not in (None, "ENABLED", "DISABLED"):
-        raise ClientException(f"Invalid state {params['state']!r}: must be ENABLED or DISABLED.")
+    check_state(params.get("state"))
     if params.get("jobQueueType") not in (None, "EKS"):
         raise ClientException(
             f"Invalid jobQueueType {params['jobQueueType']!r}: a queue of EKS compute environments has type EKS."
@@ -93,19 +92,14 @@ def create(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def find(state: EngineState, ref: str) -> JobQueue:
-    queue = state.find_queue(ref)
-    if queue is None:
-        raise ClientException(f"Job queue {ref!r} does not exist.")
-    return queue
+    return existing(state.find_queue(ref), "Job queue", ref)
 
 
 def update(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
     """Change state, priority, compute environments, policy or time limits; all checked before any change."""
     require(params, "jobQueue")
     queue = find(state, params["jobQueue"])
-    new_state = params.get("state")
-    if new_state is not None and new_state not in ("ENABLED", "DISABLED"):
-        raise ClientException(f"Invalid state {new_state!r}: must be ENABLED or DISABLED.")
+    new_state = check_state(params.get("state"))
     order = _check_order(state, params["computeEnvironmentOrder"]) if params.get("computeEnvironmentOrder") else None
     policy = params.get("schedulingPolicyArn")
     if policy:

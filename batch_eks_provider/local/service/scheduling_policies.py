@@ -15,7 +15,7 @@ from ..errors import ClientException
 from ..store.models import SchedulingPolicy
 from ..store.state import EngineState
 from .pagination import check_reference_count, paginate
-from .validation import check_name, check_tags, require
+from .validation import check_name, check_tags, existing, require
 
 __all__ = ["create", "update", "delete", "describe", "list_policies", "check_fairshare_policy", "to_wire"]
 
@@ -105,10 +105,7 @@ def create(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def find(state: EngineState, arn: str) -> SchedulingPolicy:
-    policy = state.scheduling_policies.get(arn)
-    if policy is None:
-        raise ClientException(f"Scheduling policy {arn!r} does not exist.")
-    return policy
+    return existing(state.scheduling_policies.get(arn), "Scheduling policy", arn)
 
 
 def update(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:

@@ -4,13 +4,15 @@ it is known and otherwise a message naming the field, the value and the rule."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import ClientException
 
 __all__ = [
     "require",
+    "existing",
     "check_name",
+    "check_state",
     "check_env",
     "check_tags",
     "check_retry_strategy",
@@ -28,12 +30,34 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _EXIT_CODE_RE = re.compile(r"^[0-9]+\*?$")
 _PATTERN_RE = re.compile(r"^[A-Za-z0-9 .:()_/\-\[\]]*\*?$")
+_STATES = ("ENABLED", "DISABLED")
+
+T = TypeVar("T")
 
 
 def require(params: dict[str, Any], *names: str) -> None:
     for name in names:
         if params.get(name) in (None, ""):
             raise ClientException(f"{name} is required and must not be empty.")
+
+
+def existing(record: T | None, kind: str, ref: str) -> T:
+    """``record``, looked up by ``ref``; None means that no ``kind`` (``"Job queue"``) of that name or ARN
+    exists.
+
+    :raises ClientException: ``<kind> '<ref>' does not exist.``
+    """
+    if record is None:
+        raise ClientException(f"{kind} {ref!r} does not exist.")
+    return record
+
+
+def check_state(value: Any) -> str | None:
+    """The ``state`` of a compute environment or job queue being created or updated: ENABLED, DISABLED,
+    or None when not given."""
+    if value is not None and value not in _STATES:
+        raise ClientException(f"Invalid state {value!r}: must be ENABLED or DISABLED.")
+    return value
 
 
 def check_name(field: str, value: Any) -> str:
