@@ -10,10 +10,13 @@ The real ``kill -9`` of a served engine is in tests/reliability/test_restart.py.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -26,113 +29,100 @@ from batch_eks_provider.local.runtime.process_registry import (
     reap_previous_run,
 )
 from tests.helpers import wait_for
-from tests.support.processes import live_processes
+from tests.support.processes import exit_code, kill_on_exit, live_processes, wait_gone
 
 HAS_CGROUPS = find_cgroup_root() is not None
 
 
-def _kill_all(pids: list[int]) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-def test_a_background_child_dies_with_its_container(env):
-    env.definition("child", ["sh", "-c", "sleep 6101 & echo started"])
-    try:
-        job = env.wait(env.submit("q", "child"))
-        assert job["status"] == "SUCCEEDED"
-        wait_for(lambda: not live_processes(["sleep", "6101"]), timeout=5, what="the background child to be gone")
-    finally:
-        _kill_all(live_processes(["sleep", "6101"]))
-
-
-@pytest.mark.skipif(not HAS_CGROUPS, reason="no writable cgroup v2 hierarchy: setsid daemons escape the process group")
-def test_a_double_forked_daemon_dies_with_its_container(env):
-    env.definition("daemon", ["sh", "-c", "(setsid sleep 6102 &) ; echo started"])
-    try:
-        job = env.wait(env.submit("q", "daemon"))
-        assert job["status"] == "SUCCEEDED"
-        wait_for(lambda: not live_processes(["sleep", "6102"]), timeout=5, what="the setsid daemon to be gone")
-        root = env.engine.scheduler.runtime.cgroups.path
-        wait_for(lambda: not [p for p in root.iterdir() if p.name.startswith(f"{os.getpid()}-")], timeout=5,
-                 what="the container's cgroup to be removed")
-    finally:
-        _kill_all(live_processes(["sleep", "6102"]))
+@pytest.mark.parametrize(
+    ("script", "left"),
+    [
+        pytest.param("sleep 6101 & echo started", ["sleep", "6101"], id="a-background-child"),
+        pytest.param(
+            "(setsid sleep 6102 &) ; echo started",
+            ["sleep", "6102"],
+            id="a-double-forked-daemon",
+            marks=pytest.mark.skipif(
+                not HAS_CGROUPS, reason="no writable cgroup v2 hierarchy: setsid daemons escape the process group"
+            ),
+        ),
+    ],
+)
+def test_what_a_container_leaves_running_dies_with_it(env, script, left):
+    env.definition("leaves", ["sh", "-c", script])
+    with kill_on_exit(left):
+        assert env.wait(env.submit("q", "leaves"))["status"] == "SUCCEEDED"
+        wait_gone(left, what=f"{' '.join(left)} to be gone with its container")
+        if HAS_CGROUPS:
+            root = env.engine.scheduler.runtime.cgroups.path
+            wait_for(lambda: not [p for p in root.iterdir() if p.name.startswith(f"{os.getpid()}-")], timeout=5,
+                     what="the container's cgroup to be removed")
 
 
 @pytest.mark.skipif(not HAS_CGROUPS, reason="no writable cgroup v2 hierarchy")
 def test_a_terminated_jobs_daemon_dies_too(env):
+    daemon, foreground = ["sleep", "6103"], ["sleep", "6104"]
     env.definition("daemon-forever", ["sh", "-c", "(setsid sleep 6103 &) ; echo started; sleep 6104"])
-    try:
+    with kill_on_exit(daemon, foreground):
         job_id = env.submit("q", "daemon-forever")
         env.wait_for_output(job_id, "started")
-        assert live_processes(["sleep", "6103"])
+        assert live_processes(daemon)
         env.batch.terminate_job(jobId=job_id, reason="stop")
         assert env.wait(job_id)["status"] == "FAILED"
-        wait_for(lambda: not live_processes(["sleep", "6103"]) and not live_processes(["sleep", "6104"]), timeout=5,
-                 what="the job's processes to be gone")
+        wait_gone(daemon, foreground, what="the job's processes to be gone")
+
+
+@contextlib.contextmanager
+def _session_leader(argv: list[str]) -> Iterator[subprocess.Popen]:
+    """``argv`` in a session of its own, as the engine starts a container's leader; killed and reaped at the end."""
+    process = subprocess.Popen(argv, start_new_session=True)
+    try:
+        yield process
     finally:
-        _kill_all(live_processes(["sleep", "6103"]) + live_processes(["sleep", "6104"]))
+        process.kill()
+        process.wait(timeout=5)
 
 
-def _spawn_tree(tag: str) -> subprocess.Popen:
-    """A leader in its own session with a background child, as the engine starts a container."""
-    return subprocess.Popen(["sh", "-c", f"sleep {tag}1 & sleep {tag}2"], start_new_session=True)
+def _journal(state_dir: Path, pid: int, start_time: int | None, *, ended: bool = False) -> None:
+    """The journal a killed engine leaves on ``state_dir``: ``pid`` started as a container's leader (its own
+    process group, no cgroup) with this start time, and, when ``ended``, its end."""
+    registry = ProcessRegistry(state_dir / REGISTRY_FILE)
+    registry.started(RecordedProcess("pod-a", "main", pid, start_time, pid, None))
+    if ended:
+        registry.ended(pid, start_time)
+    registry.close()
 
 
 def test_restart_kills_what_the_journal_records_and_empties_it(tmp_path):
-    leader = _spawn_tree("620")
-    try:
-        wait_for(lambda: live_processes(["sleep", "6201"]) and live_processes(["sleep", "6202"]), timeout=5,
-                 what="the tree to start")
-        registry = ProcessRegistry(tmp_path / REGISTRY_FILE)
-        registry.started(RecordedProcess("pod-a", "main", leader.pid, process_start_time(leader.pid), leader.pid, None))
-        registry.close()
+    background, foreground = ["sleep", "6201"], ["sleep", "6202"]
+    with _session_leader(["sh", "-c", "sleep 6201 & sleep 6202"]) as leader, kill_on_exit(background, foreground):
+        wait_for(lambda: live_processes(background) and live_processes(foreground), timeout=5, what="the tree to start")
+        _journal(tmp_path, leader.pid, process_start_time(leader.pid))
 
         signalled, left = reap_previous_run(tmp_path, timeout=5)
 
         assert (signalled, left) == (3, 0)  # sh, its background sleep, its foreground sleep
-        assert not live_processes(["sleep", "6201"]) and not live_processes(["sleep", "6202"])
-        assert leader.wait(timeout=5) == -signal.SIGKILL
+        assert not live_processes(background) and not live_processes(foreground)
+        # The reaper SIGKILLs the group's processes one by one: either sh gets its SIGKILL first (-9), or it sees
+        # its foreground sleep die first and exits 137 itself. Both are the 137 kubelet would report.
+        assert exit_code(leader.wait(timeout=5)) == 128 + signal.SIGKILL
         assert (tmp_path / REGISTRY_FILE).read_text() == ""
-    finally:
-        _kill_all(live_processes(["sleep", "6201"]) + live_processes(["sleep", "6202"]))
-        leader.kill()
 
 
 def test_a_reused_pid_is_never_signalled(tmp_path):
     """The journal names a pid whose start time differs: that pid is another process now; it is left alone."""
-    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
-    try:
-        registry = ProcessRegistry(tmp_path / REGISTRY_FILE)
-        started = process_start_time(bystander.pid)
-        registry.started(RecordedProcess("pod-a", "main", bystander.pid, started - 1, bystander.pid, None))
-        registry.close()
-
+    with _session_leader([sys.executable, "-c", "import time; time.sleep(60)"]) as bystander:
+        _journal(tmp_path, bystander.pid, process_start_time(bystander.pid) - 1)
         assert reap_previous_run(tmp_path, timeout=1) == (0, 0)
         assert bystander.poll() is None
-    finally:
-        bystander.kill()
-        bystander.wait()
 
 
 def test_an_ended_container_is_not_reaped(tmp_path):
     """A container the journal records as ended is not looked for on restart."""
-    bystander = subprocess.Popen(["sleep", "6301"], start_new_session=True)
-    try:
-        registry = ProcessRegistry(tmp_path / REGISTRY_FILE)
-        started = process_start_time(bystander.pid)
-        registry.started(RecordedProcess("pod-a", "main", bystander.pid, started, bystander.pid, None))
-        registry.ended(bystander.pid, started)
-        registry.close()
+    with _session_leader(["sleep", "6301"]) as bystander:
+        _journal(tmp_path, bystander.pid, process_start_time(bystander.pid), ended=True)
         assert reap_previous_run(tmp_path, timeout=1) == (0, 0)
         assert bystander.poll() is None
-    finally:
-        bystander.kill()
-        bystander.wait()
 
 
 def test_a_running_engine_journals_its_containers(make_env, tmp_path):
@@ -140,19 +130,17 @@ def test_a_running_engine_journals_its_containers(make_env, tmp_path):
     e.ce("ce")
     e.queue("q", ["ce"])
     e.definition("hold", ["sh", "-c", "echo started; sleep 6401"])
-    try:
+    with kill_on_exit(["sleep", "6401"]):
         job_id = e.submit("q", "hold")
         e.wait_for_output(job_id, "started")
         journal = (tmp_path / "state" / REGISTRY_FILE).read_text()
-        (leader,) = [p for p in live_processes(["sh", "-c", "echo started; sleep 6401"])]
+        (leader,) = live_processes(["sh", "-c", "echo started; sleep 6401"])
         assert f'"pid":{leader}' in journal and f'"start_time":{process_start_time(leader)}' in journal
         assert ('"cgroup":"' in journal) == HAS_CGROUPS
         e.batch.terminate_job(jobId=job_id, reason="stop")
         e.wait(job_id)
         wait_for(lambda: '"op":"end"' in (tmp_path / "state" / REGISTRY_FILE).read_text(), timeout=5,
                  what="the container's end in the journal")
-    finally:
-        _kill_all(live_processes(["sleep", "6401"]))
 
 
 _PARENT = """
@@ -173,15 +161,15 @@ def test_a_leader_dies_with_the_engine_that_started_it(wrapper):
         pytest.skip("no setpriv on this machine")
     tag = "6501" if wrapper == "setpriv" else "6502"
     parent = subprocess.Popen([sys.executable, "-c", _PARENT, wrapper, tag], stdout=subprocess.PIPE)
-    try:
-        leader = int(parent.stdout.readline())
-        wait_for(lambda: live_processes(["sleep", tag]) == [leader], timeout=10, what="the leader to run")
-        parent.kill()
-        parent.wait()
-        wait_for(lambda: not live_processes(["sleep", tag]), timeout=5, what="the leader to die with its parent")
-    finally:
-        parent.kill()
-        _kill_all(live_processes(["sleep", tag]))
+    with kill_on_exit(["sleep", tag]):
+        try:
+            leader = int(parent.stdout.readline())
+            wait_for(lambda: live_processes(["sleep", tag]) == [leader], timeout=10, what="the leader to run")
+            parent.kill()
+            parent.wait()
+            wait_gone(["sleep", tag], what="the leader to die with its parent")
+        finally:
+            parent.kill()
 
 
 @pytest.mark.skipif(not HAS_CGROUPS, reason="no writable cgroup v2 hierarchy")
