@@ -34,20 +34,10 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.pop("AWS_PROFILE", None)
 
 from batch_eks_provider.local import LocalEngine  # noqa: E402
+from tests.support.aws import aws_client  # noqa: E402
+from tests.support.provider import aws_connection_json  # noqa: E402
 
 pytest_plugins = ["tests.support.browser"]  # the chromium fixture
-
-
-def aws_connection_uri(engine_url: str) -> str:
-    """An Airflow AWS connection (JSON form) that points every AWS client at the engine."""
-    return json.dumps(
-        {
-            "conn_type": "aws",
-            "login": "testing",
-            "password": "testing",
-            "extra": {"endpoint_url": engine_url, "region_name": "us-east-1"},
-        }
-    )
 
 
 @pytest.fixture(scope="session")
@@ -70,14 +60,11 @@ def engine(tmp_path):
 @pytest.fixture
 def aws_default(engine, monkeypatch):
     """Point Airflow's ``aws_default`` connection at the engine."""
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection_uri(engine.url))
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection_json(engine.url))
     return engine
 
 
 @pytest.fixture
 def batch(engine):
-    import boto3
-
-    return boto3.client(
-        "batch", endpoint_url=engine.url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-    )
+    """A boto3 Batch client on the engine."""
+    return aws_client("batch", engine.url)

@@ -46,7 +46,7 @@ def pod_engine(tmp_path, monkeypatch):
 
 @pytest.fixture
 def pod_batch(pod_engine):
-    from tests.engine.kubernetes.support import aws_client
+    from tests.support.aws import aws_client
 
     return aws_client("batch", pod_engine.url)
 

@@ -16,9 +16,10 @@ from batch_eks_provider.hooks.pod_logs import fluent_bit_message
 
 from batch_eks_provider.local import LocalEngine
 from batch_eks_provider.local.store.state import EngineConfig
-from tests.engine.kubernetes.support import LOG_GROUP, aws_client, submit_command
 from tests.helpers import wait_for_job
 from tests.reliability.conftest import scaled
+from tests.support.aws import aws_client
+from tests.support.blueprint import LOG_GROUP, submit_command
 
 LINE_BYTES = 50  # 49 characters and a newline
 STORAGE_RATIO_MAX = 1.5

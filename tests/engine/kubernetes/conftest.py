@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from batch_eks_provider.local import EngineConfig, LocalEngine, ManualClock
-from tests.engine.kubernetes.support import aws_client, core_v1
+from tests.support.aws import aws_client
+from tests.support.kubernetes import core_v1
 
 
 @pytest.fixture

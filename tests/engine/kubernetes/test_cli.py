@@ -3,82 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import socket
 import subprocess
-import sys
 import urllib.request
-from pathlib import Path
 
 import boto3
 import pytest
 
 from batch_eks_provider.cli import build_parser
 from batch_eks_provider.cli import main as cli_main
-from tests.engine.kubernetes.support import aws_client, submit_gated_job
-from tests.helpers import wait_for, wait_for_job
-
-# Only so that a broken start-up fails instead of hanging; the 2 s start-up target is measured in
-# benchmarks/engine.py ("serve start-up to /version"), not in tests.
-STARTUP_LIMIT_SECONDS = 60.0
-
-
-def _command() -> list[str]:
-    script = Path(sys.executable).with_name("batch-eks")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "batch_eks_provider.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _answers(url: str, path: str = "/version") -> bool:
-    try:
-        with urllib.request.urlopen(url + path, timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
-@contextlib.contextmanager
-def _serving(state_dir: Path, env: dict[str, str] | None = None, ready_path: str = "/version"):
-    """``batch-eks local serve`` on a free port; yields its URL once ``ready_path`` answers."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [
-            *_command(), "local", "serve", "--port", str(port), "--kubernetes-port", str(_free_port()),
-            "--blueprint", "data-on-eks", "--state-dir", str(state_dir),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
-    try:
-        wait_for(
-            lambda: _answers(url, ready_path) or process.poll() is not None,
-            timeout=STARTUP_LIMIT_SECONDS,
-            interval=0.02,
-            what="the engine to answer",
-        )
-        assert process.poll() is None, process.communicate()
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+from tests.helpers import wait_for_job
+from tests.support.aws import aws_client
+from tests.support.blueprint import submit_gated_job
+from tests.support.served_engine import batch_eks_command, free_port, serving
 
 
 @pytest.fixture
 def served(tmp_path):
-    with _serving(tmp_path / "s") as url:
+    with serving(tmp_path / "s", ready_path="/version") as url:
         yield url
 
 
@@ -100,7 +43,7 @@ def test_reclaim_stops_the_job_as_a_spot_interruption(served, tmp_path):
     job_id = submit_gated_job(batch, tmp_path / "never")
     wait_for_job(batch, job_id, statuses=("RUNNING",))
     done = subprocess.run(
-        [*_command(), "local", "reclaim", job_id, "--url", url], capture_output=True, text=True, timeout=30
+        [*batch_eks_command(), "local", "reclaim", job_id, "--url", url], capture_output=True, text=True, timeout=30
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("reclaimed node ip-")
@@ -112,16 +55,16 @@ def test_reclaim_stops_the_job_as_a_spot_interruption(served, tmp_path):
     assert job["statusReason"].split("instance ")[1].split(")")[0] in done.stdout
 
     again = subprocess.run(
-        [*_command(), "local", "reclaim", job_id, "--url", url], capture_output=True, text=True, timeout=30
+        [*batch_eks_command(), "local", "reclaim", job_id, "--url", url], capture_output=True, text=True, timeout=30
     )
     assert again.returncode == 1
     assert f"Job {job_id} is FAILED" in again.stderr
 
 
 def test_reclaim_without_an_engine_says_so():
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     done = subprocess.run(
-        [*_command(), "local", "reclaim", "some-job", "--url", url],
+        [*batch_eks_command(), "local", "reclaim", "some-job", "--url", url],
         capture_output=True,
         text=True,
         timeout=30,
@@ -136,7 +79,7 @@ def test_every_flag_is_documented_in_help(command):
     local = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["local"]
     sub = next(a for a in local._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
     shown = subprocess.run(
-        [*_command(), "local", command, "--help"], capture_output=True, text=True, timeout=30
+        [*batch_eks_command(), "local", command, "--help"], capture_output=True, text=True, timeout=30
     )
     assert shown.returncode == 0
     text = " ".join(shown.stdout.split())
@@ -153,7 +96,7 @@ KEY, SECRET = "AKIDLOCALENGINE", "a-secret-of-thirty-two-characters"
 
 def test_reclaim_signs_its_request_for_an_engine_with_credentials(tmp_path):
     guarded = {"BATCH_EKS_ACCESS_KEY_ID": KEY, "BATCH_EKS_SECRET_ACCESS_KEY": SECRET}
-    with _serving(tmp_path / "s", env=guarded, ready_path="/_local/health") as url:
+    with serving(tmp_path / "s", env=guarded, ready_path="/_local/health") as url:
         batch = boto3.client(
             "batch", endpoint_url=url, region_name="us-east-1", aws_access_key_id=KEY, aws_secret_access_key=SECRET
         )
@@ -163,7 +106,7 @@ def test_reclaim_signs_its_request_for_an_engine_with_credentials(tmp_path):
 
         def reclaim(*flags: str, env: dict[str, str] = without_env) -> subprocess.CompletedProcess:
             return subprocess.run(
-                [*_command(), "local", "reclaim", job_id, "--url", url, *flags],
+                [*batch_eks_command(), "local", "reclaim", job_id, "--url", url, *flags],
                 capture_output=True, text=True, timeout=30, env=env,
             )
 

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 
 from batch_eks_provider.hooks.pod_logs import fluent_bit_message
 from batch_eks_provider.local import LocalEngine
-from tests.engine.kubernetes.support import LOG_GROUP, assert_output_shape, aws_client, raw_aws, submit_command
 from tests.helpers import wait_for_job
+from tests.support.aws import assert_output_shape, aws_cli, aws_client, raw_aws
+from tests.support.blueprint import LOG_GROUP, submit_command
 
 ALPHA = ["alpha-1", "alpha-2", "ERROR alpha-3", "alpha-4", "alpha-5"]
 BETA = ["beta-1", "ERROR beta-2", "beta-3"]
@@ -46,6 +44,11 @@ def _stream(attempt: dict) -> str:
     )
 
 
+def _wire(engine, operation: str, body: dict | None = None) -> tuple[int, dict]:
+    """One CloudWatch Logs call as it goes over the wire (JSON 1.1, ``Logs_20140328.<operation>``)."""
+    return raw_aws(engine.url, "POST", "/", target=f"Logs_20140328.{operation}", body=body)
+
+
 def _line(event: dict) -> str:
     """What the container printed, as the provider reads it from an event (a Fluent Bit record or a line)."""
     return fluent_bit_message(event["message"])
@@ -60,7 +63,7 @@ def test_describe_log_groups(finished):
     assert groups[0]["storedBytes"] == sum(len(e["message"].encode()) for e in events)
     assert logs.describe_log_groups(logGroupNamePrefix="/aws/containerinsights/doeks")["logGroups"] == groups
     assert logs.describe_log_groups(logGroupNamePrefix="/aws/lambda")["logGroups"] == []
-    status, body = raw_aws(engine.url, "POST", "/", target="Logs_20140328.DescribeLogGroups")
+    status, body = _wire(engine, "DescribeLogGroups")
     assert status == 200
     assert_output_shape("logs", "DescribeLogGroups", body)
 
@@ -94,9 +97,7 @@ def test_describe_log_streams_names_order_and_pages(finished):
         logs.describe_log_streams(logGroupName=LOG_GROUP, logStreamNamePrefix="ip-", orderBy="LastEventTime")
     with pytest.raises(logs.exceptions.ResourceNotFoundException, match="log group does not exist"):
         logs.describe_log_streams(logGroupName="/aws/containerinsights/other/application")
-    status, body = raw_aws(
-        engine.url, "POST", "/", target="Logs_20140328.DescribeLogStreams", body={"logGroupName": LOG_GROUP}
-    )
+    status, body = _wire(engine, "DescribeLogStreams", {"logGroupName": LOG_GROUP})
     assert_output_shape("logs", "DescribeLogStreams", body)
 
 
@@ -126,13 +127,7 @@ def test_get_log_events_from_the_head_and_from_the_tail(finished):
 
     with pytest.raises(logs.exceptions.ResourceNotFoundException, match="log stream does not exist"):
         logs.get_log_events(logGroupName=LOG_GROUP, logStreamName="nope")
-    status, body = raw_aws(
-        engine.url,
-        "POST",
-        "/",
-        target="Logs_20140328.GetLogEvents",
-        body={"logGroupName": LOG_GROUP, "logStreamName": stream},
-    )
+    status, body = _wire(engine, "GetLogEvents", {"logGroupName": LOG_GROUP, "logStreamName": stream})
     assert status == 200
     assert_output_shape("logs", "GetLogEvents", body)
 
@@ -189,20 +184,14 @@ def test_filter_log_events_patterns_streams_and_times(finished):
         logs.filter_log_events(logGroupName=LOG_GROUP, logStreamNames=["a"], logStreamNamePrefix="a")
     with pytest.raises(logs.exceptions.InvalidParameterException, match="term patterns only"):
         logs.filter_log_events(logGroupName=LOG_GROUP, filterPattern='{ $.level = "ERROR" }')
-    status, body = raw_aws(
-        engine.url,
-        "POST",
-        "/",
-        target="Logs_20140328.FilterLogEvents",
-        body={"logGroupName": LOG_GROUP, "limit": 2},
-    )
+    status, body = _wire(engine, "FilterLogEvents", {"logGroupName": LOG_GROUP, "limit": 2})
     assert status == 200 and body["nextToken"]
     assert_output_shape("logs", "FilterLogEvents", body)
 
 
 def test_unknown_target_and_the_web_page_share_the_root_path(finished):
     engine, _, _, _ = finished
-    status, body = raw_aws(engine.url, "POST", "/", target="Logs_20140328.PutLogEvents")
+    status, body = _wire(engine, "PutLogEvents")
     assert status == 400 and body["__type"] == "UnknownOperationException"
     import urllib.request
 
@@ -212,33 +201,8 @@ def test_unknown_target_and_the_web_page_share_the_root_path(finished):
 
 def test_aws_cli_filter_log_events(finished):
     engine, _, _, _ = finished
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "awscli",
-            "logs",
-            "filter-log-events",
-            "--log-group-name",
-            LOG_GROUP,
-            "--filter-pattern",
-            "ERROR",
-            "--endpoint-url",
-            engine.url,
-            "--output",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    out = aws_cli("logs", "filter-log-events", "--log-group-name", LOG_GROUP, "--filter-pattern", "ERROR",
+                  "--endpoint-url", engine.url, "--output", "json")
     assert out.returncode == 0, out.stderr
     assert [_line(e) for e in json.loads(out.stdout)["events"]] == ["ERROR alpha-3", "ERROR beta-2"]
 
@@ -280,14 +244,13 @@ def test_bad_logs_inputs_answer_400_naming_the_field(finished):
     engine, _, attempts, _ = finished
     stream = _stream(attempts["alpha"])
     for operation, body, field in _bad_inputs(LOG_GROUP, stream):
-        status, answer = raw_aws(engine.url, "POST", "/", target=f"Logs_20140328.{operation}", body=body)
+        status, answer = _wire(engine, operation, body)
         assert status == 400, (operation, field, answer)
         assert answer["__type"].endswith("InvalidParameterException"), (operation, field, answer)
         assert field in answer["message"], (operation, field, answer)
     # the engine still answers, and the bounds themselves are accepted
-    status, answer = raw_aws(engine.url, "POST", "/", target="Logs_20140328.GetLogEvents",
-                             body={"logGroupName": LOG_GROUP, "logStreamName": stream, "startTime": 0,
-                                   "endTime": 2**63 - 1, "limit": 10000, "startFromHead": True})  # fmt: skip
+    bounds = {"startTime": 0, "endTime": 2**63 - 1, "limit": 10000, "startFromHead": True}
+    status, answer = _wire(engine, "GetLogEvents", {"logGroupName": LOG_GROUP, "logStreamName": stream, **bounds})
     assert status == 200 and [_line(e) for e in answer["events"]] == ALPHA
 
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import base64
-import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.engine.kubernetes.support import CLUSTER, assert_output_shape, aws_client, raw_aws
+from tests.support.aws import assert_output_shape, aws_cli, aws_client, raw_aws
+from tests.support.blueprint import CLUSTER, create_eks_compute_environment
 
 
 def test_describe_cluster_points_at_the_engine(engine):
@@ -37,24 +35,7 @@ def test_unknown_cluster_is_resource_not_found(engine):
 def test_a_compute_environment_on_a_new_cluster_makes_it_exist(engine, batch):
     eks = aws_client("eks", engine.url)
     assert eks.list_clusters()["clusters"] == [CLUSTER]
-    batch.create_compute_environment(
-        computeEnvironmentName="other-ce",
-        type="MANAGED",
-        eksConfiguration={
-            "eksClusterArn": "arn:aws:eks:us-east-1:123456789012:cluster/analytics",
-            "kubernetesNamespace": "analytics",
-        },
-        computeResources={
-            "type": "EC2",
-            "allocationStrategy": "BEST_FIT_PROGRESSIVE",
-            "minvCpus": 0,
-            "maxvCpus": 8,
-            "instanceTypes": ["m5"],
-            "subnets": ["subnet-1"],
-            "securityGroupIds": ["sg-1"],
-            "instanceRole": "arn:aws:iam::123456789012:instance-profile/x",
-        },
-    )
+    create_eks_compute_environment(batch, "other-ce", cluster="analytics", namespace="analytics")
     assert eks.list_clusters()["clusters"] == ["analytics", CLUSTER]
     assert [
         c
@@ -69,32 +50,7 @@ def test_a_compute_environment_on_a_new_cluster_makes_it_exist(engine, batch):
 
 
 def test_aws_cli_describe_cluster(engine):
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "awscli",
-            "eks",
-            "describe-cluster",
-            "--name",
-            CLUSTER,
-            "--endpoint-url",
-            engine.url,
-            "--query",
-            "cluster.[status,endpoint]",
-            "--output",
-            "text",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    out = aws_cli("eks", "describe-cluster", "--name", CLUSTER, "--endpoint-url", engine.url,
+                  "--query", "cluster.[status,endpoint]", "--output", "text")
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["ACTIVE", engine.kubernetes_url]

@@ -17,7 +17,8 @@ import pytest
 from batch_eks_provider.hooks.pods import BatchEksPodHook, PodRef
 from batch_eks_provider.local import LocalEngine
 from batch_eks_provider.local.store.logs import MAX_EVENT_BYTES, container_id, fluent_bit_kubernetes, log_stream_name
-from tests.engine.kubernetes.support import CLUSTER, LOG_GROUP, NAMESPACE, aws_client
+from tests.support.aws import aws_client
+from tests.support.blueprint import CLUSTER, LOG_GROUP, NAMESPACE
 from tests.support.provider import aws_connection_json
 
 NODE = "ip-10-1-60-65.ec2.internal"
@@ -131,7 +132,7 @@ def test_stored_bytes_count_the_records_and_the_records_survive_a_restart(engine
 def test_a_jobs_records_name_the_container_batch_and_kubernetes_report(engine, monkeypatch):
     """A real job end to end: its stream's id and its records' ``docker_id`` are the containerID that
     DescribeJobs (and the pod's status) report, and the provider reads its lines back."""
-    from tests.engine.kubernetes.support import submit_command
+    from tests.support.blueprint import submit_command
     from tests.helpers import wait_for_job
 
     batch = aws_client("batch", engine.url)

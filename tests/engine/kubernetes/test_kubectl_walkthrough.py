@@ -15,15 +15,14 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from batch_eks_provider.local import EngineConfig, LocalEngine
 from batch_eks_provider.local.api.auth import EngineCredentials
-from tests.engine.kubernetes.support import NAMESPACE, submit_gated_job
 from tests.helpers import wait_for
+from tests.support.blueprint import NAMESPACE, submit_gated_job
 
 KUBECTL = shutil.which("kubectl")
 AWS = Path(sys.executable).parent / "aws"

@@ -10,8 +10,9 @@ import pytest
 from kubernetes import client
 from kubernetes.client import ApiException
 
-from tests.engine.kubernetes.support import NAMESPACE, core_v1, running_pod, submit_command, submit_gated_job
 from tests.helpers import wait_for, wait_for_job
+from tests.support.blueprint import NAMESPACE, submit_command, submit_gated_job
+from tests.support.kubernetes import core_v1, running_pod
 
 
 def test_discovery_answers_like_an_api_server(engine, core):

@@ -9,15 +9,10 @@ import pytest
 from kubernetes.client import ApiException
 
 from batch_eks_provider.local.api import web
-from tests.engine.kubernetes.support import (
-    CLUSTER,
-    NAMESPACE,
-    aws_client,
-    running_pod,
-    submit_command,
-    submit_gated_job,
-)
 from tests.helpers import wait_for_job
+from tests.support.aws import aws_client
+from tests.support.blueprint import CLUSTER, NAMESPACE, submit_command, submit_gated_job
+from tests.support.kubernetes import running_pod
 from tests.support.metrics import metric_samples as _samples, metric_value as _value
 
 

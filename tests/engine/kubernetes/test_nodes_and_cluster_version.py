@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import urllib.request
 
-from tests.engine.kubernetes.support import CLUSTER, aws_client, core_v1
 from tests.helpers import wait_for
+from tests.support.aws import aws_client
+from tests.support.blueprint import CLUSTER
+from tests.support.kubernetes import core_v1
 
 CE = "doeks-CE1_OD"
 

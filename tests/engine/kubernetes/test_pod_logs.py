@@ -11,16 +11,10 @@ import pytest
 from kubernetes.client import ApiException
 
 from batch_eks_provider.hooks.pod_logs import fluent_bit_message
-from tests.engine.kubernetes.support import (
-    LOG_GROUP,
-    NAMESPACE,
-    aws_client,
-    core_v1,
-    running_pod,
-    submit_command,
-    submit_gated_job,
-)
 from tests.helpers import wait_for, wait_for_job
+from tests.support.aws import aws_client
+from tests.support.blueprint import LOG_GROUP, NAMESPACE, submit_command, submit_gated_job
+from tests.support.kubernetes import core_v1, running_pod
 
 
 def read_log(core, *args, **kwargs) -> str:

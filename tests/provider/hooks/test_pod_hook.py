@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
-import sys
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from kubernetes.client import ApiException
 
 from batch_eks_provider.hooks.pods import AttemptLogs, BatchEksPodError, BatchEksPodHook
-from tests.engine.kubernetes.support import NAMESPACE, core_v1, running_pod, submit_command, submit_gated_job
 from tests.helpers import wait_for, wait_for_job
+from tests.support.aws import aws_cli
+from tests.support.blueprint import NAMESPACE, create_eks_compute_environment, submit_command, submit_gated_job
+from tests.support.kubernetes import core_v1, running_pod
 from tests.support.metrics import api_requests
-from tests.support.provider import advance_clock, post_admin
+from tests.support.provider import advance_clock, aws_connection_json, post_admin
 
 
 def _decode(token: str) -> str:
@@ -37,31 +36,7 @@ def test_token_is_made_as_aws_eks_get_token_makes_it(pod_engine):
         url.netloc == urlsplit(pod_engine.url).netloc
     )  # the connection's endpoint_url is honoured for STS too
 
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    cli = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "awscli",
-            "eks",
-            "get-token",
-            "--cluster-name",
-            "doeks-batch",
-            "--output",
-            "text",
-            "--query",
-            "status.token",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    cli = aws_cli("eks", "get-token", "--cluster-name", "doeks-batch", "--output", "text", "--query", "status.token")
     assert cli.returncode == 0, cli.stderr
     reference = parse_qs(urlsplit(_decode(cli.stdout.strip())).query)
     assert set(reference) == set(query)
@@ -108,26 +83,8 @@ def test_fetch_attempt_logs_uses_the_pod_then_cloudwatch_once_it_is_gone(pod_eng
 
 
 def test_each_attempt_has_its_own_logs(pod_engine, pod_batch):
-    job_id = pod_batch.submit_job(
-        jobName="retried",
-        jobQueue="doeks-JQ1_OD",
-        jobDefinition="doeks-hello-world",
-        retryStrategy={"attempts": 2},
-        eksPropertiesOverride={
-            "podProperties": {
-                "containers": [
-                    {
-                        "command": [
-                            "sh",
-                            "-c",
-                            'echo "attempt $AWS_BATCH_JOB_ATTEMPT"; [ "$AWS_BATCH_JOB_ATTEMPT" = 2 ]',
-                        ],
-                        "args": [],
-                    }
-                ]
-            }
-        },
-    )["jobId"]
+    script = 'echo "attempt $AWS_BATCH_JOB_ATTEMPT"; [ "$AWS_BATCH_JOB_ATTEMPT" = 2 ]'
+    job_id = submit_command(pod_batch, script, name="retried", retryStrategy={"attempts": 2})
     job = wait_for_job(pod_batch, job_id)
     assert job["status"] == "SUCCEEDED" and len(job["eksAttempts"]) == 2
     hook = BatchEksPodHook()
@@ -213,33 +170,9 @@ def test_https_endpoints_get_their_certificate_authority_file(pod_engine):
     assert configuration.get_api_key_with_prefix("authorization").startswith("Bearer k8s-aws-v1.")
 
 
-def _eks_ce(batch, name: str, namespace: str, state: str = "ENABLED") -> str:
-    return batch.create_compute_environment(
-        computeEnvironmentName=name,
-        type="MANAGED",
-        state=state,
-        eksConfiguration={
-            "eksClusterArn": "arn:aws:eks:us-east-1:123456789012:cluster/doeks-batch",
-            "kubernetesNamespace": namespace,
-        },
-        computeResources={
-            "type": "EC2",
-            "allocationStrategy": "BEST_FIT_PROGRESSIVE",
-            "minvCpus": 0,
-            "maxvCpus": 8,
-            "instanceTypes": ["m5"],
-            "subnets": ["subnet-1"],
-            "securityGroupIds": ["sg-1"],
-            "instanceRole": "arn:aws:iam::123456789012:instance-profile/x",
-        },
-    )["computeEnvironmentArn"]
-
-
 def test_a_queue_with_compute_environments_in_two_namespaces(pod_engine, pod_batch, tmp_path):
-    first, second = (
-        _eks_ce(pod_batch, "team-a-ce", "team-a", state="DISABLED"),
-        _eks_ce(pod_batch, "team-b-ce", "team-b"),
-    )
+    first = create_eks_compute_environment(pod_batch, "team-a-ce", namespace="team-a", state="DISABLED")
+    second = create_eks_compute_environment(pod_batch, "team-b-ce", namespace="team-b")
     wait_for(
         lambda: all(
             ce["status"] == "VALID"
@@ -258,25 +191,8 @@ def test_a_queue_with_compute_environments_in_two_namespaces(pod_engine, pod_bat
         ],
     )
     gate = tmp_path / "gate"
-    job_id = pod_batch.submit_job(
-        jobName="team-b-job",
-        jobQueue="two-teams",
-        jobDefinition="doeks-hello-world",
-        eksPropertiesOverride={
-            "podProperties": {
-                "containers": [
-                    {
-                        "command": [
-                            "sh",
-                            "-c",
-                            f"echo in-team-b; while [ ! -f {gate} ]; do sleep 0.02; done",
-                        ],
-                        "args": [],
-                    }
-                ]
-            }
-        },
-    )["jobId"]
+    script = f"echo in-team-b; while [ ! -f {gate} ]; do sleep 0.02; done"
+    job_id = submit_command(pod_batch, script, name="team-b-job", queue="two-teams")
     wait_for_job(pod_batch, job_id, statuses=("RUNNING",))
     hook = BatchEksPodHook()
     ref = hook.current_pod(job_id)
@@ -288,26 +204,14 @@ def test_a_queue_with_compute_environments_in_two_namespaces(pod_engine, pod_bat
 
 
 def test_throttled_aws_apis_slow_the_hook_down_instead_of_failing_it(pod_engine, pod_batch, monkeypatch):
-    import json
-
     from batch_eks_provider import retries
-    from tests.support.metrics import api_requests
 
     job = wait_for_job(pod_batch, submit_command(pod_batch, "echo through-the-storm"))
     advance_clock(pod_engine, 31)  # the pod is deleted: the hook needs Batch, EKS and CloudWatch Logs
     wait_for(lambda: not pod_engine.engine.state.pods, what="the pod to be deleted")
     # botocore's own retries off: only the hook's retry layer stands between a 429 and the task
-    connection = {
-        "conn_type": "aws",
-        "login": "testing",
-        "password": "testing",
-        "extra": {
-            "endpoint_url": pod_engine.url,
-            "region_name": "us-east-1",
-            "config_kwargs": {"retries": {"mode": "standard", "total_max_attempts": 1}},
-        },
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(connection))
+    no_retries = {"retries": {"mode": "standard", "total_max_attempts": 1}}
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection_json(pod_engine.url, config_kwargs=no_retries))
     post_admin(pod_engine.url, "/_local/faults", {"throttle_rate": 0.7})
     try:
         with retries.overridden(initial_wait=0.001, max_wait=0.005, max_attempts=60):

@@ -14,7 +14,7 @@ from batch_eks_provider import retries
 from batch_eks_provider.hooks.batch import BatchEksSubmitOutcomeUnknownError
 from batch_eks_provider.local import LocalEngine
 from batch_eks_provider.local.store.state import EngineConfig
-from tests.engine.kubernetes.support import aws_client
+from tests.support.aws import aws_client
 from tests.support.faulty_proxy import faulty_proxy
 from tests.support.metrics import api_requests as api_calls
 from tests.support.provider import aws_connection_json, post_admin

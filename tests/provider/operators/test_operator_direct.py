@@ -78,7 +78,7 @@ def test_the_airflow_tags_count_against_the_50_tag_limit_before_any_call(count, 
 
 
 def aws_default_batch(engine):
-    from tests.engine.kubernetes.support import aws_client
+    from tests.support.aws import aws_client
 
     return aws_client("batch", engine.url)
 
