@@ -3,6 +3,8 @@
 - :func:`docker_unavailable_reason` says why no daemon answers (None when one does). When none answers, we
   are root, ``DOCKER_HOST`` is not set and Debian's ``dockerd`` is installed, it first starts one with
   ``tests/support/start-dockerd.sh`` (as ``.ci/run`` does).
+- :data:`BUSYBOX_IMAGE` and :data:`ENTRYPOINT_IMAGE` are the test images (the ``images`` fixture of
+  tests/engine/runtime builds them once); :func:`containers_labelled` is ``docker ps -a`` by the engine's labels.
 - :func:`build_image` makes an image with ``docker import`` of a rootfs holding Debian's static busybox
   (``/bin/busybox`` and a symlink per applet) and a marker file, with ENTRYPOINT/CMD/ENV/WORKDIR set through
   ``--change``; an image already present under the tag is reused (the tag names its content).
@@ -10,17 +12,30 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import tarfile
 import tempfile
 from pathlib import Path
+from typing import Any
 
-__all__ = ["docker_unavailable_reason", "build_image", "BUSYBOX", "IMAGE_MARKER", "START_DOCKERD"]
+__all__ = [
+    "BUSYBOX",
+    "BUSYBOX_IMAGE",
+    "ENTRYPOINT_IMAGE",
+    "IMAGE_MARKER",
+    "START_DOCKERD",
+    "build_image",
+    "containers_labelled",
+    "docker_unavailable_reason",
+]
 
 BUSYBOX = "/bin/busybox"
 IMAGE_MARKER = "/etc/batch-eks-test-image"  # a file only the test images have
+BUSYBOX_IMAGE = "batch-eks-test/busybox:1"  # CMD ["sh"], no ENTRYPOINT
+ENTRYPOINT_IMAGE = "batch-eks-test/entrypoint:1"  # ENTRYPOINT ["echo", "from-entrypoint"], CMD ["from-cmd"]
 START_DOCKERD = Path(__file__).with_name("start-dockerd.sh")
 
 
@@ -85,3 +100,12 @@ def build_image(tag: str, changes: list[str] = ()) -> str:
             command += ["--change", change]
         subprocess.run([*command, str(archive), tag], check=True, capture_output=True, timeout=120)
     return tag
+
+
+def containers_labelled(*labels: str) -> list[dict[str, Any]]:
+    """``docker ps -a`` of the containers carrying all these ``key=value`` labels (id, name, state, labels)."""
+    command = ["docker", "ps", "-a", "--no-trunc", "--format", "{{json .}}"]
+    for label in labels:
+        command += ["--filter", f"label={label}"]
+    out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=30).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]

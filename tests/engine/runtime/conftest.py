@@ -1,5 +1,6 @@
 """Fixtures for the docker runtime: a daemon (or a skip that says why), local test images, engines whose pods
-run in Docker, and a look at what the daemon holds (``docker ps -a``) by the engine's labels.
+run in Docker, and a registry that answers only when the test says so. The images' tags and ``docker ps -a`` by
+the engine's labels are in :mod:`tests.support.docker_images`.
 
 Tests marked ``docker`` skip, with the reason, when no Docker daemon answers; the end of the run repeats
 that reason (``make test`` prints it), so a green run without Docker is never mistaken for a docker run.
@@ -9,21 +10,19 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-from typing import Any
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Iterator
 
 import pytest
 
 from batch_eks_provider.local import LocalEngine
 from batch_eks_provider.local.store.state import EngineConfig
-from tests.engine.scheduling.conftest import CLUSTER_ARN, NAMESPACE, Env, env, make_env  # noqa: F401 - fixtures
+from tests.engine.conftest import CLUSTER_ARN, NAMESPACE, Env
 from tests.helpers import wait_for
-from tests.support.docker_images import IMAGE_MARKER, build_image, docker_unavailable_reason
+from tests.support.docker_images import BUSYBOX_IMAGE, ENTRYPOINT_IMAGE, build_image, docker_unavailable_reason
 
-__all__ = ["DockerEnv", "BUSYBOX_IMAGE", "ENTRYPOINT_IMAGE", "IMAGE_MARKER", "containers_labelled"]
-
-BUSYBOX_IMAGE = "batch-eks-test/busybox:1"  # CMD ["sh"], no ENTRYPOINT
-ENTRYPOINT_IMAGE = "batch-eks-test/entrypoint:1"  # ENTRYPOINT ["echo", "from-entrypoint"], CMD ["from-cmd"]
+__all__ = ["DockerEnv", "NAMESPACE", "SlowRegistry"]
 
 _reason: dict[str, str | None] = {}
 
@@ -72,17 +71,8 @@ def images() -> dict[str, str]:
     }
 
 
-def containers_labelled(*labels: str) -> list[dict[str, Any]]:
-    """``docker ps -a`` of the containers carrying all these ``key=value`` labels (id, name, state, labels)."""
-    command = ["docker", "ps", "-a", "--no-trunc", "--format", "{{json .}}"]
-    for label in labels:
-        command += ["--filter", f"label={label}"]
-    out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=30).stdout
-    return [json.loads(line) for line in out.splitlines() if line.strip()]
-
-
 class DockerEnv(Env):
-    """An engine on the docker runtime (see :class:`tests.engine.scheduling.conftest.Env`)."""
+    """An engine on the docker runtime (see :class:`tests.engine.conftest.Env`)."""
 
     def pod_definition(self, name: str, pod: dict[str, Any]) -> str:
         self.batch.register_job_definition(jobDefinitionName=name, type="container", eksProperties={"podProperties": pod})
@@ -168,4 +158,29 @@ def denv(make_docker_env) -> DockerEnv:
     return make_docker_env()
 
 
-__all__ += ["NAMESPACE"]
+@dataclass
+class SlowRegistry:
+    """``pulling`` is set once the runtime asks for an image; the pull goes on once the test sets ``release``."""
+
+    pulling: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+
+@pytest.fixture
+def slow_registry(monkeypatch) -> Iterator[SlowRegistry]:
+    """A registry that answers only when the test says so (released at the end in any case, so that no pull is
+    left waiting when the engine stops)."""
+    from batch_eks_provider.local.runtime import docker_runtime
+
+    registry = SlowRegistry()
+    real = docker_runtime.ensure_image
+
+    def slow_pull(client, image, policy):
+        registry.pulling.set()
+        registry.release.wait(30)
+        return real(client, image, policy)
+
+    monkeypatch.setattr(docker_runtime, "ensure_image", slow_pull)
+    yield registry
+    registry.release.set()
+

@@ -5,7 +5,6 @@ waiting, ``ErrImagePull``; a pod off the host network has an IP of its own."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -13,8 +12,9 @@ import pytest
 from batch_eks_provider.local import LocalEngine
 from batch_eks_provider.local.engine import RuntimeUnavailable
 from batch_eks_provider.local.store.state import EngineConfig
-from tests.engine.runtime.conftest import BUSYBOX_IMAGE, IMAGE_MARKER, NAMESPACE, DockerEnv
+from tests.engine.runtime.conftest import NAMESPACE, DockerEnv
 from tests.engine.scheduling.kubernetes_client import core_v1, kubectl_row
+from tests.support.docker_images import BUSYBOX_IMAGE, IMAGE_MARKER
 
 LIMITS = {"limits": {"cpu": "0.25", "memory": "32Mi"}}
 
@@ -60,30 +60,17 @@ def test_local_engine_runtime_docker_runs_the_job_in_its_image(images, monkeypat
 # -- STARTING while the image is pulled and init containers run ---------------------------------------------------
 @pytest.mark.docker
 @pytest.mark.timeout(180)
-def test_a_job_is_starting_while_its_image_is_pulled(denv, monkeypatch):
-    from batch_eks_provider.local.runtime import docker_runtime
-
-    pulling, release = threading.Event(), threading.Event()
-    real = docker_runtime.ensure_image
-
-    def slow_registry(client, image, policy):  # a registry that answers only when the test says so
-        pulling.set()
-        release.wait(30)
-        return real(client, image, policy)
-
-    monkeypatch.setattr(docker_runtime, "ensure_image", slow_registry)
+def test_a_job_is_starting_while_its_image_is_pulled(denv, slow_registry):
     denv.image_definition("slow-pull", BUSYBOX_IMAGE, command=["echo", "pulled"])
     job_id = denv.submit("q", "slow-pull")
-    try:
-        assert pulling.wait(20)
-        job = denv.job(job_id)
-        assert job["status"] == "STARTING" and "startedAt" not in job
-        pod = _pod(denv, job)
-        assert pod.status.phase == "Pending"
-        assert pod.status.container_statuses[0].state.waiting.reason == "ContainerCreating"
-        released_at = _now_ms()
-    finally:
-        release.set()
+    assert slow_registry.pulling.wait(20)
+    job = denv.job(job_id)
+    assert job["status"] == "STARTING" and "startedAt" not in job
+    pod = _pod(denv, job)
+    assert pod.status.phase == "Pending"
+    assert pod.status.container_statuses[0].state.waiting.reason == "ContainerCreating"
+    released_at = _now_ms()
+    slow_registry.release.set()
     done = denv.wait(job_id, timeout=60)
     assert done["status"] == "SUCCEEDED", done.get("statusReason")
     assert done["startedAt"] >= released_at  # the pull counted as STARTING

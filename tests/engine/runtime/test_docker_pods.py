@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 import time
 
 import docker
 import pytest
 
 from tests.helpers import wait_for
-from tests.engine.runtime.conftest import BUSYBOX_IMAGE, ENTRYPOINT_IMAGE, IMAGE_MARKER, containers_labelled
+from tests.support.docker_images import BUSYBOX_IMAGE, ENTRYPOINT_IMAGE, IMAGE_MARKER, containers_labelled
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(180)]
 
@@ -282,25 +281,11 @@ def test_run_as_non_root_is_checked_against_the_image_user(denv):
     assert done["status"] == "SUCCEEDED" and denv.output(done["eksAttempts"][0]) == ["1000"]
 
 
-def test_terminating_a_job_while_its_image_is_pulled_ends_it_at_once(denv, monkeypatch):
-    from batch_eks_provider.local.runtime import docker_runtime
-
-    pulling, release = threading.Event(), threading.Event()
-    real = docker_runtime.ensure_image
-
-    def slow_registry(client, image, policy):  # a registry that answers only when the test says so
-        pulling.set()
-        release.wait(30)
-        return real(client, image, policy)
-
-    monkeypatch.setattr(docker_runtime, "ensure_image", slow_registry)
+def test_terminating_a_job_while_its_image_is_pulled_ends_it_at_once(denv, slow_registry):
     denv.image_definition("slow-pull", BUSYBOX_IMAGE, command=["true"])
     job_id = denv.submit("q", "slow-pull")
-    assert pulling.wait(20)
+    assert slow_registry.pulling.wait(20)
     denv.batch.terminate_job(jobId=job_id, reason="no time to wait")
-    try:
-        done = denv.wait(job_id, timeout=10)
-    finally:
-        release.set()
+    done = denv.wait(job_id, timeout=10)  # the pull is still held
     assert (done["status"], done["statusReason"]) == ("FAILED", "no time to wait")
     assert [c["reason"] for c in done["eksAttempts"][0]["containers"]] == ["Killed"]
