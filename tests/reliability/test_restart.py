@@ -7,20 +7,16 @@ strategy, so with ``RetryStrategy.spot_only(2)`` each succeeds on its second att
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 
 import pytest
 
 from batch_eks_provider.local import LocalEngine
 from batch_eks_provider.retry_strategy import RetryStrategy
 from tests.helpers import wait_for, wait_for_job
-from tests.support.processes import live_processes
+from tests.support.aws import aws_client
+from tests.support.processes import alive, kill_all, live_processes, process_group, wait_gone
+from tests.support.served_engine import free_port, serve
 
 from .conftest import scaled
 
@@ -29,18 +25,6 @@ DEFINITION = "reliability-restart-sleep"
 # its argv: ``sleep 70<attempt>1`` (the daemon), ``70<attempt>2`` (the child), ``70<attempt>3`` (the foreground one,
 # which sh may exec into: then it is the leader).
 CRASH_COMMAND = "echo started; (setsid sleep 70${AWS_BATCH_JOB_ATTEMPT}1 &) ; sleep 70${AWS_BATCH_JOB_ATTEMPT}2 & sleep 70${AWS_BATCH_JOB_ATTEMPT}3"
-
-
-def _client(url: str):
-    import boto3
-
-    return boto3.client("batch", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _statuses(batch, job_ids: list[str]) -> dict[str, str]:
@@ -53,10 +37,10 @@ def _statuses(batch, job_ids: list[str]) -> dict[str, str]:
 @pytest.mark.timeout(600)
 def test_engine_restart_loses_nothing_and_retries_running_attempts(tmp_path, reliability_report):
     running_jobs = scaled(4, 20)
-    state_dir, port = tmp_path / "engine", _free_port()
+    state_dir, port = tmp_path / "engine", free_port()
     first = LocalEngine(blueprint="data-on-eks", state_dir=state_dir, port=port).start()
     try:
-        batch = _client(first.url)
+        batch = aws_client("batch", first.url)
         batch.register_job_definition(
             jobDefinitionName=DEFINITION,
             type="container",
@@ -85,7 +69,7 @@ def test_engine_restart_loses_nothing_and_retries_running_attempts(tmp_path, rel
 
     second = LocalEngine(state_dir=state_dir, port=port).start()  # no blueprint: everything must come from the state
     try:
-        batch = _client(second.url)
+        batch = aws_client("batch", second.url)
         definitions = {d["jobDefinitionName"] for d in batch.describe_job_definitions(status="ACTIVE")["jobDefinitions"]}
         queues = {q["jobQueueName"] for q in batch.describe_job_queues()["jobQueues"]}
         all_jobs = [finished, *running, dependent]
@@ -112,57 +96,22 @@ def test_engine_restart_loses_nothing_and_retries_running_attempts(tmp_path, rel
         second.stop()
 
 
-def _process_group(pid: int) -> int:
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        return int(f.read().rsplit(b")", 1)[1].split()[2])
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
-    except OSError:
-        return False
+def _attempt_argvs(attempt: int) -> dict[str, list[str]]:
+    """The argv of each process of one attempt of ``CRASH_COMMAND``, by role."""
+    return {role: ["sleep", f"70{attempt}{n}"] for n, role in enumerate(("daemon", "child", "foreground"), start=1)}
 
 
 def _attempt_processes(attempt: int) -> dict[str, list[int]]:
-    return {
-        "daemon": live_processes(["sleep", f"70{attempt}1"]),
-        "child": live_processes(["sleep", f"70{attempt}2"]),
-        "foreground": live_processes(["sleep", f"70{attempt}3"]),
-    }
-
-
-def _serve(state_dir, port: int) -> subprocess.Popen:
-    """A real ``batch-eks local serve`` process; returns once it answers HTTP."""
-    engine = subprocess.Popen(
-        [sys.executable, "-m", "batch_eks_provider.cli", "local", "serve", "--state-dir", str(state_dir), "--port", str(port),
-         "--blueprint", "data-on-eks"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-
-    def answers() -> bool:
-        if engine.poll() is not None:
-            raise AssertionError(f"the engine exited with {engine.returncode}: {engine.stderr.read().decode()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
-                return True
-        except OSError:
-            return False
-
-    wait_for(answers, timeout=30, what="the engine to answer")
-    return engine
+    return {role: live_processes(argv) for role, argv in _attempt_argvs(attempt).items()}
 
 
 @pytest.mark.timeout(120)
 def test_kill_9_of_the_engine_leaves_no_job_process_and_runs_no_job_twice(tmp_path, reliability_report):
-    state_dir, port = tmp_path / "engine", _free_port()
-    url = f"http://127.0.0.1:{port}"
-    first = _serve(state_dir, port)
+    state_dir, port = tmp_path / "engine", free_port()
+    first = serve(state_dir, port)
     second = None
     try:
-        batch = _client(url)
+        batch = aws_client("batch", first.url)
         batch.register_job_definition(
             jobDefinitionName="crash-tree",
             type="container",
@@ -179,24 +128,23 @@ def test_kill_9_of_the_engine_leaves_no_job_process_and_runs_no_job_twice(tmp_pa
         wait_for(lambda: batch.describe_jobs(jobs=[job_id])["jobs"][0]["status"] == "RUNNING", timeout=10, what="RUNNING")
         before = _attempt_processes(1)
         (foreground,) = before["foreground"]
-        leader = _process_group(foreground)  # the container's leader (sh, or the sleep it exec'd into)
+        leader = process_group(foreground)  # the container's leader (sh, or the sleep it exec'd into)
 
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=10)
+        first.kill()
         killed_at = time.monotonic()
         # while the engine is dead: its leader died with it (PR_SET_PDEATHSIG); the rest waits for the restart
-        wait_for(lambda: not _alive(leader), timeout=5, what="the leader to die with the engine")
+        wait_for(lambda: not alive(leader), timeout=5, what="the leader to die with the engine")
         leader_gone_s = time.monotonic() - killed_at
         assert _attempt_processes(1)["daemon"], "the setsid daemon is expected to wait for the restart"
 
         restart_at = time.monotonic()
-        second = _serve(state_dir, port)
+        second = serve(state_dir, port)
         serving_s = time.monotonic() - restart_at
         # the engine kills the previous run's processes before it serves: none is alive once it answers
         left = {k: v for k, v in _attempt_processes(1).items() if v}
         assert not left, f"processes of the killed engine's attempt still alive after the restart: {left} (were {before})"
 
-        batch = _client(url)
+        batch = aws_client("batch", second.url)
         wait_for(lambda: all(_attempt_processes(2).values()), timeout=30, what="the retry's processes to run")
         job = batch.describe_jobs(jobs=[job_id])["jobs"][0]
         assert job["status"] == "RUNNING"
@@ -212,19 +160,9 @@ def test_kill_9_of_the_engine_leaves_no_job_process_and_runs_no_job_twice(tmp_pa
         )
         batch.terminate_job(jobId=job_id, reason="test over")
         assert wait_for_job(batch, job_id, timeout=30)["status"] == "FAILED"
-        wait_for(lambda: not any(_attempt_processes(2).values()), timeout=10, what="the retry's processes to end")
+        wait_gone(*_attempt_argvs(2).values(), timeout=10, what="the retry's processes to end")
     finally:
         for engine in (first, second):
-            if engine is not None and engine.poll() is None:
-                engine.send_signal(signal.SIGTERM)
-                try:
-                    engine.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    engine.kill()
-        for attempt in (1, 2):
-            for pids in _attempt_processes(attempt).values():
-                for pid in pids:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
+            if engine is not None:
+                engine.stop()
+        kill_all(*_attempt_argvs(1).values(), *_attempt_argvs(2).values())

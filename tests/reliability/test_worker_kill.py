@@ -6,7 +6,6 @@ and follow it to the end: one SubmitJob in all, one job of that name, the task's
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import wait_for
+from tests.support.provider import aws_connection_json
 
 from .conftest import request_count, scaled
 from .worker import build_task
@@ -25,9 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _worker(engine_url: str, job_name: str, run_id: str, try_number: int) -> subprocess.Popen:
     """A worker process for one try; it imports at once and starts the try when told (``_go``)."""
-    connection = {"conn_type": "aws", "login": "testing", "password": "testing",
-                  "extra": {"endpoint_url": engine_url, "region_name": "us-east-1"}}
-    env = {**os.environ, "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(connection), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "AIRFLOW_CONN_AWS_DEFAULT": aws_connection_json(engine_url), "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
         [sys.executable, "-m", "tests.reliability.worker", "--job-name", job_name, "--run-id", run_id,
          "--try-number", str(try_number), "--wait-for-go"],

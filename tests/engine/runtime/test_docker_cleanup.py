@@ -3,20 +3,18 @@ the engine stops, and after ``kill -9`` of the engine once another engine starts
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
-import sys
-import urllib.request
 
-import boto3
 import pytest
 
-from tests.engine.runtime.conftest import BUSYBOX_IMAGE, containers_labelled
 from tests.helpers import wait_for, wait_for_job
+from tests.support.aws import aws_client
+from tests.support.docker_images import BUSYBOX_IMAGE, containers_labelled
+from tests.support.served_engine import free_port, serve
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(180)]
+
+DOCKER_RUNTIME = ("--runtime", "docker", "--node-startup-seconds", "0")
 
 
 def test_pod_retention_removes_the_pods_containers(make_docker_env):
@@ -44,42 +42,13 @@ def test_stopping_the_engine_removes_its_containers(make_docker_env, tmp_path):
     assert containers_labelled(label) == []
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(state_dir, port: int) -> subprocess.Popen:
-    """``batch-eks local serve --runtime docker`` in its own process; returns once it answers HTTP."""
-    engine = subprocess.Popen(
-        [sys.executable, "-m", "batch_eks_provider.cli", "local", "serve", "--runtime", "docker", "--state-dir",
-         str(state_dir), "--port", str(port), "--blueprint", "data-on-eks", "--node-startup-seconds", "0"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-
-    def answers() -> bool:
-        if engine.poll() is not None:
-            raise AssertionError(f"the engine exited with {engine.returncode}: {engine.stderr.read().decode()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
-                return True
-        except OSError:
-            return False
-
-    wait_for(answers, timeout=30, what="the engine to answer")
-    return engine
-
-
 def test_kill_9_of_the_engine_then_a_restart_leaves_nothing_in_docker(tmp_path, images):
-    state_dir, port = tmp_path / "engine", _free_port()
+    state_dir, port = tmp_path / "engine", free_port()
     label = f"batch-eks.local/state-dir={state_dir.resolve()}"
-    batch = boto3.client("batch", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
-                         aws_access_key_id="testing", aws_secret_access_key="testing")
-    first = _serve(state_dir, port)
+    first = serve(state_dir, port, *DOCKER_RUNTIME)
     second = None
     try:
+        batch = aws_client("batch", first.url)
         batch.register_job_definition(
             jobDefinitionName="long", type="container",
             eksProperties={"podProperties": {"containers": [{
@@ -91,21 +60,19 @@ def test_kill_9_of_the_engine_then_a_restart_leaves_nothing_in_docker(tmp_path, 
         wait_for_job(batch, job_id, ("RUNNING",), timeout=30)
         wait_for(lambda: [c["State"] for c in containers_labelled(label)] == ["running"] * 2, timeout=30,
                  what="the sandbox and the container to run")
-        os.kill(first.pid, signal.SIGKILL)
-        first.wait(timeout=10)
+        first.kill()
         left = containers_labelled(label)
         assert [c["State"] for c in left] == ["running"] * 2  # the daemon keeps what a dead engine started
         assert all(f"batch-eks.local/job-id={job_id}" in c["Labels"] for c in left)
 
-        second = _serve(state_dir, port)  # removes them before it runs anything
+        second = serve(state_dir, port, *DOCKER_RUNTIME)  # removes them before it runs anything
         assert containers_labelled(label) == []
         done = wait_for_job(batch, job_id, timeout=30)
         assert done["status"] == "FAILED" and done["statusReason"].startswith("Host EC2")
     finally:
         for engine in (first, second):
-            if engine is not None and engine.poll() is None:
-                engine.terminate()
-                engine.wait(timeout=20)
+            if engine is not None:
+                engine.stop(timeout=20)
         leftovers = [c["Names"] for c in containers_labelled(label)]
         if leftovers:  # do not leave them to the next run, then fail
             subprocess.run(["docker", "rm", "-f", *leftovers], capture_output=True, timeout=60)
