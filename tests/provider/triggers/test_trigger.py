@@ -13,6 +13,7 @@ from batch_eks_provider.triggers import poller as poller_module
 from batch_eks_provider.triggers.batch import KILLED_REASON, BatchEksJobTrigger
 
 from tests.helpers import wait_for_job
+from tests.support.metrics import api_requests
 from tests.support.provider import BOUND, Gate
 
 QUEUE = "doeks-JQ1_OD"
@@ -21,12 +22,7 @@ DEFINITION = "doeks-hello-world"
 
 
 def describe_jobs_requests(engine) -> int:
-    text = requests.get(f"{engine.url}/metrics", timeout=5).text
-    total = 0
-    for line in text.splitlines():
-        if line.startswith("batch_eks_api_requests_total{") and 'operation="DescribeJobs"' in line:
-            total += int(float(line.rsplit(" ", 1)[1]))
-    return total
+    return api_requests(engine.url, "DescribeJobs")
 
 
 def submit(batch, n: int, command: str = "echo x") -> list[str]:
