@@ -11,7 +11,6 @@ import json
 import math
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
@@ -42,8 +41,6 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH_CE = "bench-ce"
 BENCH_QUEUE = "bench-q"
 BENCH_SLEEP_DEFINITION = "bench-sleep"
-_REQUEST_LINE = re.compile(r'^batch_eks_api_requests_total\{([^}]*)\}\s+([0-9.eE+-]+)$')
-_LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
 def aws_connection_json(engine_url: str) -> str:
@@ -168,17 +165,16 @@ def wait_until(predicate, timeout: float, interval: float = 1.0, what: str = "co
 
 def request_counts(engine_url: str, service: str = "batch") -> dict[str, float]:
     """Requests the engine has answered so far, by operation (every outcome summed), read from ``/metrics``."""
+    from prometheus_client.parser import text_string_to_metric_families  # how a scraper reads it
+
     with urllib.request.urlopen(f"{engine_url}/metrics", timeout=30) as response:
         text = response.read().decode()
     counts: dict[str, float] = {}
-    for line in text.splitlines():
-        match = _REQUEST_LINE.match(line)
-        if not match:
-            continue
-        labels = dict(_LABEL.findall(match.group(1)))
-        if labels.get("service") != service:
-            continue
-        counts[labels["operation"]] = counts.get(labels["operation"], 0.0) + float(match.group(2))
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "batch_eks_api_requests_total" and sample.labels.get("service") == service:
+                operation = sample.labels["operation"]
+                counts[operation] = counts.get(operation, 0.0) + sample.value
     return counts
 
 
