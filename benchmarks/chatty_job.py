@@ -26,7 +26,7 @@ from typing import Any
 import boto3
 
 from batch_eks_provider.local import LocalEngine
-from batch_eks_provider.local.store.logs import MAX_EVENT_BYTES
+from batch_eks_provider.local.store.fluent_bit import MAX_EVENT_BYTES
 from batch_eks_provider.local.store.state import EngineConfig
 
 from .common import rss_bytes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import wait_for_job
+from tests.support.waits import wait_for_job
 
 
 def test_boto3_submit_runs_the_hello_world_pod(batch, engine):

@@ -14,7 +14,7 @@ from batch_eks_provider.hooks.pod_logs import fluent_bit_message, pod_stream_mar
 from batch_eks_provider.local import LocalEngine
 from batch_eks_provider.local.clock import ManualClock
 from batch_eks_provider.local.store.state import EngineConfig
-from tests.helpers import wait_for, wait_for_job
+from tests.support.waits import wait_for, wait_for_job
 
 CLUSTER_ARN = "arn:aws:eks:us-east-1:123456789012:cluster/test-cluster"
 NAMESPACE = "batch-jobs"

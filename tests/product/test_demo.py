@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from batch_eks_provider.tools.demo import TABLE_HEADER, JobWatcher, all_jobs, summary_rows
 from batch_eks_provider.retry_strategy import RetryStrategy
-from tests.helpers import wait_for_job
+from tests.support.waits import wait_for_job
 
 
 def test_watcher_reclaims_the_train_job_once_and_the_summary_shows_the_retry(engine, batch, capsys):

@@ -6,7 +6,7 @@ import pytest
 
 from batch_eks_provider.exceptions import BatchEksInvalidInputError
 from batch_eks_provider.retry_strategy import RetryRule, RetryStrategy
-from tests.helpers import wait_for_job
+from tests.support.waits import wait_for_job
 
 SPOT_ONLY_WIRE = [{"onStatusReason": "Host EC2*", "action": "RETRY"}, {"onReason": "*", "action": "EXIT"}]
 
@@ -147,7 +147,7 @@ def test_batch_retries_a_listed_exit_code_and_stops_on_others(batch):
 
 
 def test_spot_only_retries_a_reclaimed_attempt_and_the_job_succeeds(batch, engine):
-    from tests.helpers import wait_for
+    from tests.support.waits import wait_for
     from tests.support.provider import post_admin
 
     submitted = batch.submit_job(

@@ -11,7 +11,7 @@ from batch_eks_provider.hooks.batch import BatchEksHook
 from batch_eks_provider.hooks.pods import BatchEksPodHook
 from batch_eks_provider.waiting.explain import HookFacts, WaitExplainer, explain, plain_reason
 from batch_eks_provider.waiting.rules import StatusTimer, WaitRules, blocked_code, verdict
-from tests.helpers import wait_for_job
+from tests.support.waits import wait_for_job
 from tests.support.provider import post_admin
 
 QUEUE = "doeks-JQ1_OD"

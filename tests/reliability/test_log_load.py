@@ -16,7 +16,7 @@ from batch_eks_provider.hooks.pod_logs import fluent_bit_message
 
 from batch_eks_provider.local import LocalEngine
 from batch_eks_provider.local.store.state import EngineConfig
-from tests.helpers import wait_for_job
+from tests.support.waits import wait_for_job
 from tests.reliability.conftest import scaled
 from tests.support.aws import aws_client
 from tests.support.blueprint import LOG_GROUP, submit_command

@@ -13,7 +13,7 @@ import pytest
 
 from batch_eks_provider.local import LocalEngine
 from batch_eks_provider.retry_strategy import RetryStrategy
-from tests.helpers import wait_for, wait_for_job
+from tests.support.waits import wait_for, wait_for_job
 from tests.support.aws import aws_client
 from tests.support.processes import alive, kill_all, live_processes, process_group, wait_gone
 from tests.support.served_engine import free_port, serve

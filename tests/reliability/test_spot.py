@@ -16,7 +16,7 @@ import urllib.request
 import pytest
 
 from batch_eks_provider.retry_strategy import RetryStrategy
-from tests.helpers import wait_for
+from tests.support.waits import wait_for
 
 from .conftest import scaled
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import wait_for
+from tests.support.waits import wait_for
 from tests.support.provider import aws_connection_json
 
 from .conftest import request_count, scaled

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import tempfile
 
-from tests.helpers import wait_for
+from tests.support.waits import wait_for
 from tests.support.aws import aws_client
 from tests.support.blueprint import CLUSTER, NAMESPACE
 

@@ -8,9 +8,9 @@ import os
 import signal
 from typing import Iterator
 
-from tests.helpers import wait_for
+from tests.support.waits import wait_for
 
-__all__ = ["alive", "exit_code", "kill_all", "kill_on_exit", "live_processes", "process_group", "wait_gone"]
+__all__ = ["alive", "kill_all", "kill_on_exit", "live_processes", "process_group", "wait_gone"]
 
 
 def _stat(pid: int | str) -> list[bytes] | None:
@@ -73,10 +73,3 @@ def kill_on_exit(*argvs: list[str]) -> Iterator[None]:
         yield
     finally:
         kill_all(*argvs)
-
-
-def exit_code(returncode: int) -> int:
-    """A wait status (``Popen.returncode``) as kubelet reports a container's exit code: 128 + N for a process
-    killed by signal N (returncode -N). A shell that outlives its killed child reports that same 128 + N itself,
-    so ``exit_code`` is 137 both when SIGKILL reached the shell and when it reached only what the shell waited on."""
-    return returncode if returncode >= 0 else 128 - returncode

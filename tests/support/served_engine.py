@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator
 
-from tests.helpers import wait_for
+from tests.support.waits import wait_for
 
 __all__ = ["ServedEngine", "batch_eks_command", "free_port", "serve", "serving"]
 

@@ -108,8 +108,8 @@ def _read_open_entries(path: Path) -> list[RecordedProcess]:
     return list(running.values())
 
 
-def _group_members(pgids: dict[int, int | None]) -> list[tuple[int, int]]:
-    """(pid, start time) of every live process in one of these process groups. A group whose leader pid
+def _group_members(pgids: dict[int, int | None]) -> list[tuple[int, int, int]]:
+    """(pid, start time, group) of every live process in one of these process groups. A group whose leader pid
     now belongs to a newer process is skipped: the kernel frees a pid only once no process uses it as
     pid, group or session id, so the recorded group is gone and that number means someone else."""
     valid = {}
@@ -127,7 +127,7 @@ def _group_members(pgids: dict[int, int | None]) -> list[tuple[int, int]]:
             continue
         pgid = int(fields[2])
         if pgid in valid and (valid[pgid] is None or int(fields[19]) >= valid[pgid]):
-            members.append((int(name), int(fields[19])))
+            members.append((int(name), int(fields[19]), pgid))
     return members
 
 
@@ -138,10 +138,19 @@ def reap_previous_run(state_dir: Path, timeout: float = 5.0) -> tuple[int, int]:
     path = state_dir / REGISTRY_FILE
     entries = _read_open_entries(path)
     cgroups = [e.cgroup for e in entries if e.cgroup and os.path.isdir(e.cgroup)]
-    victims = set(_group_members({e.pgid: e.start_time for e in entries}))
+    members = _group_members({e.pgid: e.start_time for e in entries})
+    groups = {pgid for _, _, pgid in members}
+    victims = {(pid, start) for pid, start, _ in members}
     for cgroup in cgroups:
         victims.update((pid, process_start_time(pid)) for pid in cgroup_pids(cgroup))
         kill_cgroup(cgroup)
+    # each whole group at once first, as the running engine stops a pod (a shell whose child died first would
+    # otherwise report that death itself), then every member found one by one
+    for pgid in groups:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
     for pid, _ in victims:
         try:
             os.kill(pid, signal.SIGKILL)

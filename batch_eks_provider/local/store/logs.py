@@ -37,8 +37,6 @@ from typing import Any, Callable, Mapping
 
 from ..clock import Clock
 from .fluent_bit import MAX_EVENT_BYTES, escaped_bytes, has_escapes, record_overhead, split_message
-# (tests and benchmarks import these from here too)
-from .fluent_bit import container_id, fluent_bit_kubernetes, log_stream_name  # noqa: F401
 from .sqlite import MAX_CHUNK_EVENTS, Store
 
 __all__ = [

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import wait_for_job
+from tests.support.waits import wait_for_job
 
 AWS = Path(sys.executable).with_name("aws")
 ACCOUNT = "123456789012"

@@ -30,7 +30,7 @@ import pytest
 from batch_eks_provider.local import EngineConfig, LocalEngine
 from batch_eks_provider.local.api.batch import OPERATIONS
 from batch_eks_provider.local.api.input_shapes import service_model
-from tests.helpers import wait_for, wait_for_job
+from tests.support.waits import wait_for, wait_for_job
 
 QUEUE, DEFINITION, NAMESPACE = "doeks-JQ1_OD", "doeks-hello-world", "doeks-aws-batch"
 CLUSTER_ARN = "arn:aws:eks:us-east-1:123456789012:cluster/doeks-batch"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from batch_eks_provider.local.api.batch import OPERATIONS
 from tests.engine.api.shapes import ResponseShapeRecorder
-from tests.helpers import wait_for, wait_for_job
+from tests.support.waits import wait_for, wait_for_job
 
 CLUSTER = "arn:aws:eks:us-east-1:123456789012:cluster/doeks-batch"
 FAILING_POD = {

@@ -13,7 +13,7 @@ import pytest
 
 from batch_eks_provider.cli import build_parser
 from batch_eks_provider.cli import main as cli_main
-from tests.helpers import wait_for_job
+from tests.support.waits import wait_for_job
 from tests.support.aws import aws_client
 from tests.support.blueprint import submit_gated_job
 from tests.support.served_engine import batch_eks_command, free_port, serving

@@ -10,7 +10,7 @@ import pytest
 
 from batch_eks_provider.hooks.pod_logs import fluent_bit_message
 from batch_eks_provider.local import LocalEngine
-from tests.helpers import wait_for_job
+from tests.support.waits import wait_for_job
 from tests.support.aws import assert_output_shape, aws_cli, aws_client, raw_aws
 from tests.support.blueprint import LOG_GROUP, submit_command
 

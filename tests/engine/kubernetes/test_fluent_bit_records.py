@@ -16,7 +16,7 @@ import pytest
 
 from batch_eks_provider.hooks.pods import BatchEksPodHook, PodRef
 from batch_eks_provider.local import LocalEngine
-from batch_eks_provider.local.store.logs import MAX_EVENT_BYTES, container_id, fluent_bit_kubernetes, log_stream_name
+from batch_eks_provider.local.store.fluent_bit import MAX_EVENT_BYTES, container_id, fluent_bit_kubernetes, log_stream_name
 from tests.support.aws import aws_client
 from tests.support.blueprint import CLUSTER, LOG_GROUP, NAMESPACE
 from tests.support.provider import aws_connection_json
@@ -133,7 +133,7 @@ def test_a_jobs_records_name_the_container_batch_and_kubernetes_report(engine, m
     """A real job end to end: its stream's id and its records' ``docker_id`` are the containerID that
     DescribeJobs (and the pod's status) report, and the provider reads its lines back."""
     from tests.support.blueprint import submit_command
-    from tests.helpers import wait_for_job
+    from tests.support.waits import wait_for_job
 
     batch = aws_client("batch", engine.url)
     job_id = submit_command(batch, "echo one; echo two", name="records")

@@ -21,7 +21,7 @@ import pytest
 
 from batch_eks_provider.local import EngineConfig, LocalEngine
 from batch_eks_provider.local.api.auth import EngineCredentials
-from tests.helpers import wait_for
+from tests.support.waits import wait_for
 from tests.support.blueprint import NAMESPACE, submit_gated_job
 
 KUBECTL = shutil.which("kubectl")

@@ -10,7 +10,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client import ApiException
 
-from tests.helpers import wait_for, wait_for_job
+from tests.support.waits import wait_for, wait_for_job
 from tests.support.blueprint import NAMESPACE, submit_command, submit_gated_job
 from tests.support.kubernetes import core_v1, running_pod
 

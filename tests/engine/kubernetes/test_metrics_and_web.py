@@ -9,7 +9,7 @@ import pytest
 from kubernetes.client import ApiException
 
 from batch_eks_provider.local.api import web
-from tests.helpers import wait_for_job
+from tests.support.waits import wait_for_job
 from tests.support.aws import aws_client
 from tests.support.blueprint import CLUSTER, NAMESPACE, submit_command, submit_gated_job
 from tests.support.kubernetes import running_pod

@@ -19,7 +19,7 @@ import pytest
 from batch_eks_provider.local import LocalEngine
 from batch_eks_provider.local.store.state import EngineConfig
 from tests.engine.conftest import CLUSTER_ARN, NAMESPACE, Env
-from tests.helpers import wait_for
+from tests.support.waits import wait_for
 from tests.support.docker_images import BUSYBOX_IMAGE, ENTRYPOINT_IMAGE, build_image, docker_unavailable_reason
 
 __all__ = ["DockerEnv", "NAMESPACE", "SlowRegistry"]

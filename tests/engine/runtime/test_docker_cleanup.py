@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.helpers import wait_for, wait_for_job
+from tests.support.waits import wait_for, wait_for_job
 from tests.support.aws import aws_client
 from tests.support.docker_images import BUSYBOX_IMAGE, containers_labelled
 from tests.support.served_engine import free_port, serve

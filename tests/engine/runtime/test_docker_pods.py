@@ -10,7 +10,7 @@ import time
 import docker
 import pytest
 
-from tests.helpers import wait_for
+from tests.support.waits import wait_for
 from tests.support.docker_images import BUSYBOX_IMAGE, ENTRYPOINT_IMAGE, IMAGE_MARKER, containers_labelled
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(180)]

@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-import base64
 import json
-import tempfile
-
-import boto3
 
 from tests.engine.scheduling.conftest import CLUSTER_ARN
+from tests.support import kubernetes
 
 __all__ = ["core_v1", "kubectl_row"]
 
 
 def core_v1(env):
-    """A CoreV1Api on ``env``'s engine: endpoint and CA from EKS DescribeCluster, a bearer token."""
-    from kubernetes import client
-
-    eks = boto3.client("eks", endpoint_url=env.url, region_name="us-east-1", aws_access_key_id="testing",
-                       aws_secret_access_key="testing")
-    cluster = eks.describe_cluster(name=CLUSTER_ARN.rsplit("/", 1)[-1])["cluster"]
-    configuration = client.Configuration()
-    configuration.host = cluster["endpoint"]
-    if cluster["endpoint"].startswith("https://"):  # verify the engine against the cluster CA, as on EKS
-        with tempfile.NamedTemporaryFile("wb", prefix="engine-ca-", suffix=".crt", delete=False) as ca:
-            ca.write(base64.b64decode(cluster["certificateAuthority"]["data"]))
-        configuration.ssl_ca_cert = ca.name
-    configuration.api_key = {"authorization": "Bearer k8s-aws-v1.anything"}
-    return client.CoreV1Api(client.ApiClient(configuration))
+    """A CoreV1Api on ``env``'s engine, built from EKS DescribeCluster as on EKS (:func:`tests.support.kubernetes.core_v1`)."""
+    return kubernetes.core_v1(env.url, CLUSTER_ARN.rsplit("/", 1)[-1])
 
 
 def kubectl_row(env, pod_name: str, namespace: str = "batch-jobs") -> list[str]:

@@ -11,7 +11,7 @@ import pytest
 
 from tests.engine.scheduling.conftest import ManualClock, admin
 from tests.engine.scheduling.kubernetes_client import core_v1
-from tests.helpers import wait_for
+from tests.support.waits import wait_for
 
 JOB_RESOURCE = (
     "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT - The job resource requirement (vCPU/memory/GPU) is higher "

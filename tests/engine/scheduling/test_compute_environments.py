@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from batch_eks_provider.local.scheduling.capacity import node_labels
-from tests.helpers import wait_for
+from tests.support.waits import wait_for
 
 
 def _nodes(env, ce_name):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.helpers import wait_for
+from tests.support.waits import wait_for
 
 
 def test_a_chain_runs_in_order_and_each_job_waits_pending(env):

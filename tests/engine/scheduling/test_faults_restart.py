@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from batch_eks_provider.local.clock import ManualClock
 from tests.engine.scheduling.conftest import admin
-from tests.helpers import wait_for
+from tests.support.waits import wait_for
 
 SPOT_RETRY = {"attempts": 2, "evaluateOnExit": [
     {"onStatusReason": "Host EC2*", "action": "RETRY"}, {"onReason": "*", "action": "EXIT"}]}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from batch_eks_provider.instance_types import lookup
 from batch_eks_provider.hooks.queue_check import ResourceRequirement, compute_environment_report
-from tests.helpers import wait_for
+from tests.support.waits import wait_for
 
 LARGEST_M5 = lookup("m5.24xlarge")
 

@@ -54,7 +54,7 @@ def test_cloudwatch_events_older_than_the_retention_are_deleted():
 
 
 def test_a_chunk_of_lines_is_one_event_per_line_and_long_lines_are_split_at_character_boundaries():
-    from batch_eks_provider.local.store.logs import MAX_EVENT_BYTES, split_message
+    from batch_eks_provider.local.store.fluent_bit import MAX_EVENT_BYTES, split_message
 
     logs, _, store = _store()
     long_line = "a" * (MAX_EVENT_BYTES - 1) + "é" + "b" * 10
@@ -107,7 +107,7 @@ def test_events_stored_one_row_each_by_an_earlier_engine_are_read_back_after_the
 
 
 def test_ids_and_names_of_a_container_as_container_insights_has_them():
-    from batch_eks_provider.local.store.logs import container_id, log_stream_name
+    from batch_eks_provider.local.store.fluent_bit import container_id, log_stream_name
 
     cid = container_id("aws-batch.p1", "main")
     assert len(cid) == 64 and int(cid, 16) >= 0 and cid == container_id("aws-batch.p1", "main")

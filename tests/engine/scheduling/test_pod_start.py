@@ -8,7 +8,7 @@ import pytest
 
 from tests.engine.scheduling.conftest import ManualClock, admin
 from tests.engine.scheduling.kubernetes_client import core_v1
-from tests.helpers import wait_for
+from tests.support.waits import wait_for
 
 SPOT_RETRY = {"attempts": 2, "evaluateOnExit": [{"onStatusReason": "Host EC2*", "action": "RETRY"},
                                                 {"onReason": "*", "action": "EXIT"}]}

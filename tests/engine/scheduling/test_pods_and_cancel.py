@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.helpers import wait_for
+from tests.support.waits import wait_for
 
 
 def test_finished_pods_are_deleted_after_the_retention_time(manual):

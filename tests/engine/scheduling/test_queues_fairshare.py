@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from batch_eks_provider.local.clock import ManualClock
-from tests.helpers import wait_for
+from tests.support.waits import wait_for
 
 
 def test_fifo_queue_starts_jobs_in_submission_order(slots):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import wait_for
+from tests.support.waits import wait_for
 
 EXIT_BY_ATTEMPT = 'echo "attempt $AWS_BATCH_JOB_ATTEMPT"; exit $((10 + AWS_BATCH_JOB_ATTEMPT))'
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.helpers import wait_for
+from tests.support.waits import wait_for
 
 ALLOCATE_200MB = [sys.executable, "-c", "import time; b = bytearray(200 * 1024 * 1024); time.sleep(5)"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import wait_for
+from tests.support.waits import wait_for
 
 
 def _runnable_jobs(env, count: int) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import wait_for, wait_for_job
+from tests.support.waits import wait_for, wait_for_job
 
 QUEUE = "doeks-JQ1_OD"
 SLEEP = {"podProperties": {"containers": [{"command": ["sleep", "30"], "args": []}]}}

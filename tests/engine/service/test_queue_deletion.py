@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.helpers import wait_for
+from tests.support.waits import wait_for
 
 
 def test_deleting_a_queue_terminates_its_running_runnable_and_pending_jobs(make_env):

@@ -7,7 +7,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.engine.conftest import admin
-from tests.helpers import wait_for
+from tests.support.waits import wait_for
 
 
 def _all_runnable(env, ids):

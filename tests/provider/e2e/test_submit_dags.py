@@ -6,7 +6,7 @@ import threading
 
 import requests
 
-from tests.helpers import wait_for
+from tests.support.waits import wait_for
 from tests.support.metrics import api_requests
 from tests.support.provider import task_states, try_numbers, xcom
 

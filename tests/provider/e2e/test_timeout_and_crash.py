@@ -16,7 +16,7 @@ from batch_eks_provider.local import LocalEngine
 from batch_eks_provider.local.clock import ManualClock
 from tests.conftest import ROOT
 from tests.support.provider import aws_connection_json as aws_connection_uri
-from tests.helpers import wait_for
+from tests.support.waits import wait_for
 from tests.support.metrics import api_requests
 from tests.support.provider import task_states, xcom
 

@@ -17,7 +17,7 @@ from typing import Callable
 import pytest
 
 from tests.dags.waiting_e2e import DAGS, FAILING_INDEXES, MODES, OD_QUEUE, SPOT_QUEUE
-from tests.helpers import wait_for
+from tests.support.waits import wait_for
 from tests.support.metrics import api_request_totals, api_requests
 from tests.support.provider import post_admin, task_states, try_numbers, xcom
 

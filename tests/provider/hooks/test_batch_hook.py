@@ -8,7 +8,7 @@ import pytest
 
 from batch_eks_provider.exceptions import BatchEksInvalidInputError, BatchEksQueueUnavailableError
 from batch_eks_provider.hooks.queue_check import ResourceRequirement
-from tests.helpers import wait_for, wait_for_job
+from tests.support.waits import wait_for, wait_for_job
 from tests.support.metrics import api_requests as api_calls
 
 OD, SPOT = "doeks-JQ1_OD", "doeks-JQ1_SPOT"

@@ -13,7 +13,7 @@ from batch_eks_provider.exceptions import (
     BatchEksWaitTimeoutError,
 )
 from batch_eks_provider.hooks.compute_environment import VcpuSettings
-from tests.helpers import wait_for
+from tests.support.waits import wait_for
 from tests.support.metrics import api_requests as api_calls
 
 CE = "doeks-CE1_OD"

@@ -11,7 +11,7 @@ import pytest
 from kubernetes.client import ApiException
 
 from batch_eks_provider.hooks.pods import AttemptLogs, BatchEksPodError, BatchEksPodHook
-from tests.helpers import wait_for, wait_for_job
+from tests.support.waits import wait_for, wait_for_job
 from tests.support.aws import aws_cli
 from tests.support.blueprint import NAMESPACE, create_eks_compute_environment, submit_command, submit_gated_job
 from tests.support.kubernetes import core_v1, running_pod

@@ -11,7 +11,7 @@ from batch_eks_provider.local import LocalEngine
 from batch_eks_provider.local.clock import ManualClock
 from batch_eks_provider.local.store.state import EngineConfig
 from tests.support.provider import aws_connection_json as aws_connection_uri, post_admin
-from tests.helpers import wait_for
+from tests.support.waits import wait_for
 
 CE = "doeks-CE1_OD"
 IDLE_SECONDS = 30.0

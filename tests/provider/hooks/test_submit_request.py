@@ -9,7 +9,7 @@ import pytest
 from batch_eks_provider.exceptions import BatchEksInvalidInputError
 from batch_eks_provider.retry_strategy import RetryStrategy
 from batch_eks_provider.hooks.submit_request import SubmitRequestSpec, build_submit_request, normalize_job_queues
-from tests.helpers import wait_for_job
+from tests.support.waits import wait_for_job
 
 BASE = dict(job_name="nightly-etl", job_queue="doeks-JQ1_OD", job_definition="doeks-hello-world")
 

@@ -95,7 +95,7 @@ def test_on_kill_terminates_the_running_job(aws_default, batch):
     import threading
 
     from batch_eks_provider.exceptions import BatchEksJobCancelledError
-    from tests.helpers import wait_for
+    from tests.support.waits import wait_for
 
     operator = BatchEksSubmitJobOperator(
         task_id="killed", job_name="killed", job_queue="doeks-JQ1_OD", job_definition="doeks-hello-world",
@@ -126,7 +126,7 @@ def test_a_deferred_wait_that_timed_out_terminates_the_job_before_failing(aws_de
     from airflow.sdk.exceptions import TaskDeferralTimeout
 
     from batch_eks_provider.operators.submit import JOB_ID_XCOM_KEY
-    from tests.helpers import wait_for_job
+    from tests.support.waits import wait_for_job
 
     job_id = batch.submit_job(
         jobName="waited_too_long", jobQueue="doeks-JQ1_OD", jobDefinition="doeks-hello-world",

@@ -15,7 +15,7 @@ import pytest
 from batch_eks_provider.exceptions import BatchEksError, BatchEksInvalidInputError, BatchEksWaitTimeoutError
 from batch_eks_provider.operators.batch import BatchEksSubmitJobOperator
 from batch_eks_provider.operators import task_logs
-from tests.helpers import wait_for_job
+from tests.support.waits import wait_for_job
 from tests.support.metrics import api_requests
 
 QUEUE = "doeks-JQ1_OD"

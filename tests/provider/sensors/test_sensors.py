@@ -14,7 +14,7 @@ from batch_eks_provider.exceptions import (
     BatchEksQueueUnavailableError,
 )
 from batch_eks_provider.sensors.batch import BatchEksComputeEnvironmentSensor, BatchEksJobQueueSensor, BatchEksJobSensor
-from tests.helpers import wait_for_job
+from tests.support.waits import wait_for_job
 
 QUEUE = "doeks-JQ1_OD"
 

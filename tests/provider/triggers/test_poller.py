@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from batch_eks_provider.triggers import poller as poller_module
 from batch_eks_provider.waiting import policy
 from batch_eks_provider.triggers.poller import FAILING_CYCLES_LIMIT, JobPoller, JobPollerError
-from tests.helpers import wait_for_job
+from tests.support.waits import wait_for_job
 from tests.support.provider import BOUND, Gate
 
 QUEUE = "doeks-JQ1_OD"

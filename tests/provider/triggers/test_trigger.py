@@ -12,7 +12,7 @@ import requests
 from batch_eks_provider.triggers import poller as poller_module
 from batch_eks_provider.triggers.batch import KILLED_REASON, BatchEksJobTrigger
 
-from tests.helpers import wait_for_job
+from tests.support.waits import wait_for_job
 from tests.support.metrics import api_requests
 from tests.support.provider import BOUND, Gate
 
