@@ -142,12 +142,12 @@ class FactsCache:
         name, now = repr(key), self.clock()
         with self._lock:
             found = self._memory.get(name)
-        if found is None and self.files is not None:
-            found = self.files.read(name)
-        if found is not None and 0 <= now - found[0] < self.ttl:
+        if not self._fresh(found, now) and self.files is not None:
+            found = self.files.read(name)  # another task of this worker may have read it since
+        if self._fresh(found, now):
             with self._lock:
                 self._memory[name] = found
-            return found[1], True
+            return found[1], True  # type: ignore[index]
         value = load()
         if value is not None:
             with self._lock:
@@ -155,6 +155,9 @@ class FactsCache:
             if self.files is not None:
                 self.files.write(name, now, value)
         return value, False
+
+    def _fresh(self, found: tuple[float, Any] | None, now: float) -> bool:
+        return found is not None and 0 <= now - found[0] < self.ttl
 
     def clear(self) -> None:
         """Forget every fact, in this process and the shared directory (after a failed SubmitJob, or when a

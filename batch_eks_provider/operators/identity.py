@@ -3,10 +3,10 @@
 Every job the submit operator sends carries the task instance's identity as tags (:func:`identity_tags`:
 DAG, run, task and map index) plus :data:`TRY_NUMBER_TAG`, the try that submitted it. Before submitting,
 the operator asks :meth:`~batch_eks_provider.hooks.batch.BatchEksHook.find_job_by_tags` for the newest job
-with the same identity (only where :func:`earlier_job_possible` says one can exist) and re-attaches to it when :func:`can_reattach` says so: an active job always (a worker
-killed mid-job, a retried task), a SUCCEEDED job only when the try that submitted it did not end in success
-(a task that succeeds marks its job with :data:`TASK_SUCCEEDED_TAG`). A task cleared after success and run
-again is new work: it submits a new job.
+with the same identity (only where :func:`earlier_job_possible` says one can exist) and re-attaches to it when
+:func:`can_reattach` says so: an active job always (a worker killed mid-job, a retried task), a SUCCEEDED job
+only when the try that submitted it did not end in success (a task that succeeds marks its job with
+:data:`TASK_SUCCEEDED_TAG`). A task cleared after success and run again is new work: it submits a new job.
 """
 
 from __future__ import annotations
