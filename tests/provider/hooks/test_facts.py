@@ -137,3 +137,13 @@ def test_dag_test_runs_look_for_an_earlier_job_on_try_one():
     assert not earlier_job_possible({"ti": ti, "dag_run": SimpleNamespace(triggering_user_name="alice")})
     assert earlier_job_possible({"ti": ti, "dag_run": SimpleNamespace(triggering_user_name="dag_test")})
     assert earlier_job_possible({"ti": SimpleNamespace(try_number=2)})
+
+
+def test_a_fact_stale_in_memory_is_taken_from_what_another_process_read_since(tmp_path):
+    now = [0.0]
+    first, second = (FactsCache(ttl=30, directory=tmp_path / "facts", clock=lambda: now[0]) for _ in range(2))
+    assert first.get("queue", lambda: "read at 0") == ("read at 0", False)
+    now[0] = 40.0
+    assert second.get("queue", lambda: "read at 40") == ("read at 40", False)  # the file was stale too
+    now[0] = 45.0
+    assert first.get("queue", lambda: pytest.fail("the other process's reading is 5 s old")) == ("read at 40", True)
