@@ -6,8 +6,10 @@ stream per pod container), in chunks of events that share a timestamp. This modu
 DescribeLogGroups, DescribeLogStreams, GetLogEvents and FilterLogEvents over those chunks with the
 service's rules: which groups exist, stream ordering, ``f/``/``b/`` tokens of GetLogEvents and opaque
 ``nextToken`` pagination. An event of a stream with Kubernetes metadata is served as the JSON record
-Fluent Bit ships (:func:`~batch_eks_provider.local.store.fluent_bit.fluent_bit_record`), rendered here; filter
-patterns match that record's text, as CloudWatch matches the message it stores.
+Fluent Bit ships (:func:`~batch_eks_provider.local.store.fluent_bit.fluent_bit_record`), rendered here, its
+``stream`` the output stream the line was written to (stdout or stderr: a container's one CloudWatch stream
+holds both, in the order they were read); filter patterns match that record's text, as CloudWatch matches the
+message it stores.
 
 FilterLogEvents looks at no more than :data:`FILTER_SCAN_EVENTS` events per call; when it stops there
 it answers the events found so far and a ``nextToken`` (CloudWatch too may answer few or no events with a
@@ -217,19 +219,19 @@ def _time_range(params: dict[str, Any]) -> tuple[int | None, int | None]:
     return (int(start) if start is not None else None, int(end) if end is not None else None)
 
 
-_Chunk = tuple  # (last_seq, events, stream, timestamp ms, partial, text, kubernetes), as the store reads them
+_Chunk = tuple  # (last_seq, events, stream, timestamp ms, partial, text, kubernetes, source): the store's
 
 
 def _chunk_events(chunk: _Chunk) -> list[tuple[int, str, int, str]]:
     """A chunk's events as ``(seq, stream, timestamp, message)``: the lines, or their Fluent Bit records."""
-    last, count, stream, ts, partial, text, kubernetes = chunk
+    last, count, stream, ts, partial, text, kubernetes, source = chunk
     lines = text.split("\n")
     first = last - count + 1
     if kubernetes is None:
         return [(first + i, stream, ts, line) for i, line in enumerate(lines)]
     time, pieces = record_time(ts), set(json.loads(partial)) if partial else ()
     return [
-        (first + i, stream, ts, fluent_bit_record(line, time, kubernetes, partial=i in pieces))
+        (first + i, stream, ts, fluent_bit_record(line, time, kubernetes, partial=i in pieces, source=source))
         for i, line in enumerate(lines)
     ]
 
@@ -305,10 +307,10 @@ def _chunk_may_match(chunk: _Chunk, required: list[str], any_of: list[str]) -> b
     """False when no event of the chunk can match: a term that holds no ``"`` is in an event's record only
     if it is in the record's fixed parts or in the chunk's lines escaped as JSON (a necessary test, done
     on the whole chunk at once)."""
-    _, _, _, ts, _, text, kubernetes = chunk
+    _, _, _, ts, _, text, kubernetes, source = chunk
     if kubernetes is None:
         return True  # plain lines: the store tested the text already
-    envelope = fluent_bit_record("", record_time(ts), kubernetes)
+    envelope = fluent_bit_record("", record_time(ts), kubernetes, source=source)
     escaped = None
 
     def may_hold(term: str) -> bool:

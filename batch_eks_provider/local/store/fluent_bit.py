@@ -6,8 +6,10 @@ The group is ``/aws/containerinsights/<cluster>/application`` (:func:`log_group_
 container's stream is named after its log file on the node,
 ``<node>-application.var.log.containers.<pod>_<namespace>_<container>-<64-hex container id>.log``
 (:func:`log_stream_name`, :func:`container_id`). Each event's message is the record Fluent Bit ships
-(:func:`fluent_bit_record`): ``log`` (the line and its newline), ``stream``, ``time`` (:func:`record_time`)
-and the ``kubernetes`` map of its kubernetes filter (:func:`fluent_bit_kubernetes`). An event is at most
+(:func:`fluent_bit_record`): ``log`` (the line and its newline), ``stream`` (``stdout`` or ``stderr``: the
+container's output stream the line was written to, as the container runtime records it in the node's log
+file), ``time`` (:func:`record_time`) and the ``kubernetes`` map of its kubernetes filter
+(:func:`fluent_bit_kubernetes`). An event is at most
 :data:`MAX_EVENT_BYTES`; a longer line (or a line whose record would be longer) is cut into pieces
 (:func:`split_message`), and a piece that is not the line's end has no newline in its ``log``.
 
@@ -25,6 +27,7 @@ from typing import Any, Mapping
 
 __all__ = [
     "MAX_EVENT_BYTES",
+    "OUTPUT_STREAMS",
     "log_group_for_cluster",
     "container_id",
     "log_stream_name",
@@ -38,6 +41,7 @@ __all__ = [
 ]
 
 MAX_EVENT_BYTES = 256 * 1024 - 26  # CloudWatch: 256 KiB per event, counting 26 bytes of overhead
+OUTPUT_STREAMS = ("stdout", "stderr")  # a record's ``stream``; both 6 bytes, so a record's size is the same
 _ESCAPED = re.compile(r'[\x00-\x09\x0b-\x1f"\\]')  # what JSON escapes, but the \n between a chunk's lines
 
 
@@ -97,15 +101,18 @@ def record_time(timestamp_ms: int) -> str:
     return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + f".{ms:03d}000000Z"
 
 
-def fluent_bit_record(line: str, time: str, kubernetes_json: str, *, partial: bool = False) -> str:
+def fluent_bit_record(
+    line: str, time: str, kubernetes_json: str, *, partial: bool = False, source: str = "stdout"
+) -> str:
     """The JSON record Fluent Bit ships for one line (``time`` from :func:`record_time`, the
-    ``kubernetes`` map as JSON text); a ``partial`` piece of a split line has no newline."""
+    ``kubernetes`` map as JSON text, ``source`` the output stream it was written to: one of
+    :data:`OUTPUT_STREAMS`); a ``partial`` piece of a split line has no newline."""
     text = json.dumps(line if partial else line + "\n", ensure_ascii=False)
-    return f'{{"log":{text},"stream":"stdout","time":"{time}","kubernetes":{kubernetes_json}}}'
+    return f'{{"log":{text},"stream":"{source}","time":"{time}","kubernetes":{kubernetes_json}}}'
 
 
 def record_overhead(kubernetes_json: str) -> int:
-    """The bytes of a record around an empty, partial ``log``."""
+    """The bytes of a record around an empty, partial ``log`` (the same for both :data:`OUTPUT_STREAMS`)."""
     return len(fluent_bit_record("", record_time(0), kubernetes_json, partial=True).encode())
 
 

@@ -5,6 +5,12 @@ Kubernetes ``pods/{name}/log`` route serves while the pod exists) and as a Cloud
 group ``/aws/containerinsights/<cluster>/application`` on the container's Container Insights stream, which
 outlives the pod. The names, the records and the splitting of long lines are :mod:`.fluent_bit`'s.
 
+Each line keeps the output stream it was written to, ``stdout`` or ``stderr``, as the container runtime
+writes it into the node's log file: both streams go to the one pod log and the one CloudWatch stream, in the
+order the runtime read them, and each record's ``stream`` says which it was. A runtime hands stderr output
+over as :class:`StderrText` (a ``str``, so it passes through any output callback as the text it is);
+anything else is stdout.
+
 When the caller gives a container's Kubernetes metadata (:func:`~.fluent_bit.fluent_bit_kubernetes`), each
 event's message is the JSON record Fluent Bit ships (:func:`~.fluent_bit.fluent_bit_record`). The records
 are not stored: the store keeps each stream's metadata once and the lines themselves, and the CloudWatch API
@@ -41,6 +47,7 @@ from .sqlite import MAX_CHUNK_EVENTS, Store
 
 __all__ = [
     "LogLine",
+    "StderrText",
     "ContainerLines",
     "LogStore",
     "OutputBackpressure",
@@ -60,7 +67,7 @@ DEFAULT_MAX_BYTES_TOTAL = 1024 * 1024 * 1024
 BACKLOG_HIGH_BYTES = 8 << 20  # output handed to the writer and not written: readers pause above this
 BACKLOG_LOW_BYTES = 2 << 20  # ... and read again below this
 _FLUSH_BYTES = 1 << 20  # pending output this large is handed to the writer at once
-_MERGE_BYTES = 64 << 10  # consecutive small chunks of one stream at one time become one row
+_MERGE_BYTES = 64 << 10  # consecutive small chunks of one stream and source at one time become one row
 LOG_RETENTION_SECONDS = 7 * 24 * 3600  # as long as Batch keeps a finished job
 _EXPIRY_EVERY_SECONDS = 600.0  # how often (engine clock) a flush also deletes expired events
 
@@ -69,28 +76,36 @@ _EXPIRY_EVERY_SECONDS = 600.0  # how often (engine clock) a flush also deletes e
 class LogLine:
     timestamp: float  # epoch seconds
     message: str
+    source: str = "stdout"  # the output stream it was written to: stdout or stderr
+
+
+class StderrText(str):
+    """Output a container wrote to stderr (one line or several joined by ``\n``), as a runtime hands it to
+    :meth:`LogStore.append`: the text itself, marked with the stream it came from."""
+
+    __slots__ = ()
 
 
 class ContainerLines(Sequence):
-    """A container's last lines: a sequence of :class:`LogLine`, kept as blocks ``(timestamp, texts)`` (one
-    per chunk read) and made into ``LogLine`` objects only when read. A chatty job would otherwise create
+    """A container's last lines: a sequence of :class:`LogLine`, kept as blocks ``(timestamp, texts, source)``
+    (one per chunk read) and made into ``LogLine`` objects only when read. A chatty job would otherwise create
     an object the garbage collector tracks for every line, and its full collections (100-150 ms with a
     million lines) would stall the event loop."""
 
     __slots__ = ("_blocks", "_starts", "_len")
 
     def __init__(self) -> None:
-        self._blocks: list[tuple[float, list[str]]] = []
+        self._blocks: list[tuple[float, list[str], str]] = []
         self._starts: list[int] = []  # index of each block's first line
         self._len = 0
 
     def __len__(self) -> int:
         return self._len
 
-    def add(self, timestamp: float, texts: list[str]) -> None:
+    def add(self, timestamp: float, texts: list[str], source: str = "stdout") -> None:
         if texts:
             self._starts.append(self._len)
-            self._blocks.append((timestamp, texts))
+            self._blocks.append((timestamp, texts, source))
             self._len += len(texts)
 
     def keep_last(self, count: int) -> None:
@@ -99,16 +114,16 @@ class ContainerLines(Sequence):
         if drop <= 0:
             return
         first = bisect_right(self._starts, drop) - 1
-        ts, texts = self._blocks[first]
-        blocks = [(ts, texts[drop - self._starts[first] :])] + self._blocks[first + 1 :]
+        ts, texts, source = self._blocks[first]
+        blocks = [(ts, texts[drop - self._starts[first] :], source)] + self._blocks[first + 1 :]
         self._blocks, self._starts, self._len = [], [], 0
-        for ts, texts in blocks:
-            self.add(ts, texts)
+        for ts, texts, source in blocks:
+            self.add(ts, texts, source)
 
     def _line(self, index: int) -> LogLine:
         block = bisect_right(self._starts, index) - 1
-        ts, texts = self._blocks[block]
-        return LogLine(ts, texts[index - self._starts[block]])
+        ts, texts, source = self._blocks[block]
+        return LogLine(ts, texts[index - self._starts[block]], source)
 
     def __getitem__(self, index):  # type: ignore[override]
         if isinstance(index, slice):
@@ -120,9 +135,9 @@ class ContainerLines(Sequence):
         return self._line(index)
 
     def __iter__(self):
-        for ts, texts in self._blocks:
+        for ts, texts, source in self._blocks:
             for text in texts:
-                yield LogLine(ts, text)
+                yield LogLine(ts, text, source)
 
 
 def dropped_marker(limit_bytes: int, what: str) -> str:
@@ -233,12 +248,17 @@ class LogStore:
         stream: str,
         kubernetes: Mapping[str, Any] | None = None,
     ) -> None:
-        """Store a container's output: ``text`` is one line or several joined by ``\n`` (a chunk as read).
-        With ``kubernetes`` (:func:`.fluent_bit_kubernetes`, used from the stream's first output on) the
-        stream's events are Fluent Bit records."""
+        """Store a container's output: ``text`` is one line or several joined by ``\n`` (a chunk as read),
+        written to stderr when it is a :class:`StderrText`, else to stdout. With ``kubernetes``
+        (:func:`.fluent_bit_kubernetes`, used from the stream's first output on) the stream's events are
+        Fluent Bit records."""
         key = (pod_name, container)
         if key in self._dropped:
             return
+        source = "stdout"
+        if type(text) is not str:
+            source = "stderr" if isinstance(text, StderrText) else "stdout"
+            text = str(text)  # a plain str from here on (SQLite binds it as text, like any other)
         self._watch_loop()
         lines = text.split("\n")
         # the bytes of the messages (newlines are not part of an event), as CloudWatch's storedBytes counts
@@ -272,10 +292,13 @@ class LogStore:
         if kept is None:
             kept = self.lines[key] = ContainerLines()
             self._containers.setdefault(pod_name, set()).add(container)
-        kept.add(now, lines[-self.max_lines_per_container :] if len(lines) > self.max_lines_per_container else lines)
+        most = self.max_lines_per_container
+        kept.add(now, lines[-most:] if len(lines) > most else lines, source)
         if len(kept) >= 2 * self.max_lines_per_container:  # trim in blocks: O(1) per line on average
             kept.keep_last(self.max_lines_per_container)
-        self._queue_chunks(group, stream, int(now * 1000), lines, None if cut else text, partial, record)
+        self._queue_chunks(
+            group, stream, int(now * 1000), lines, None if cut else text, partial, record, source
+        )
         waiter = self._waiters.get(key)
         if waiter is not None:
             waiter.set()
@@ -289,9 +312,11 @@ class LogStore:
 
     def _queue_chunks(
         self, group: str, stream: str, ts: int, lines: list[str], text: str | None, partial: list[int],
-        record: tuple[str, int] | None,
+        record: tuple[str, int] | None, source: str,
     ) -> None:  # fmt: skip
-        """Pending chunks of at most :data:`MAX_CHUNK_EVENTS` events; ``text`` is the lines joined, if at hand."""
+        """Pending chunks of at most :data:`MAX_CHUNK_EVENTS` events; ``text`` is the lines joined, if at
+        hand. A chunk holds lines of one output stream (``source``): NULL for stdout, else its name."""
+        stored_source = None if source == "stdout" else source
         for start in range(0, len(lines), MAX_CHUNK_EVENTS):
             part = lines[start : start + MAX_CHUNK_EVENTS]
             body = text if text is not None and len(part) == len(lines) else "\n".join(part)
@@ -306,8 +331,8 @@ class LogStore:
             last = self._pending[-1] if self._pending else None
             if (
                 last is not None and last[0] == group and last[1] == stream and last[2] == ts
-                and not marks and last[7] is None and len(last[3]) + len(body) < _MERGE_BYTES
-                and last[4] + events <= MAX_CHUNK_EVENTS
+                and last[9] == stored_source and not marks and last[7] is None
+                and len(last[3]) + len(body) < _MERGE_BYTES and last[4] + events <= MAX_CHUNK_EVENTS
             ):  # fmt: skip
                 last[3] = last[3] + "\n" + body
                 last[4] += events
@@ -316,7 +341,7 @@ class LogStore:
             else:
                 self._pending.append(
                     [group, stream, ts, body, events, stored, output, json.dumps(marks) if marks else None,
-                     record[0] if record else None]
+                     record[0] if record else None, stored_source]
                 )  # fmt: skip
             self._pending_bytes += len(body)
         if self._pending_bytes >= self._flush_bytes:

@@ -8,7 +8,9 @@ CloudWatch log events live in two tables: ``log_streams`` (one row per group and
 stream's first/last times, stored bytes and the Kubernetes metadata of its Fluent Bit records, kept up
 to date on insert, so DescribeLogStreams never aggregates events) and ``log_chunks``: one row per chunk
 of consecutive events of one stream that share a timestamp (what one read of a container's pipe gave),
-their messages joined by ``\n`` (a message never holds one). Events are numbered by ``seq``, a global
+their messages joined by ``\n`` (a message never holds one), all written to one output stream of the
+container (``source``: NULL for stdout, ``'stderr'``; a database from before the column reads as stdout).
+Events are numbered by ``seq``, a global
 counter in ingestion order; a chunk's row id is the ``seq`` of its last event, so a chunk holds events
 ``last_seq - events + 1 .. last_seq``; its time is kept as milliseconds after the stream's ``base_ms``.
 An event's timestamp is its ingestion time, so ``seq`` order is time order. One row per chunk instead of
@@ -60,7 +62,8 @@ CREATE TABLE IF NOT EXISTS log_chunks (
     offset_ms INTEGER NOT NULL,
     stored INTEGER NOT NULL,
     partial TEXT,
-    text TEXT NOT NULL
+    text TEXT NOT NULL,
+    source TEXT
 );
 CREATE INDEX IF NOT EXISTS log_chunks_by_stream ON log_chunks (stream_id, last_seq);
 DROP VIEW IF EXISTS log_events_view;
@@ -133,6 +136,8 @@ class Store:
             self._db.execute("UPDATE log_streams SET output_bytes = stored_bytes")
         if "kubernetes" not in columns:
             self._db.execute("ALTER TABLE log_streams ADD COLUMN kubernetes TEXT")
+        if "source" not in {row[1] for row in self._db.execute("PRAGMA table_info(log_chunks)")}:
+            self._db.execute("ALTER TABLE log_chunks ADD COLUMN source TEXT")  # older chunks: stdout (NULL)
         streams = self._db.execute("SELECT id, log_group, log_stream, base_ms FROM log_streams").fetchall()
         self._stream_ids = {(group, stream): sid for sid, group, stream, _ in streams}
         self._stream_base = {sid: base for sid, _, _, base in streams}  # a chunk stores its ms after this
@@ -161,7 +166,8 @@ class Store:
             else:
                 chunks.append((sid, offset, [message], group, stream, base))
         self._write_chunks([
-            (group, stream, base + offset, "\n".join(ms), len(ms), _utf8_len("".join(ms)), _utf8_len("".join(ms)), None, None)
+            (group, stream, base + offset, "\n".join(ms), len(ms), _utf8_len("".join(ms)),
+             _utf8_len("".join(ms)), None, None, None)
             for _, offset, ms, group, stream, base in chunks
         ])  # fmt: skip
         self._db.execute("DROP TABLE log_stream_events")
@@ -174,7 +180,7 @@ class Store:
     def append_log_events(self, rows: list[tuple[str, str, int, int, str]]) -> None:
         """Insert ``(group, stream, timestamp ms, ingestion ms, message)`` plain-line events, one chunk each."""
         self.append_log_chunks(
-            [(g, st, ts, m, 1, _utf8_len(m), _utf8_len(m), None, None) for g, st, ts, _, m in rows]
+            [(g, st, ts, m, 1, _utf8_len(m), _utf8_len(m), None, None, None) for g, st, ts, _, m in rows]
         )
 
     # -- the log writer: log events are written on a thread of their own, so the event loop never waits on
@@ -231,11 +237,12 @@ class Store:
 
     def append_log_chunks(self, chunks: list[tuple]) -> None:
         """Hand over chunks ``(group, stream, timestamp ms, text, events, stored bytes, output bytes, partial,
-        kubernetes)`` to be inserted in one transaction (on the writer thread when there is one); never
-        blocks. ``text`` is the chunk's messages joined by ``\n`` (``events`` of them, at most
+        kubernetes, source)`` to be inserted in one transaction (on the writer thread when there is one);
+        never blocks. ``text`` is the chunk's messages joined by ``\n`` (``events`` of them, at most
         :data:`MAX_CHUNK_EVENTS`); ``stored bytes`` what CloudWatch counts (the messages as served),
         ``output bytes`` the text's own; ``partial`` a JSON list of the indices of pieces of a split line (or
-        None); ``kubernetes`` the stream's Fluent Bit metadata as JSON text (None: plain-line messages)."""
+        None); ``kubernetes`` the stream's Fluent Bit metadata as JSON text (None: plain-line messages);
+        ``source`` the output stream the text was written to (None: stdout, or ``"stderr"``)."""
         if chunks:
             self._submit(self._write_chunks, chunks, size=sum(len(c[3]) for c in chunks))
 
@@ -264,10 +271,11 @@ class Store:
         seq = self._next_seq
         self._log_db.execute("BEGIN")
         try:
-            for group, stream, ts, text, events, stored, output, partial, kubernetes in chunks:
+            for group, stream, ts, text, events, stored, output, partial, kubernetes, source in chunks:
                 sid = self._stream_id(group, stream, ts, kubernetes)
                 seq += events
-                rows.append((seq - 1, sid, events, ts - self._stream_base[sid], stored, partial, text))
+                offset = ts - self._stream_base[sid]
+                rows.append((seq - 1, sid, events, offset, stored, partial, text, source))
                 stat = stats.get(sid)
                 if stat is None:
                     stats[sid] = [ts, ts, stored, output]
@@ -276,8 +284,8 @@ class Store:
                     stat[2] += stored
                     stat[3] += output
             self._log_db.executemany(
-                "INSERT INTO log_chunks (last_seq, stream_id, events, offset_ms, stored, partial, text) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO log_chunks (last_seq, stream_id, events, offset_ms, stored, partial, text, "
+                "source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
             self._log_db.executemany(
@@ -358,10 +366,11 @@ class Store:
     def stream_chunks(
         self, group: str, stream: str, *, after: int | None = None, before: int | None = None,
         start_ms: int | None = None, end_ms: int | None = None, descending: bool = False,
-    ) -> Iterator[tuple[int, int, str, int, str | None, str, str | None]]:  # fmt: skip
+    ) -> Iterator[tuple[int, int, str, int, str | None, str, str | None, str]]:  # fmt: skip
         """The chunks of one stream holding events with ``seq`` above ``after`` (or below ``before``) and a
         timestamp in ``[start_ms, end_ms]``, in ``seq`` order (newest first when ``descending``), read as
-        they are iterated: ``(last_seq, events, stream, timestamp ms, partial, text, kubernetes)``."""
+        they are iterated: ``(last_seq, events, stream, timestamp ms, partial, text, kubernetes, source)``,
+        ``source`` the output stream (``stdout`` or ``stderr``)."""
         self.sync_logs()
         row = self._db.execute(
             "SELECT id, base_ms, kubernetes FROM log_streams WHERE log_group = ? AND log_stream = ?", (group, stream)
@@ -383,17 +392,20 @@ class Store:
             where.append("offset_ms <= ?")
             params.append(end_ms - base)
         cursor = self._db.execute(
-            "SELECT last_seq, events, offset_ms, partial, text FROM log_chunks "
+            "SELECT last_seq, events, offset_ms, partial, text, COALESCE(source, 'stdout') FROM log_chunks "
             f"WHERE {' AND '.join(where)} ORDER BY last_seq {'DESC' if descending else 'ASC'}",
             params,
         )
-        return ((seq, n, stream, base + offset, partial, text, kubernetes) for seq, n, offset, partial, text in cursor)
+        return (
+            (seq, n, stream, base + offset, partial, text, kubernetes, source)
+            for seq, n, offset, partial, text, source in cursor
+        )
 
     def scan_chunks(
         self, stream_where: str, params: tuple[Any, ...], *, after: int | None = None,
         start_ms: int | None = None, end_ms: int | None = None, text_terms: Iterable[str] = (),
         descending: bool = False,
-    ) -> Iterator[tuple[int, int, str, int, str | None, str, str | None]]:  # fmt: skip
+    ) -> Iterator[tuple[int, int, str, int, str | None, str, str | None, str]]:  # fmt: skip
         """The chunks of the streams that ``stream_where`` selects (it may name ``log_group`` and
         ``log_stream``) in global ``seq`` (ingestion) order, read as they are iterated, in the form of
         :meth:`stream_chunks`. ``text_terms``: of plain-line streams, only chunks whose text holds each of
@@ -414,7 +426,8 @@ class Store:
             where.append("(s.kubernetes IS NOT NULL OR instr(c.text, ?) > 0)")
             values.append(term)
         cursor = self._db.execute(
-            "SELECT c.last_seq, c.events, s.log_stream, s.base_ms + c.offset_ms, c.partial, c.text, s.kubernetes "
+            "SELECT c.last_seq, c.events, s.log_stream, s.base_ms + c.offset_ms, c.partial, c.text, "
+            "s.kubernetes, COALESCE(c.source, 'stdout') "
             "FROM log_chunks c CROSS JOIN log_streams s ON s.id = c.stream_id "
             f"WHERE {' AND '.join(where)} ORDER BY c.last_seq {'DESC' if descending else 'ASC'}",
             values,
@@ -428,7 +441,8 @@ class Store:
         order, newest first when ``descending``: the text each container printed (the CloudWatch API wraps
         it in its Fluent Bit record). ``sql_where`` may name ``log_group`` and ``log_stream``."""
         events: list[tuple[int, str, int, int, str]] = []
-        for last, count, stream, ts, _, text, _ in self.scan_chunks(sql_where, params, descending=descending):
+        chunks = self.scan_chunks(sql_where, params, descending=descending)
+        for last, count, stream, ts, _, text, _, _ in chunks:
             lines = text.split("\n")
             numbered = zip(range(last - count + 1, last + 1), lines)
             for seq, line in reversed(list(numbered)) if descending else numbered:

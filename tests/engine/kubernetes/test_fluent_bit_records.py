@@ -17,6 +17,7 @@ import pytest
 from batch_eks_provider.hooks.pods import BatchEksPodHook, PodRef
 from batch_eks_provider.local import LocalEngine
 from batch_eks_provider.local.store.fluent_bit import MAX_EVENT_BYTES, container_id, fluent_bit_kubernetes, log_stream_name
+from batch_eks_provider.local.store.logs import StderrText
 from tests.support.aws import aws_client
 from tests.support.blueprint import CLUSTER, LOG_GROUP, NAMESPACE
 from tests.support.provider import aws_connection_json
@@ -104,6 +105,22 @@ def test_filter_patterns_match_the_record_as_cloudwatch_stores_it(engine):
     assert logs_of("aws-batch.filtered -ERROR") == ["starting\n", "retrying\n"]  # the pod name is in every record
     assert logs_of(POD_UID) == ["starting\n", "ERROR disk full\n", "retrying\n", "ERROR again\n"]
     assert logs_of("nowhere") == []
+
+
+def test_a_line_written_to_stderr_is_a_stderr_record_on_the_containers_one_stream(engine):
+    stream, _ = _print(engine, "aws-batch.both-streams", "main", "out", StderrText("err\nerr2"), "out2")
+    records = [json.loads(e["message"]) for e in _events(engine, stream)]
+    assert [(r["log"], r["stream"]) for r in records] == [
+        ("out\n", "stdout"), ("err\n", "stderr"), ("err2\n", "stderr"), ("out2\n", "stdout")
+    ]
+    logs = aws_client("logs", engine.url)
+
+    def filtered(pattern: str) -> list[str]:
+        events = logs.filter_log_events(logGroupName=LOG_GROUP, logStreamNames=[stream], filterPattern=pattern)["events"]
+        return [json.loads(e["message"])["log"] for e in events]
+
+    assert filtered("stderr") == ["err\n", "err2\n"]  # the pattern matches the record, its stream too
+    assert filtered("-stderr") == ["out\n", "out2\n"]
 
 
 def test_the_provider_reads_the_records_back_whole_with_and_without_the_node(engine, monkeypatch):

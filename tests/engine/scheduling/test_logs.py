@@ -1,9 +1,10 @@
-"""The engine's log store: bounded memory per container, per-pod bookkeeping, CloudWatch retention."""
+"""The engine's log store: bounded memory per container, per-pod bookkeeping, CloudWatch retention, and the
+output stream (stdout or stderr) of every line."""
 
 from __future__ import annotations
 
 from batch_eks_provider.local.clock import ManualClock
-from batch_eks_provider.local.store.logs import LogStore
+from batch_eks_provider.local.store.logs import LogStore, StderrText
 from batch_eks_provider.local.store.sqlite import Store
 
 GROUP = "/aws/containerinsights/test-cluster/application"
@@ -104,6 +105,46 @@ def test_events_stored_one_row_each_by_an_earlier_engine_are_read_back_after_the
     logs.flush()
     assert [r[4] for r in store.select_log_events("log_stream = ?", ("s-a",), 10)] == ["one", "two", "six", "seven"]
     store.close()
+
+
+def test_each_line_keeps_its_output_stream_in_memory_and_in_the_stored_chunks_in_the_order_printed():
+    logs, _, store = _store()  # one timestamp for all: only the stream keeps the chunks apart
+    logs.append("pod-a", "main", "out", group=GROUP, stream="s-a")
+    logs.append("pod-a", "main", StderrText("err\nerr2"), group=GROUP, stream="s-a")
+    logs.append("pod-a", "main", "out2", group=GROUP, stream="s-a")
+    kept = [(line.message, line.source) for line in logs.lines[("pod-a", "main")]]
+    assert kept == [("out", "stdout"), ("err", "stderr"), ("err2", "stderr"), ("out2", "stdout")]
+    logs.flush()
+    chunks = [(chunk[5], chunk[7]) for chunk in store.stream_chunks(GROUP, "s-a")]
+    assert chunks == [("out", "stdout"), ("err\nerr2", "stderr"), ("out2", "stdout")]
+    assert [r[4] for r in store.select_log_events("log_stream = ?", ("s-a",), 10)] == ["out", "err", "err2", "out2"]
+
+
+def test_chunks_stored_before_the_output_stream_was_kept_read_as_stdout_after_the_upgrade(tmp_path):
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "engine.sqlite3", isolation_level=None)
+    db.executescript(  # log_chunks without its source column, as an engine before it made it
+        "CREATE TABLE log_streams (id INTEGER PRIMARY KEY, log_group TEXT NOT NULL, log_stream TEXT NOT NULL,"
+        " first_ingestion INTEGER NOT NULL, first_event INTEGER NOT NULL, last_event INTEGER NOT NULL,"
+        " last_ingestion INTEGER NOT NULL, stored_bytes INTEGER NOT NULL, base_ms INTEGER NOT NULL,"
+        " output_bytes INTEGER NOT NULL DEFAULT 0, kubernetes TEXT, UNIQUE (log_group, log_stream));"
+        "CREATE TABLE log_chunks (last_seq INTEGER PRIMARY KEY, stream_id INTEGER NOT NULL, events INTEGER NOT NULL,"
+        " offset_ms INTEGER NOT NULL, stored INTEGER NOT NULL, partial TEXT, text TEXT NOT NULL);"
+        f"INSERT INTO log_streams VALUES (1, '{GROUP}', 's-a', 1000, 1000, 1000, 1000, 6, 1000, 6, NULL);"
+        "INSERT INTO log_chunks VALUES (2, 1, 2, 0, 6, NULL, 'one\ntwo');"
+    )
+    db.close()
+    store = Store(tmp_path)
+    assert [(c[5], c[7]) for c in store.stream_chunks(GROUP, "s-a")] == [("one\ntwo", "stdout")]
+    logs = LogStore(store, ManualClock(start=2.0))
+    logs.append("pod-a", "main", StderrText("three"), group=GROUP, stream="s-a")
+    logs.flush()
+    assert [(c[5], c[7]) for c in store.stream_chunks(GROUP, "s-a")] == [("one\ntwo", "stdout"), ("three", "stderr")]
+    store.close()
+    reopened = Store(tmp_path)
+    assert [c[7] for c in reopened.scan_chunks("log_group = ?", (GROUP,))] == ["stdout", "stderr"]
+    reopened.close()
 
 
 def test_ids_and_names_of_a_container_as_container_insights_has_them():
