@@ -3,8 +3,9 @@
 Init containers run one after another, then the containers run side by side, as kubelet does. Each
 container's argv is ``command + args`` (the engine has no images, so there is no image entrypoint to fall
 back on: a container with neither fails at once with a clear reason). Output lines go to the
-``on_output`` callback; the memory limit is enforced by watching the process tree's resident memory and
-killing it (``OOMKilled``, exit code 137) when it goes over, as the kernel's cgroup OOM killer would.
+``on_output`` callback (stderr's as :class:`~..store.logs.StderrText`, the engine's own messages as
+stdout); the memory limit is enforced by watching the process tree's resident memory and killing it
+(``OOMKilled``, exit code 137) when it goes over, as the kernel's cgroup OOM killer would.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ class PodRun:
     container_ids: dict[str, str] = field(default_factory=dict)  # container name -> its containerID, once known
 
 
-OutputCallback = Callable[[str, str, str], None]  # (pod_name, container_name, line)
+OutputCallback = Callable[[str, str, str], None]  # (pod_name, container_name, lines); stderr's a StderrText
 StartedCallback = Callable[[str], None]  # (pod_name): every container of the pod has started
 
 

@@ -258,8 +258,9 @@ def log_container(pod: Pod, requested: str | None, previous: bool = False) -> st
 def log_lines(
     logs: LogStore, pod: Pod, container: str, *, since: float | None = None, tail: int | None = None
 ) -> tuple[list[LogLine], int]:
-    """The lines the engine keeps of the pod's container, and the index of the first one asked for: the
-    first at or after ``since`` (epoch seconds), and not before the last ``tail`` lines."""
+    """The lines the engine keeps of the pod's container (stdout's and stderr's in the one order they were
+    read, as ``kubectl logs`` shows both), and the index of the first one asked for: the first at or after
+    ``since`` (epoch seconds), and not before the last ``tail`` lines."""
     lines = list(logs.lines.get((pod.name, container), []))
     start = 0
     if since is not None:

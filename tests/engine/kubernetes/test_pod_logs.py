@@ -1,5 +1,5 @@
 """``pods/{name}/log`` through the ``kubernetes`` client: follow, container, tailLines, sinceSeconds, timestamps,
-and pod retention (the pod goes away; CloudWatch Logs keeps the lines)."""
+stdout and stderr in one log, and pod retention (the pod goes away; CloudWatch Logs keeps the lines)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from kubernetes.client import ApiException
 from batch_eks_provider.hooks.pod_logs import fluent_bit_message
 from tests.support.waits import wait_for, wait_for_job
 from tests.support.aws import aws_client
-from tests.support.blueprint import LOG_GROUP, NAMESPACE, submit_command, submit_gated_job
+from tests.support.blueprint import DEFINITION, LOG_GROUP, NAMESPACE, QUEUE, submit_command, submit_gated_job
 from tests.support.kubernetes import core_v1, running_pod
 
 
@@ -99,6 +99,62 @@ def test_container_choice_in_a_pod_with_two_containers(batch, core):
     with pytest.raises(ApiException) as raised:
         read_log(core, pod_name, NAMESPACE, container="nope")
     assert json.loads(raised.value.body)["message"] == f"container nope is not valid for pod {pod_name}"
+
+
+# prints out, err (to stderr), out2, each line once the engine has read the one before (nothing is left unread
+# in its pipe): lines written microseconds apart to the two pipes are read in either order, as on a node
+_EACH_LINE_ONCE_THE_LAST_IS_READ = (
+    "import fcntl, struct, sys, termios, time\n"
+    "def unread(f):\n"
+    "    return struct.unpack('i', fcntl.ioctl(f.fileno(), termios.FIONREAD, bytes(4)))[0]\n"
+    "for f, line in ((sys.stdout, 'out'), (sys.stderr, 'err'), (sys.stdout, 'out2')):\n"
+    "    print(line, file=f, flush=True)\n"
+    "    for _ in range(2000):\n"
+    "        if not unread(f):\n"
+    "            break\n"
+    "        time.sleep(0.005)\n"
+)
+
+
+def _records(engine, attempt: dict) -> list[dict]:
+    """The Fluent Bit records of the attempt's one container, from CloudWatch Logs through boto3."""
+    logs = aws_client("logs", engine.url)
+    prefix = f"{attempt['nodeName']}-application.var.log.containers.{attempt['podName']}_{attempt['podNamespace']}_"
+    (stream,) = logs.describe_log_streams(logGroupName=LOG_GROUP, logStreamNamePrefix=prefix)["logStreams"]
+    events = logs.get_log_events(logGroupName=LOG_GROUP, logStreamName=stream["logStreamName"], startFromHead=True)
+    return [json.loads(e["message"]) for e in events["events"]]
+
+
+def test_stdout_and_stderr_are_one_pod_log_and_each_record_says_which_stream_a_line_went_to(engine, batch, core):
+    """``echo out; echo err >&2; echo out2``: the pod log has the three lines (stdout's in their order) and
+    CloudWatch the same lines in the same order, each record's ``stream`` the one the line was written to.
+    Which of ``err`` and ``out2`` comes first depends on when the engine read each pipe (the next test)."""
+    job_id = submit_command(batch, "echo out; echo err >&2; echo out2")
+    attempt = wait_for_job(batch, job_id)["eksAttempts"][0]
+    pod_log = read_log(core, attempt["podName"], NAMESPACE).splitlines()
+    assert sorted(pod_log) == ["err", "out", "out2"] and pod_log.index("out") < pod_log.index("out2")
+    records = _records(engine, attempt)
+    assert [r["log"] for r in records] == [line + "\n" for line in pod_log]
+    assert {r["log"]: r["stream"] for r in records} == {"out\n": "stdout", "err\n": "stderr", "out2\n": "stdout"}
+
+
+def test_lines_of_both_streams_come_in_the_order_written_once_each_was_read_before_the_next(engine, batch, core):
+    container = {"command": ["python3", "-c", _EACH_LINE_ONCE_THE_LAST_IS_READ], "args": []}
+    job_id = batch.submit_job(
+        jobName="both-streams", jobQueue=QUEUE, jobDefinition=DEFINITION,
+        eksPropertiesOverride={"podProperties": {"containers": [container]}},
+    )["jobId"]  # fmt: skip
+    attempt = wait_for_job(batch, job_id)["eksAttempts"][0]
+    assert attempt["containers"][0]["exitCode"] == 0
+    assert read_log(core, attempt["podName"], NAMESPACE) == "out\nerr\nout2\n"
+    followed = core.read_namespaced_pod_log(attempt["podName"], NAMESPACE, follow=True, _preload_content=False)
+    assert _lines(followed) == ["out", "err", "out2"]
+    url = f"{engine.url}/api/v1/namespaces/{NAMESPACE}/pods/{attempt['podName']}/log?timestamps=true"
+    with urllib.request.urlopen(urllib.request.Request(url, headers={"Authorization": "Bearer k8s-aws-v1.x"})) as r:
+        stamped = r.read().decode().splitlines()
+    assert [line.split(" ", 1)[1] for line in stamped] == ["out", "err", "out2"]
+    records = _records(engine, attempt)
+    assert [(r["log"], r["stream"]) for r in records] == [("out\n", "stdout"), ("err\n", "stderr"), ("out2\n", "stdout")]
 
 
 def _advance(engine, seconds: float) -> None:
