@@ -8,8 +8,10 @@ output lines to ``on_output``, the pod's end to ``on_exit``), so the scheduler d
 2. the sandbox starts (:mod:`.docker_pod`), then the init containers one after another, then the containers
    side by side, each joined to the sandbox's namespaces;
 3. each container's output is followed from the daemon's log (json-file) and handed on line by line, as the
-   process runtime does; its exit code and ``OOMKilled`` come from ``docker inspect`` (the kernel's cgroup
-   OOM killer: exit 137, reason ``OOMKilled``);
+   process runtime does: stdout's and stderr's apart (each frame of the log says its stream; stderr's lines
+   are handed on as :class:`~..store.logs.StderrText`), in the order the daemon logged them; its exit code
+   and ``OOMKilled`` come from ``docker inspect`` (the kernel's cgroup OOM killer: exit 137, reason
+   ``OOMKilled``);
 4. at the pod's end the sandbox is killed; the containers stay (exited) until the pod is deleted
    (:meth:`forget`, after the pod retention time), as kubelet keeps them, then they and the pod's volumes
    are removed.
@@ -28,11 +30,13 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
+from ..store.logs import StderrText
 from .docker_daemon import (
     LABEL_ENGINE_HOST,
     LABEL_ENGINE_PID,
@@ -71,6 +75,7 @@ from .process import (
 __all__ = ["DockerRuntime"]
 
 _MAX_PARTIAL_BYTES = 4 << 20  # a line without a newline is handed on in pieces of this size
+_FRAME_STREAMS = {1: "stdout", 2: "stderr"}  # a frame's stream byte in the multiplexed log stream
 _STOP_POLL_SECONDS = 0.1  # how often a pull in progress looks whether the pod was stopped
 _WAITING_REASON = "ContainerCreating"  # what a container whose pod never got to start it was doing
 
@@ -324,7 +329,11 @@ class DockerRuntime:
         if run.stop_reason:  # stopped while the container was being started
             self._signal(container_id, run.stop_signal)
         loop = asyncio.get_running_loop()
-        emit = lambda text: loop.call_soon_threadsafe(self.on_output, run.pod_name, spec.name, text)  # noqa: E731
+
+        def emit(text: str, source: str) -> None:  # on the stream thread
+            output = StderrText(text) if source == "stderr" else text
+            loop.call_soon_threadsafe(self.on_output, run.pod_name, spec.name, output)
+
         try:
             exit_code, oom_killed = await self._call(self._streams, self._follow, container_id, emit)
         finally:
@@ -338,28 +347,65 @@ class DockerRuntime:
         name = config.pop("name")
         return self.client.api.create_container(name=name, **config)["Id"]
 
-    def _follow(self, container_id: str, emit: Callable[[str], None]) -> tuple[int, bool]:
-        """Hand on the container's output (complete lines of each chunk, joined by ``\\n``) until it exits;
+    def _follow(self, container_id: str, emit: Callable[[str, str], None]) -> tuple[int, bool]:
+        """Hand on the container's output until it exits, ``emit(lines, stream)``: the complete lines of
+        each frame of its log (joined by ``\\n``), stdout's and stderr's each with its own partial line;
         then its exit code and whether the kernel's OOM killer ended it. Runs on a stream thread."""
-        partial = b""
+        partial = {"stdout": b"", "stderr": b""}
         try:
-            for chunk in self._stream_client.api.logs(container_id, stream=True, follow=True, stdout=True, stderr=True):
-                data = partial + chunk if partial else chunk
+            for source, chunk in _log_frames(self._stream_client.api, container_id):
+                data = partial[source] + chunk if partial[source] else chunk
                 end = data.rfind(b"\n")
                 if end < 0:
-                    partial = data
-                    if len(partial) >= _MAX_PARTIAL_BYTES:
-                        emit(_decode(partial))
-                        partial = b""
+                    partial[source] = data
+                    if len(data) >= _MAX_PARTIAL_BYTES:
+                        emit(_decode(data), source)
+                        partial[source] = b""
                     continue
-                partial = data[end + 1 :]
-                emit(_decode(data[:end]))
+                partial[source] = data[end + 1 :]
+                emit(_decode(data[:end]), source)
         finally:
-            if partial:
-                emit(_decode(partial))
+            for source, rest in partial.items():
+                if rest:
+                    emit(_decode(rest), source)
         self._stream_client.api.wait(container_id)
         state = self._stream_client.api.inspect_container(container_id)["State"]
         return int(state.get("ExitCode", 255)), bool(state.get("OOMKilled"))
+
+
+def _log_frames(api: Any, container_id: str) -> Iterator[tuple[str, bytes]]:
+    """A container's followed log as ``(stream, data)`` frames, ``stream`` ``stdout`` or ``stderr``, in the
+    order the daemon logged them: the Docker API's multiplexed stream (the engine's containers have no TTY),
+    each frame an 8-byte header (its stream, then the payload's length) and the payload. docker-py's
+    ``logs(stream=True)`` yields the payloads only, dropping each frame's stream, so the request is made
+    here with its client."""
+    response = api._get(
+        api._url("/containers/{0}/logs", container_id),
+        params={"stdout": 1, "stderr": 1, "follow": 1, "timestamps": 0, "tail": "all"},
+        stream=True,
+    )
+    try:
+        api._raise_for_status(response)
+        while len(header := _read_exactly(response.raw, 8)) == 8:
+            kind, length = struct.unpack(">BxxxL", header)
+            data = _read_exactly(response.raw, length)
+            if data:
+                yield _FRAME_STREAMS.get(kind, "stdout"), data
+            if len(data) < length:  # the log ended inside a frame
+                return
+    finally:
+        response.close()
+
+
+def _read_exactly(raw: Any, size: int) -> bytes:
+    """``size`` bytes of a response body, or fewer where it ends."""
+    data = b""
+    while len(data) < size:
+        more = raw.read(size - len(data))
+        if not more:
+            break
+        data += more
+    return data
 
 
 def _decode(raw: bytes) -> str:

@@ -85,6 +85,14 @@ class DockerEnv(Env):
     def output(self, attempt: dict[str, Any], container: str = "main") -> list[str]:
         """What a container printed, from CloudWatch Logs through boto3: every stream of the container (the
         stream name may end in the container id), each event's text (the ``log`` of a Fluent Bit record)."""
+        return [_text(message) for message in self.messages(attempt, container)]
+
+    def records(self, attempt: dict[str, Any], container: str = "main") -> list[dict[str, Any]]:
+        """The Fluent Bit records of a container's events, from CloudWatch Logs through boto3."""
+        return [json.loads(message) for message in self.messages(attempt, container)]
+
+    def messages(self, attempt: dict[str, Any], container: str = "main") -> list[str]:
+        """The messages of every CloudWatch Logs event of a container, through boto3."""
         cluster = attempt["eksClusterArn"].rsplit("/", 1)[-1]
         group = f"/aws/containerinsights/{cluster}/application"
         prefix = (
@@ -92,13 +100,13 @@ class DockerEnv(Env):
             f"{attempt['podName']}_{attempt['podNamespace']}_{container}"
         )
         streams = self.logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=prefix)["logStreams"]
-        lines: list[str] = []
+        messages: list[str] = []
         for stream in streams:
             events = self.logs.get_log_events(
                 logGroupName=group, logStreamName=stream["logStreamName"], startFromHead=True
             )["events"]
-            lines += [_text(e["message"]) for e in events]
-        return lines
+            messages += [e["message"] for e in events]
+        return messages
 
     def wait_for_output(self, job_id: str, line: str, container: str = "main", timeout: float = 20.0) -> None:
         """Wait until the job's running attempt has printed ``line``."""

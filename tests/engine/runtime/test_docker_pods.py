@@ -1,5 +1,6 @@
 """Pods in their images on the docker runtime, through boto3 as a user sees them: images, ENTRYPOINT/CMD,
-limits and OOM, a missing image, two containers sharing a pod, init containers and volumes."""
+limits and OOM, a missing image, two containers sharing a pod, init containers and volumes, stdout and
+stderr."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 import docker
 import pytest
 
+from tests.engine.scheduling.kubernetes_client import core_v1
 from tests.support.waits import wait_for
 from tests.support.docker_images import BUSYBOX_IMAGE, ENTRYPOINT_IMAGE, IMAGE_MARKER, containers_labelled
 
@@ -58,6 +60,20 @@ def test_command_and_args_over_the_image_entrypoint_and_cmd(denv, override, prin
     done = denv.wait(job_id)
     assert done["status"] == "SUCCEEDED", done.get("statusReason")
     assert denv.output(done["eksAttempts"][0]) == [printed]
+
+
+def test_stdout_and_stderr_are_one_pod_log_and_each_record_says_which_stream_a_line_went_to(denv):
+    # the daemon reads a container's two pipes apart (as containerd does on a node), so lines written
+    # microseconds apart to the two come in either order; the pauses make the order the one written
+    script = "echo out; sleep 0.5; echo err >&2; sleep 0.5; echo out2"
+    denv.image_definition("both-streams", BUSYBOX_IMAGE, command=["sh", "-c", script])
+    done = denv.wait(denv.submit("q", "both-streams"))
+    assert done["status"] == "SUCCEEDED", done.get("statusReason")
+    attempt = done["eksAttempts"][0]
+    pod_log = core_v1(denv).read_namespaced_pod_log(attempt["podName"], attempt["podNamespace"], _preload_content=False)
+    assert pod_log.data.decode() == "out\nerr\nout2\n"
+    records = denv.records(attempt)
+    assert [(r["log"], r["stream"]) for r in records] == [("out\n", "stdout"), ("err\n", "stderr"), ("out2\n", "stdout")]
 
 
 def test_env_working_dir_and_user(denv):
