@@ -8,8 +8,8 @@ output lines to ``on_output``, the pod's end to ``on_exit``), so the scheduler d
 2. the sandbox starts (:mod:`.docker_pod`), then the init containers one after another, then the containers
    side by side, each joined to the sandbox's namespaces;
 3. each container's output is followed from the daemon's log (json-file) and handed on line by line, as the
-   process runtime does: stdout's and stderr's apart (each frame of the log says its stream; stderr's lines
-   are handed on as :class:`~..store.logs.StderrText`), in the order the daemon logged them; its exit code
+   process runtime does: stdout's and stderr's apart (each frame of the log says its stream, handed on with
+   the lines), in the order the daemon logged them; its exit code
    and ``OOMKilled`` come from ``docker inspect`` (the kernel's cgroup OOM killer: exit 137, reason
    ``OOMKilled``);
 4. at the pod's end the sandbox is killed; the containers stay (exited) until the pod is deleted
@@ -36,7 +36,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ..store.logs import StderrText
 from .docker_daemon import (
     LABEL_ENGINE_HOST,
     LABEL_ENGINE_PID,
@@ -199,7 +198,7 @@ class DockerRuntime:
             pass
 
     def _say(self, run: PodRun, container: str, text: str) -> None:
-        self.on_output(run.pod_name, container, text)
+        self.on_output(run.pod_name, container, text, "stdout")
 
     async def _run_pod(self, run: PodRun) -> None:
         """Run the pod to its end; ``on_exit`` is called whatever goes wrong, so no job stays RUNNING for ever."""
@@ -331,8 +330,7 @@ class DockerRuntime:
         loop = asyncio.get_running_loop()
 
         def emit(text: str, source: str) -> None:  # on the stream thread
-            output = StderrText(text) if source == "stderr" else text
-            loop.call_soon_threadsafe(self.on_output, run.pod_name, spec.name, output)
+            loop.call_soon_threadsafe(self.on_output, run.pod_name, spec.name, text, source)
 
         try:
             exit_code, oom_killed = await self._call(self._streams, self._follow, container_id, emit)

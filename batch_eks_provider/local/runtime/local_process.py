@@ -4,7 +4,7 @@ stderr, kept apart as a container runtime keeps them), exit through a Linux pidf
 (whose own subprocess support forks instead of vforking, which is several times slower for a large parent
 process).
 
-Each read's complete lines are handed on at once, stderr's as :class:`~..store.logs.StderrText`. The two
+Each read's complete lines are handed on at once, with the stream they came from (``stdout``, ``stderr``). The two
 pipes are read as the loop finds them readable, so lines come in the order they were read: each stream's
 in the order written, and a line of one stream written while the other's last write is still unread may
 come before it (containerd and dockerd read the two pipes of a container separately too).
@@ -29,7 +29,7 @@ from concurrent.futures import Executor
 from pathlib import Path
 from typing import Callable
 
-from ..store.logs import StderrText, output_backpressure
+from ..store.logs import output_backpressure
 from .containment import kill_cgroup, wrap_argv
 
 __all__ = ["LocalProcess", "spawn", "PIDFD_AVAILABLE", "kill_process_group"]
@@ -64,6 +64,10 @@ def kill_process_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
+LineCallback = Callable[[str, str], None]
+"""``on_line(lines, stream)``: one or more lines as read (joined by ``\n``) and ``stdout`` or ``stderr``."""
+
+
 def _text(raw: bytes) -> str:
     """One or more lines as read (joined by ``\n``, no trailing newline) as text, without carriage returns."""
     text = raw.decode("utf-8", "replace")
@@ -72,12 +76,9 @@ def _text(raw: bytes) -> str:
     return text
 
 
-def _emitter(on_line: Callable[[str], None], source: str) -> Callable[[bytes], None]:
-    """What hands one pipe's lines (raw, as :class:`_Lines` gives them) to ``on_line``, marked with their
-    stream."""
-    if source == "stderr":
-        return lambda raw: on_line(StderrText(_text(raw)))
-    return lambda raw: on_line(_text(raw))
+def _emitter(on_line: LineCallback, source: str) -> Callable[[bytes], None]:
+    """What hands one pipe's lines (raw, as :class:`_Lines` gives them) to ``on_line`` with their stream."""
+    return lambda raw: on_line(_text(raw), source)
 
 
 class _Lines:
@@ -130,7 +131,7 @@ class _Pipe:
 class LocalProcess:
     """A running child: ``pid``, ``returncode`` (None while it runs; negative = killed by that signal)."""
 
-    def __init__(self, popen: subprocess.Popen, on_line: Callable[[str], None], loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, popen: subprocess.Popen, on_line: LineCallback, loop: asyncio.AbstractEventLoop) -> None:
         self._popen = popen
         self.pid = popen.pid
         self.cgroup: Path | None = None
@@ -229,7 +230,7 @@ class _AsyncioProcess:
     """The same interface over ``asyncio.subprocess`` (systems without pidfd): each pipe is read while the
     process runs, in chunks, with the same backpressure; after the exit, as long as it keeps coming."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, on_line: Callable[[str], None]) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, on_line: LineCallback) -> None:
         self._proc = proc
         self.pid = proc.pid
         self.cgroup: Path | None = None
@@ -294,13 +295,13 @@ async def spawn(
     argv: list[str],
     env: dict[str, str],
     cwd: str,
-    on_line: Callable[[str], None],
+    on_line: LineCallback,
     executor: Executor | None = None,
     cgroup: Path | None = None,
 ):
     """Start ``argv`` in a new session with stdin from /dev/null, and stdout and stderr to ``on_line``: called
     with the complete lines of each read of either pipe, joined by ``\n`` (one call per chunk, not per
-    line), stderr's as :class:`~..store.logs.StderrText`. The leader dies with the engine
+    line) with their stream, ``stdout`` or ``stderr``. The leader dies with the engine
     (``PR_SET_PDEATHSIG``) and runs in ``cgroup`` when one is given (see :mod:`.containment`).
 
     With an ``executor``, the fork/exec runs on one of its threads: ``fork_exec`` releases the GIL while the

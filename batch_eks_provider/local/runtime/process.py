@@ -3,8 +3,7 @@
 Init containers run one after another, then the containers run side by side, as kubelet does. Each
 container's argv is ``command + args`` (the engine has no images, so there is no image entrypoint to fall
 back on: a container with neither fails at once with a clear reason). Output lines go to the
-``on_output`` callback (stderr's as :class:`~..store.logs.StderrText`, the engine's own messages as
-stdout); the memory limit is enforced by watching the process tree's resident memory and killing it
+``on_output`` callback with the stream they were written to (the engine's own messages as stdout); the memory limit is enforced by watching the process tree's resident memory and killing it
 (``OOMKilled``, exit code 137) when it goes over, as the kernel's cgroup OOM killer would.
 """
 
@@ -80,7 +79,7 @@ class PodRun:
     container_ids: dict[str, str] = field(default_factory=dict)  # container name -> its containerID, once known
 
 
-OutputCallback = Callable[[str, str, str], None]  # (pod_name, container_name, lines); stderr's a StderrText
+OutputCallback = Callable[[str, str, str, str], None]  # (pod_name, container_name, lines, "stdout" | "stderr")
 StartedCallback = Callable[[str], None]  # (pod_name): every container of the pod has started
 
 
@@ -198,7 +197,7 @@ class ProcessRuntime:
                 for s in run.containers
                 if s.name not in done
             ]
-            self.on_output(run.pod_name, run.containers[0].name if run.containers else "pod", f"pod failed to run: {e!r}")
+            self.on_output(run.pod_name, run.containers[0].name if run.containers else "pod", f"pod failed to run: {e!r}", "stdout")
         finally:
             self.runs.pop(run.pod_name, None)
         outcome = self.on_exit(run.pod_name, init_results, results, run.stop_reason)
@@ -215,6 +214,7 @@ class ProcessRuntime:
                 spec.name,
                 f"container {spec.name!r} has no command or args: the local engine runs commands, not image "
                 "entrypoints; set command in the job definition or in eksPropertiesOverride.",
+                "stdout",
             )
             return ContainerResult(spec.name, container_id, NO_COMMAND_EXIT_CODE, "ContainerCannotRun")
         cgroup = self.cgroups.new_cgroup() if self.cgroups is not None else None
@@ -223,13 +223,13 @@ class ProcessRuntime:
                 spec.argv,
                 spec.env,
                 str(run.work_dir),
-                lambda line: self.on_output(run.pod_name, spec.name, line),
+                lambda line, source: self.on_output(run.pod_name, spec.name, line, source),
                 self._spawner,
                 cgroup,
             )
         except (OSError, ValueError, TypeError, subprocess.SubprocessError) as e:  # ValueError: a NUL byte in argv or env
             remove_cgroup(cgroup)
-            self.on_output(run.pod_name, spec.name, f"failed to start {spec.argv[0]!r}: {e}")
+            self.on_output(run.pod_name, spec.name, f"failed to start {spec.argv[0]!r}: {e}", "stdout")
             return ContainerResult(spec.name, container_id, NO_COMMAND_EXIT_CODE, "ContainerCannotRun")
         start_time = process_start_time(proc.pid)
         self.registry.started(
@@ -290,7 +290,7 @@ class ProcessRuntime:
                 if rss > (spec.memory_limit_mib or 0) * 1024 * 1024:
                     run.oom_killed.add(spec.name)
                     self._watched.pop(key, None)
-                    self.on_output(run.pod_name, spec.name, f"memory limit of {spec.memory_limit_mib}Mi exceeded: OOMKilled")
+                    self.on_output(run.pod_name, spec.name, f"memory limit of {spec.memory_limit_mib}Mi exceeded: OOMKilled", "stdout")
                     _signal_group(proc, signal.SIGKILL)
 
 

@@ -178,7 +178,9 @@ class AttemptBook:
             self.pod_exited(pod_name, [], [], reason)
 
     # -- output and exit -------------------------------------------------------------------------------------
-    def output(self, pod_name: str, container: str, line: str) -> None:
+    def output(self, pod_name: str, container: str, line: str, source: str = "stdout") -> None:
+        """Store a container's output (``line``: one or more lines as read) written to ``source``, ``stdout``
+        or ``stderr``."""
         pod = self.state.pods.get(pod_name)
         if pod is None:
             return
@@ -192,6 +194,7 @@ class AttemptBook:
             pod_name,
             container,
             line,
+            source=source,
             group=log_group_for_cluster(ce.cluster_arn if ce else "local"),
             stream=log_stream_name(pod.node_name, pod.name, pod.namespace, container, cid),
             kubernetes=fluent_bit_kubernetes(

@@ -356,8 +356,8 @@ class Scheduler:
         return False
 
     # -- pod output and exit ----------------------------------------------------------------------------------
-    def _on_output_line(self, pod_name: str, container: str, line: str) -> None:
-        self.attempts.output(pod_name, container, line)
+    def _on_output_line(self, pod_name: str, container: str, line: str, source: str) -> None:
+        self.attempts.output(pod_name, container, line, source)
 
     def _on_pod_exit(self, pod_name, init_results, results, stop_reason) -> None:
         if self._stopped:

@@ -7,9 +7,8 @@ outlives the pod. The names, the records and the splitting of long lines are :mo
 
 Each line keeps the output stream it was written to, ``stdout`` or ``stderr``, as the container runtime
 writes it into the node's log file: both streams go to the one pod log and the one CloudWatch stream, in the
-order the runtime read them, and each record's ``stream`` says which it was. A runtime hands stderr output
-over as :class:`StderrText` (a ``str``, so it passes through any output callback as the text it is);
-anything else is stdout.
+order the runtime read them, and each record's ``stream`` says which it was (``source`` of
+:meth:`LogStore.append`).
 
 When the caller gives a container's Kubernetes metadata (:func:`~.fluent_bit.fluent_bit_kubernetes`), each
 event's message is the JSON record Fluent Bit ships (:func:`~.fluent_bit.fluent_bit_record`). The records
@@ -47,7 +46,6 @@ from .sqlite import MAX_CHUNK_EVENTS, Store
 
 __all__ = [
     "LogLine",
-    "StderrText",
     "ContainerLines",
     "LogStore",
     "OutputBackpressure",
@@ -77,13 +75,6 @@ class LogLine:
     timestamp: float  # epoch seconds
     message: str
     source: str = "stdout"  # the output stream it was written to: stdout or stderr
-
-
-class StderrText(str):
-    """Output a container wrote to stderr (one line or several joined by ``\n``), as a runtime hands it to
-    :meth:`LogStore.append`: the text itself, marked with the stream it came from."""
-
-    __slots__ = ()
 
 
 class ContainerLines(Sequence):
@@ -244,21 +235,18 @@ class LogStore:
         container: str,
         text: str,
         *,
+        source: str = "stdout",
         group: str,
         stream: str,
         kubernetes: Mapping[str, Any] | None = None,
     ) -> None:
         """Store a container's output: ``text`` is one line or several joined by ``\n`` (a chunk as read),
-        written to stderr when it is a :class:`StderrText`, else to stdout. With ``kubernetes``
+        written to ``source``, ``stdout`` or ``stderr``. With ``kubernetes``
         (:func:`.fluent_bit_kubernetes`, used from the stream's first output on) the stream's events are
         Fluent Bit records."""
         key = (pod_name, container)
         if key in self._dropped:
             return
-        source = "stdout"
-        if type(text) is not str:
-            source = "stderr" if isinstance(text, StderrText) else "stdout"
-            text = str(text)  # a plain str from here on (SQLite binds it as text, like any other)
         self._watch_loop()
         lines = text.split("\n")
         # the bytes of the messages (newlines are not part of an event), as CloudWatch's storedBytes counts

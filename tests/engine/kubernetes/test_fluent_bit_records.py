@@ -17,7 +17,6 @@ import pytest
 from batch_eks_provider.hooks.pods import BatchEksPodHook, PodRef
 from batch_eks_provider.local import LocalEngine
 from batch_eks_provider.local.store.fluent_bit import MAX_EVENT_BYTES, container_id, fluent_bit_kubernetes, log_stream_name
-from batch_eks_provider.local.store.logs import StderrText
 from tests.support.aws import aws_client
 from tests.support.blueprint import CLUSTER, LOG_GROUP, NAMESPACE
 from tests.support.provider import aws_connection_json
@@ -36,8 +35,9 @@ def engine(tmp_path_factory):
         yield running
 
 
-def _print(engine: LocalEngine, pod: str, container: str, *chunks: str) -> tuple[str, dict]:
-    """Hand ``chunks`` (lines joined by ``\\n``, as read from a pipe) to the engine's log store on its loop."""
+def _print(engine: LocalEngine, pod: str, container: str, *chunks: str | tuple[str, str]) -> tuple[str, dict]:
+    """Hand ``chunks`` (lines joined by ``\\n``, as read from a pipe; ``(text, "stderr")`` for stderr's) to the
+    engine's log store on its loop."""
     cid = container_id(pod, container)
     meta = fluent_bit_kubernetes(
         pod_name=pod, namespace=NAMESPACE, pod_id=POD_UID, host=NODE, container_name=container,
@@ -47,7 +47,8 @@ def _print(engine: LocalEngine, pod: str, container: str, *chunks: str) -> tuple
 
     async def hand_over() -> None:
         for chunk in chunks:
-            engine.engine.logs.append(pod, container, chunk, group=LOG_GROUP, stream=stream, kubernetes=meta)
+            text, source = (chunk, "stdout") if isinstance(chunk, str) else chunk
+            engine.engine.logs.append(pod, container, text, source=source, group=LOG_GROUP, stream=stream, kubernetes=meta)
         engine.engine.logs.flush()
 
     asyncio.run_coroutine_threadsafe(hand_over(), engine.engine._task.get_loop()).result(timeout=30)
@@ -108,7 +109,7 @@ def test_filter_patterns_match_the_record_as_cloudwatch_stores_it(engine):
 
 
 def test_a_line_written_to_stderr_is_a_stderr_record_on_the_containers_one_stream(engine):
-    stream, _ = _print(engine, "aws-batch.both-streams", "main", "out", StderrText("err\nerr2"), "out2")
+    stream, _ = _print(engine, "aws-batch.both-streams", "main", "out", ("err\nerr2", "stderr"), "out2")
     records = [json.loads(e["message"]) for e in _events(engine, stream)]
     assert [(r["log"], r["stream"]) for r in records] == [
         ("out\n", "stdout"), ("err\n", "stderr"), ("err2\n", "stderr"), ("out2\n", "stdout")

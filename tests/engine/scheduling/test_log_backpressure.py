@@ -14,7 +14,7 @@ import pytest
 
 from batch_eks_provider.local.clock import ManualClock
 from batch_eks_provider.local.runtime.local_process import spawn
-from batch_eks_provider.local.store.logs import ContainerLines, LogStore, StderrText, output_backpressure
+from batch_eks_provider.local.store.logs import ContainerLines, LogStore, output_backpressure
 from batch_eks_provider.local.store.sqlite import Store
 
 GROUP = "/aws/containerinsights/test-cluster/application"
@@ -37,7 +37,7 @@ async def _chatty_job_with_a_stuck_writer(tmp_path, output: str) -> tuple[list[t
     lock = sqlite3.connect(store.path, isolation_level=None)
     lock.execute("BEGIN IMMEDIATE")  # the writer cannot commit until this ends
     script = f"import sys\nw = sys.{output}.write\nfor i in range({LINES}):\n    w({LINE!r} % i)\n"
-    printed = lambda text: logs.append("pod-a", "main", text, group=GROUP, stream="s-a")  # noqa: E731
+    printed = lambda text, source: logs.append("pod-a", "main", text, source=source, group=GROUP, stream="s-a")  # noqa: E731
     proc = await spawn([sys.executable, "-c", script], {"PATH": os.environ["PATH"]}, str(tmp_path), printed)
     gate = output_backpressure(asyncio.get_running_loop())
     await _until(lambda: gate.behind, "the reader to be held back")
@@ -77,7 +77,7 @@ def test_container_lines_keep_the_last_lines_and_read_like_a_list():
 async def _chatty_job_without_pidfd(tmp_path) -> tuple[int, list[str]]:
     received: list[str] = []
     script = f"import sys\nw = sys.stdout.write\nfor i in range({LINES}):\n    w({LINE!r} % i)\nw('no newline at the end')\n"
-    proc = await spawn([sys.executable, "-c", script], {"PATH": os.environ["PATH"]}, str(tmp_path), received.append)
+    proc = await spawn([sys.executable, "-c", script], {"PATH": os.environ["PATH"]}, str(tmp_path), lambda text, _source: received.append(text))
     code = await asyncio.wait_for(proc.wait(), timeout=120)
     return code, "\n".join(received).split("\n")
 
@@ -101,7 +101,7 @@ async def _job_on_both_streams(tmp_path) -> tuple[int, dict[str, list[str]]]:
         f"import sys\nfor i in range({LINES // 10}):\n    (sys.stderr if i % 2 else sys.stdout).write({LINE!r} % i)\n"
         "sys.stdout.write('stdout without a newline'); sys.stderr.write('stderr without a newline')\n"
     )
-    on_line = lambda text: received["stderr" if isinstance(text, StderrText) else "stdout"].append(text)  # noqa: E731
+    on_line = lambda text, source: received[source].append(text)  # noqa: E731
     proc = await spawn([sys.executable, "-c", script], {"PATH": os.environ["PATH"]}, str(tmp_path), on_line)
     code = await asyncio.wait_for(proc.wait(), timeout=120)
     return code, {source: "\n".join(texts).split("\n") for source, texts in received.items()}

@@ -4,7 +4,7 @@ output stream (stdout or stderr) of every line."""
 from __future__ import annotations
 
 from batch_eks_provider.local.clock import ManualClock
-from batch_eks_provider.local.store.logs import LogStore, StderrText
+from batch_eks_provider.local.store.logs import LogStore
 from batch_eks_provider.local.store.sqlite import Store
 
 GROUP = "/aws/containerinsights/test-cluster/application"
@@ -110,7 +110,7 @@ def test_events_stored_one_row_each_by_an_earlier_engine_are_read_back_after_the
 def test_each_line_keeps_its_output_stream_in_memory_and_in_the_stored_chunks_in_the_order_printed():
     logs, _, store = _store()  # one timestamp for all: only the stream keeps the chunks apart
     logs.append("pod-a", "main", "out", group=GROUP, stream="s-a")
-    logs.append("pod-a", "main", StderrText("err\nerr2"), group=GROUP, stream="s-a")
+    logs.append("pod-a", "main", "err\nerr2", source="stderr", group=GROUP, stream="s-a")
     logs.append("pod-a", "main", "out2", group=GROUP, stream="s-a")
     kept = [(line.message, line.source) for line in logs.lines[("pod-a", "main")]]
     assert kept == [("out", "stdout"), ("err", "stderr"), ("err2", "stderr"), ("out2", "stdout")]
@@ -138,7 +138,7 @@ def test_chunks_stored_before_the_output_stream_was_kept_read_as_stdout_after_th
     store = Store(tmp_path)
     assert [(c[5], c[7]) for c in store.stream_chunks(GROUP, "s-a")] == [("one\ntwo", "stdout")]
     logs = LogStore(store, ManualClock(start=2.0))
-    logs.append("pod-a", "main", StderrText("three"), group=GROUP, stream="s-a")
+    logs.append("pod-a", "main", "three", source="stderr", group=GROUP, stream="s-a")
     logs.flush()
     assert [(c[5], c[7]) for c in store.stream_chunks(GROUP, "s-a")] == [("one\ntwo", "stdout"), ("three", "stderr")]
     store.close()
