@@ -20,7 +20,8 @@ from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
 from ..retries import aws_api_retry, is_transient
 from .batch import BatchEksHook
-from .eks_auth import BatchEksPodError, api_client_for_cluster, eks_bearer_token
+from . import pod_log_http
+from .eks_auth import TOKEN_REFRESH_SECONDS, BatchEksPodError, api_client_for_cluster, eks_bearer_token, write_ca
 from .pod_logs import (
     MAX_SCANNED_LOG_STREAMS,
     StreamPosition,
@@ -173,6 +174,8 @@ class BatchEksPodHook(AwsBaseHook):
         self._api_clients: dict[str, Any] = {}
         self._clusters: dict[str, dict[str, Any]] = {}
         self._ca_dir: tempfile.TemporaryDirectory | None = None
+        self._log_readers: dict[str, tuple[Any, str]] = {}
+        self._log_tokens: dict[str, tuple[float, str]] = {}
 
     # -- AWS clients ----------------------------------------------------------------------------------------------
     def aws_client(self, service: str) -> Any:
@@ -437,11 +440,20 @@ class BatchEksPodHook(AwsBaseHook):
         self, job: dict[str, Any] | str, attempt_index: int = -1, *, container: str | None = None
     ) -> AttemptLogs:
         """All output of one finished attempt: from the pod while it exists, else from CloudWatch Logs
-        (``/aws/containerinsights/<cluster>/application``, the streams of the pod's containers)."""
-        from kubernetes.client import ApiException
+        (``/aws/containerinsights/<cluster>/application``, the streams of the pod's containers).
 
+        Without a ``kubernetes_conn_id`` the pod log is read with one GET per container
+        (:mod:`~batch_eks_provider.hooks.pod_log_http`), so a resumed deferred task never imports the
+        kubernetes client."""
         ref = self.attempt_pod(job, attempt_index)
         containers = [container] if container else list(ref.containers) or [None]
+        if not self.kubernetes_conn_id and ref.cluster_name:
+            read = {name or "": self._read_log_over_http(ref, name) for name in containers}
+            if all(text is not None for text in read.values()):
+                return AttemptLogs(ref.pod_name, ref.namespace, "pod", {k: v.splitlines() for k, v in read.items() if v is not None})
+            return self._cloudwatch_logs(ref, [c for c in containers if c])
+        from kubernetes.client import ApiException
+
         try:
             found: dict[str, list[str]] = {}
             for name in containers:
@@ -452,6 +464,36 @@ class BatchEksPodHook(AwsBaseHook):
             if e.status != 404:
                 raise
         return self._cloudwatch_logs(ref, [c for c in containers if c])
+
+    @pod_log_http.log_read_retry()
+    def _read_log_over_http(self, ref: PodRef, container: str | None) -> str | None:
+        pool, endpoint = self._log_reader(ref.cluster_name)
+        return pod_log_http.read_pod_log(pool, endpoint, self._log_token(ref.cluster_name), ref.namespace, ref.pod_name, container)
+
+    def _log_reader(self, cluster_name: str) -> tuple[Any, str]:
+        """(urllib3 pool, endpoint) of the cluster: its CA verified for an https endpoint, as the client does."""
+        import urllib3
+
+        if cluster_name not in self._log_readers:
+            cluster = self.describe_cluster(cluster_name)
+            endpoint = cluster.get("endpoint")
+            if not endpoint:
+                raise BatchEksPodError(f"EKS cluster {cluster_name!r} has no endpoint (status {cluster.get('status')!r}).")
+            if endpoint.startswith("https://"):
+                ca = write_ca(self._ca_path(), cluster_name, (cluster.get("certificateAuthority") or {}).get("data"))
+                pool = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=ca)
+            else:
+                pool = urllib3.PoolManager()
+            self._log_readers[cluster_name] = (pool, endpoint)
+        return self._log_readers[cluster_name]
+
+    def _log_token(self, cluster_name: str) -> str:
+        """The EKS token of the log reads, made anew every :data:`~.eks_auth.TOKEN_REFRESH_SECONDS`."""
+        made = self._log_tokens.get(cluster_name)
+        if made is None or self._clock() - made[0] >= TOKEN_REFRESH_SECONDS:
+            made = (self._clock(), self.get_token(cluster_name))
+            self._log_tokens[cluster_name] = made
+        return made[1]
 
     @aws_api_retry()
     def _cloudwatch_logs(self, ref: PodRef, containers: list[str]) -> AttemptLogs:

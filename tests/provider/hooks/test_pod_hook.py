@@ -313,3 +313,39 @@ def test_stream_container_reads_both_naming_schemes():
     assert stream_container(f"{base}pod-a_ns_main-sidecar.log", marker) == "main-sidecar"
     assert stream_container(f"{base}pod-b_ns_main.log", marker) is None
     assert stream_container(f"{base}xpod-a_ns_main.log", marker) is None
+
+
+FETCH_WITHOUT_KUBERNETES = """
+import json, sys
+from batch_eks_provider.hooks.pods import BatchEksPodHook
+logs = BatchEksPodHook().fetch_attempt_logs(sys.argv[1])
+print(json.dumps({"source": logs.source, "lines": logs.lines, "kubernetes_imported": "kubernetes" in sys.modules}))
+"""
+
+
+def test_an_ended_attempt_is_read_from_its_pod_without_importing_the_kubernetes_client(pod_engine, pod_batch):
+    """What a resumed deferred task does: one GET per container over HTTPS (the cluster CA, an EKS token)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    job_id = submit_command(pod_batch, "echo first; echo second")
+    wait_for_job(pod_batch, job_id)
+    done = subprocess.run([sys.executable, "-c", FETCH_WITHOUT_KUBERNETES, job_id], cwd=ROOT, env=dict(os.environ),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {
+        "source": "pod", "lines": ["first", "second"], "kubernetes_imported": False
+    }
+
+
+def test_a_refused_log_read_names_the_answer(pod_engine, pod_batch):
+    from batch_eks_provider.hooks.pod_log_http import PodLogHttpError
+
+    job_id = submit_command(pod_batch, "echo hidden")
+    job = wait_for_job(pod_batch, job_id)
+    with pytest.raises(PodLogHttpError) as refused:
+        BatchEksPodHook().fetch_attempt_logs(job, container="no-such-container")
+    assert refused.value.status == 400 and "no-such-container" in str(refused.value)
