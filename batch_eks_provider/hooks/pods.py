@@ -448,10 +448,13 @@ class BatchEksPodHook(AwsBaseHook):
         ref = self.attempt_pod(job, attempt_index)
         containers = [container] if container else list(ref.containers) or [None]
         if not self.kubernetes_conn_id and ref.cluster_name:
-            read = {name or "": self._read_log_over_http(ref, name) for name in containers}
-            if all(text is not None for text in read.values()):
-                return AttemptLogs(ref.pod_name, ref.namespace, "pod", {k: v.splitlines() for k, v in read.items() if v is not None})
-            return self._cloudwatch_logs(ref, [c for c in containers if c])
+            from_pod: dict[str, list[str]] = {}
+            for name in containers:
+                text = self._read_log_over_http(ref, name)
+                if text is None:  # the pod is gone
+                    return self._cloudwatch_logs(ref, [c for c in containers if c])
+                from_pod[name or ""] = text.splitlines()
+            return AttemptLogs(ref.pod_name, ref.namespace, "pod", from_pod)
         from kubernetes.client import ApiException
 
         try:
