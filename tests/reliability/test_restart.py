@@ -138,7 +138,7 @@ def test_kill_9_of_the_engine_leaves_no_job_process_and_runs_no_job_twice(tmp_pa
         assert _attempt_processes(1)["daemon"], "the setsid daemon is expected to wait for the restart"
 
         restart_at = time.monotonic()
-        second = serve(state_dir, port)
+        second = serve(state_dir, port, kubernetes_port=first.kubernetes_port)
         serving_s = time.monotonic() - restart_at
         # the engine kills the previous run's processes before it serves: none is alive once it answers
         left = {k: v for k, v in _attempt_processes(1).items() if v}

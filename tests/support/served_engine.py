@@ -42,6 +42,7 @@ class ServedEngine:
 
     def __init__(self, state_dir: Path, port: int, *options: str, env: dict[str, str] | None = None) -> None:
         self.url = f"http://127.0.0.1:{port}"
+        self.kubernetes_port: int | None = None
         self._stderr = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
             [*batch_eks_command(), "local", "serve", "--state-dir", str(state_dir), "--port", str(port),
@@ -56,8 +57,10 @@ class ServedEngine:
         return self.process.pid
 
     def stderr_tail(self, chars: int = 2000) -> str:
+        """The start and the end of what the engine wrote to stderr (the first error is often at the start)."""
         self._stderr.seek(0)
-        return self._stderr.read().decode(errors="replace")[-chars:]
+        text = self._stderr.read().decode(errors="replace")
+        return text if len(text) <= 2 * chars else f"{text[:chars]}\n[...]\n{text[-chars:]}"
 
     def answers(self, path: str = "/") -> bool:
         """Whether ``path`` answers 200 now; fails naming the exit code and stderr once the engine has exited."""
@@ -93,10 +96,19 @@ class ServedEngine:
 
 
 def serve(
-    state_dir: Path, port: int, *options: str, env: dict[str, str] | None = None, ready_path: str = "/"
+    state_dir: Path,
+    port: int,
+    *options: str,
+    env: dict[str, str] | None = None,
+    ready_path: str = "/",
+    kubernetes_port: int | None = None,
 ) -> ServedEngine:
-    """A :class:`ServedEngine` that answers ``ready_path``."""
-    engine = ServedEngine(state_dir, port, *options, env=env)
+    """A :class:`ServedEngine` that answers ``ready_path``, its Kubernetes API on ``kubernetes_port`` (default a
+    free port: the command's own default, ``port + 1``, may be any process's ephemeral port by then). A restart on
+    the same port passes the first engine's ``kubernetes_port`` too."""
+    kubernetes_port = kubernetes_port or free_port()
+    engine = ServedEngine(state_dir, port, "--kubernetes-port", str(kubernetes_port), *options, env=env)
+    engine.kubernetes_port = kubernetes_port
     try:
         return engine.wait_until_serving(ready_path)
     except BaseException:
@@ -108,8 +120,7 @@ def serve(
 def serving(state_dir: Path, *options: str, env: dict[str, str] | None = None, ready_path: str = "/") -> Iterator[str]:
     """A served engine for the block, on a free port (its Kubernetes API on another); yields its URL, stops it at
     the end."""
-    kubernetes_port = ("--kubernetes-port", str(free_port()))
-    engine = serve(state_dir, free_port(), *kubernetes_port, *options, env=env, ready_path=ready_path)
+    engine = serve(state_dir, free_port(), *options, env=env, ready_path=ready_path)
     try:
         yield engine.url
     finally:

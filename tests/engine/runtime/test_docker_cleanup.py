@@ -65,7 +65,7 @@ def test_kill_9_of_the_engine_then_a_restart_leaves_nothing_in_docker(tmp_path, 
         assert [c["State"] for c in left] == ["running"] * 2  # the daemon keeps what a dead engine started
         assert all(f"batch-eks.local/job-id={job_id}" in c["Labels"] for c in left)
 
-        second = serve(state_dir, port, *DOCKER_RUNTIME)  # removes them before it runs anything
+        second = serve(state_dir, port, *DOCKER_RUNTIME, kubernetes_port=first.kubernetes_port)  # removes them before it runs anything
         assert containers_labelled(label) == []
         done = wait_for_job(batch, job_id, timeout=30)
         assert done["status"] == "FAILED" and done["statusReason"].startswith("Host EC2")
