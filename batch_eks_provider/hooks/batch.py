@@ -354,12 +354,14 @@ class BatchEksHook(AwsBaseHook):
 
     def known_queue_names(self, job_queues: Sequence[str]) -> list[str]:
         """Names of the ``job_queues`` that exist, from the remembered queue facts (read once if not remembered)."""
-        facts, _ = facts_cache.get((*self._facts_scope(), "queues", tuple(job_queues)), lambda: self._queue_facts(job_queues))
+        facts, _ = self._fact("queues", tuple(job_queues), lambda: self._queue_facts(job_queues))
         return [q["jobQueueName"] for q in facts[0]]
 
-    def _facts_scope(self) -> tuple[Any, ...]:
-        """What the remembered facts are per: the connection, its endpoint, region and role (one account's view)."""
-        return (self.aws_conn_id, self.conn_config.endpoint_url, self.conn_region_name, self.conn_config.role_arn)
+    def _fact(self, kind: str, what: Any, load: Any) -> tuple[Any, bool]:
+        """A fact from :data:`~.facts.facts_cache` (``load()`` when not remembered) and whether it was remembered;
+        facts are kept per connection, endpoint, region and role (one account's view)."""
+        scope = (self.aws_conn_id, self.conn_config.endpoint_url, self.conn_region_name, self.conn_config.role_arn)
+        return facts_cache.get((*scope, kind, what), load)
 
     def _queue_facts(self, job_queues: Sequence[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         described = self.describe_job_queues(job_queues)
@@ -444,16 +446,16 @@ class BatchEksHook(AwsBaseHook):
             request = build_submit_request(dataclasses.replace(spec, job_queue=queues[0]))
         else:
             request = dict(request)  # built once by the caller from the same spec; changed here, not there
-        scope = self._facts_scope()
-        definition, remembered = facts_cache.get((*scope, "definition", request["jobDefinition"]),
-                                        lambda: self.describe_job_definition(request["jobDefinition"]))
+        definition, remembered = self._fact(
+            "definition", request["jobDefinition"], lambda: self.describe_job_definition(request["jobDefinition"])
+        )
         if definition is None:
             raise BatchEksInvalidInputError(
                 "job_definition", spec.job_definition, "no such job definition, or it has no ACTIVE revision."
             )
         complete_override_resources(request, definition)
         self._remembered = remembered
-        facts, remembered = facts_cache.get((*scope, "queues", tuple(queues)), lambda: self._queue_facts(queues))
+        facts, remembered = self._fact("queues", tuple(queues), lambda: self._queue_facts(queues))
         self._remembered = self._remembered or remembered
         requirement = ResourceRequirement.for_submit_request(request, definition)
         report = pick_queue(self.inspect_queues(queues, requirement, facts=facts))

@@ -17,6 +17,8 @@ __all__ = [
     "TOKEN_REFRESH_SECONDS",
     "eks_bearer_token",
     "api_client_for_cluster",
+    "cluster_endpoint",
+    "TokenCache",
     "write_ca",
 ]
 
@@ -75,42 +77,67 @@ def write_ca(ca_dir: Path, cluster_name: str, data: str | None) -> str:
     return str(path)
 
 
-def api_client_for_cluster(
-    cluster_name: str,
-    cluster: Mapping[str, Any],
-    token: Callable[[], str],
-    clock: Callable[[], float],
-    ca_dir: Callable[[], Path],
-) -> Any:
-    """A ``kubernetes.client.ApiClient`` for an EKS cluster described by ``DescribeCluster``.
+def cluster_endpoint(cluster_name: str, cluster: Mapping[str, Any], ca_dir: Callable[[], Path]) -> tuple[str, str | None]:
+    """The API server endpoint of an EKS cluster described by ``DescribeCluster`` and, for an https endpoint, the
+    path of its CA file (written to ``ca_dir()``, called only then).
 
-    :param cluster: The ``cluster`` of a DescribeCluster answer (``endpoint``, ``certificateAuthority``).
-    :param token: Makes a new bearer token; called at first and again every :data:`TOKEN_REFRESH_SECONDS`.
-    :param clock: Monotonic seconds.
-    :param ca_dir: The directory for the CA file of an https endpoint (called only then).
     :raises BatchEksPodError: no endpoint, or an https endpoint without CA data.
     """
-    from kubernetes import client
-
     endpoint = cluster.get("endpoint")
     if not endpoint:
         raise BatchEksPodError(
             f"EKS cluster {cluster_name!r} has no endpoint (status {cluster.get('status')!r})."
         )
+    if not endpoint.startswith("https://"):
+        return endpoint, None
+    return endpoint, write_ca(ca_dir(), cluster_name, (cluster.get("certificateAuthority") or {}).get("data"))
+
+
+def api_client_for_cluster(
+    cluster_name: str,
+    cluster: Mapping[str, Any],
+    token: Callable[[], str],
+    ca_dir: Callable[[], Path],
+) -> Any:
+    """A ``kubernetes.client.ApiClient`` for an EKS cluster described by ``DescribeCluster``.
+
+    :param cluster: The ``cluster`` of a DescribeCluster answer (``endpoint``, ``certificateAuthority``).
+    :param token: A valid bearer token (asked before each request: cache it, see :class:`TokenCache`).
+    :param ca_dir: The directory for the CA file of an https endpoint (called only then).
+    :raises BatchEksPodError: no endpoint, or an https endpoint without CA data.
+    """
+    from kubernetes import client
+
+    endpoint, ca_path = cluster_endpoint(cluster_name, cluster, ca_dir)
     configuration = client.Configuration()
     configuration.host = endpoint
-    if endpoint.startswith("https://"):
-        configuration.ssl_ca_cert = write_ca(
-            ca_dir(), cluster_name, cluster.get("certificateAuthority", {}).get("data")
-        )
-    issued: dict[str, float] = {}
+    if ca_path:
+        configuration.ssl_ca_cert = ca_path
 
     def refresh(config: Any) -> None:
-        if clock() - issued.get("at", float("-inf")) >= TOKEN_REFRESH_SECONDS:
-            config.api_key["authorization"] = token()
-            config.api_key_prefix["authorization"] = "Bearer"
-            issued["at"] = clock()
+        config.api_key["authorization"] = token()
+        config.api_key_prefix["authorization"] = "Bearer"
 
     configuration.refresh_api_key_hook = refresh
     refresh(configuration)
     return client.ApiClient(configuration)
+
+
+class TokenCache:
+    """Bearer tokens per cluster, each made anew every :data:`TOKEN_REFRESH_SECONDS` (EKS accepts one for 15
+    minutes): one cache for every way the hook reaches the cluster.
+
+    :param make: Makes a token for a cluster name.
+    :param clock: Monotonic seconds.
+    """
+
+    def __init__(self, make: Callable[[str], str], clock: Callable[[], float]) -> None:
+        self._make, self._clock = make, clock
+        self._made: dict[str, tuple[float, str]] = {}
+
+    def get(self, cluster_name: str) -> str:
+        made = self._made.get(cluster_name)
+        if made is None or self._clock() - made[0] >= TOKEN_REFRESH_SECONDS:
+            made = (self._clock(), self._make(cluster_name))
+            self._made[cluster_name] = made
+        return made[1]

@@ -21,7 +21,7 @@ from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from ..retries import aws_api_retry, is_transient
 from .batch import BatchEksHook
 from . import pod_log_http
-from .eks_auth import TOKEN_REFRESH_SECONDS, BatchEksPodError, api_client_for_cluster, eks_bearer_token, write_ca
+from .eks_auth import BatchEksPodError, TokenCache, api_client_for_cluster, cluster_endpoint, eks_bearer_token
 from .pod_logs import (
     MAX_SCANNED_LOG_STREAMS,
     StreamPosition,
@@ -168,14 +168,13 @@ class BatchEksPodHook(AwsBaseHook):
         super().__init__(*args, **kwargs)
         self.kubernetes_conn_id = kubernetes_conn_id
         self.cluster_name = cluster_name
-        self._clock = clock
         self._clients: dict[str, Any] = {}
         self._batch_hook: BatchEksHook | None = None
         self._api_clients: dict[str, Any] = {}
         self._clusters: dict[str, dict[str, Any]] = {}
         self._ca_dir: tempfile.TemporaryDirectory | None = None
         self._log_readers: dict[str, tuple[Any, str]] = {}
-        self._log_tokens: dict[str, tuple[float, str]] = {}
+        self._tokens = TokenCache(lambda cluster: self.get_token(cluster), clock)
 
     # -- AWS clients ----------------------------------------------------------------------------------------------
     def aws_client(self, service: str) -> Any:
@@ -239,8 +238,7 @@ class BatchEksPodHook(AwsBaseHook):
         return api_client_for_cluster(
             cluster_name,
             self.describe_cluster(cluster_name),
-            token=lambda: self.get_token(cluster_name),
-            clock=self._clock,
+            token=lambda: self._tokens.get(cluster_name),
             ca_dir=self._ca_path,
         )
 
@@ -471,32 +469,17 @@ class BatchEksPodHook(AwsBaseHook):
     @pod_log_http.log_read_retry()
     def _read_log_over_http(self, ref: PodRef, container: str | None) -> str | None:
         pool, endpoint = self._log_reader(ref.cluster_name)
-        return pod_log_http.read_pod_log(pool, endpoint, self._log_token(ref.cluster_name), ref.namespace, ref.pod_name, container)
+        return pod_log_http.read_pod_log(pool, endpoint, self._tokens.get(ref.cluster_name), ref.namespace, ref.pod_name, container)
 
     def _log_reader(self, cluster_name: str) -> tuple[Any, str]:
         """(urllib3 pool, endpoint) of the cluster: its CA verified for an https endpoint, as the client does."""
         import urllib3
 
         if cluster_name not in self._log_readers:
-            cluster = self.describe_cluster(cluster_name)
-            endpoint = cluster.get("endpoint")
-            if not endpoint:
-                raise BatchEksPodError(f"EKS cluster {cluster_name!r} has no endpoint (status {cluster.get('status')!r}).")
-            if endpoint.startswith("https://"):
-                ca = write_ca(self._ca_path(), cluster_name, (cluster.get("certificateAuthority") or {}).get("data"))
-                pool = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=ca)
-            else:
-                pool = urllib3.PoolManager()
+            endpoint, ca_path = cluster_endpoint(cluster_name, self.describe_cluster(cluster_name), self._ca_path)
+            pool = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=ca_path) if ca_path else urllib3.PoolManager()
             self._log_readers[cluster_name] = (pool, endpoint)
         return self._log_readers[cluster_name]
-
-    def _log_token(self, cluster_name: str) -> str:
-        """The EKS token of the log reads, made anew every :data:`~.eks_auth.TOKEN_REFRESH_SECONDS`."""
-        made = self._log_tokens.get(cluster_name)
-        if made is None or self._clock() - made[0] >= TOKEN_REFRESH_SECONDS:
-            made = (self._clock(), self.get_token(cluster_name))
-            self._log_tokens[cluster_name] = made
-        return made[1]
 
     @aws_api_retry()
     def _cloudwatch_logs(self, ref: PodRef, containers: list[str]) -> AttemptLogs:

@@ -7,13 +7,13 @@ import json
 import urllib.request
 from typing import Any
 
-import boto3
 import pytest
 
 from batch_eks_provider.hooks.pod_logs import fluent_bit_message, pod_stream_marker, stream_container
 from batch_eks_provider.local import LocalEngine
 from batch_eks_provider.local.clock import ManualClock
 from batch_eks_provider.local.store.state import EngineConfig
+from tests.support.aws import aws_client
 from tests.support.waits import wait_for, wait_for_job
 
 CLUSTER_ARN = "arn:aws:eks:us-east-1:123456789012:cluster/test-cluster"
@@ -36,9 +36,8 @@ class Env:
         self.local = local
         self.url = local.url
         self.engine = local.engine
-        credentials = {"region_name": "us-east-1", "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-        self.batch = boto3.client("batch", endpoint_url=local.url, **credentials)
-        self.logs = boto3.client("logs", endpoint_url=local.url, **credentials)
+        self.batch = aws_client("batch", local.url)
+        self.logs = aws_client("logs", local.url)
 
     def advance(self, seconds: float) -> None:
         admin(self.url, "/_local/clock/advance", {"seconds": seconds})

@@ -52,10 +52,6 @@ class ServedEngine:
             env={**os.environ, **(env or {})},
         )
 
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
     def stderr_tail(self, chars: int = 2000) -> str:
         """The start and the end of what the engine wrote to stderr (the first error is often at the start)."""
         self._stderr.seek(0)

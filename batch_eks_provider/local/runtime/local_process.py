@@ -168,7 +168,7 @@ class LocalProcess:
         if lines is None:
             return
         pipe.emit(lines)
-        if self._backpressure.behind and pipe.open:  # the log writer is behind: wait
+        if self._backpressure.behind:  # the log writer is behind: wait
             self._loop.remove_reader(pipe.fd)
             pipe.paused = True
             self._backpressure.when_released(lambda: self._resume(pipe))

@@ -178,7 +178,7 @@ class AttemptBook:
             self.pod_exited(pod_name, [], [], reason)
 
     # -- output and exit -------------------------------------------------------------------------------------
-    def output(self, pod_name: str, container: str, line: str, source: str = "stdout") -> None:
+    def output(self, pod_name: str, container: str, line: str, source: str) -> None:
         """Store a container's output (``line``: one or more lines as read) written to ``source``, ``stdout``
         or ``stderr``."""
         pod = self.state.pods.get(pod_name)

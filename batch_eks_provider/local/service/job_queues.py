@@ -60,8 +60,8 @@ def _check_time_limit_actions(actions: list[dict[str, Any]] | None) -> list[dict
 
 
 def _check_policy(state: EngineState, arn: str | None) -> None:
-    if arn and arn not in state.scheduling_policies:
-        raise ClientException(f"Scheduling policy {arn!r} does not exist.")
+    if arn:
+        existing(state.scheduling_policies.get(arn), "Scheduling policy", arn)
 
 
 def create(state: EngineState, params: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from .job_definitions import normalize_pod_properties
 from .job_queues import find as find_queue
 from .job_views import describe, list_jobs, to_wire
 from .scheduling_policies import check_share_identifier
-from .validation import check_env, check_name, check_retry_strategy, check_tags, check_timeout, require
+from .validation import check_env, check_name, check_retry_strategy, check_tags, check_timeout, existing, require
 
 __all__ = [
     "submit",
@@ -229,9 +229,7 @@ def _stop_one(state: EngineState, stopper: JobStopper, job: Job, reason: str, te
 def _stop(state: EngineState, stopper: JobStopper, params: dict[str, Any], terminate: bool) -> dict[str, Any]:
     require(params, "jobId")
     reason = _check_reason(params)
-    job = state.jobs.get(params["jobId"])
-    if job is None:
-        raise ClientException(f"Job {params['jobId']!r} does not exist.")
+    job = existing(state.jobs.get(params["jobId"]), "Job", params["jobId"])
     _stop_one(state, stopper, job, reason, terminate)
     stopper.wake()
     return {}

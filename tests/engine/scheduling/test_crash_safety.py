@@ -93,7 +93,9 @@ def _journal(state_dir: Path, pid: int, start_time: int | None, *, ended: bool =
     registry.close()
 
 
-def test_restart_kills_what_the_journal_records_and_empties_it(tmp_path):
+def test_restart_kills_what_the_journal_records_and_empties_it(tmp_path, monkeypatch):
+    real_killpg, groups_killed = os.killpg, []
+    monkeypatch.setattr(os, "killpg", lambda pgid, sig: groups_killed.append((pgid, sig)) or real_killpg(pgid, sig))
     background, foreground = ["sleep", "6201"], ["sleep", "6202"]
     with _session_leader(["sh", "-c", "sleep 6201 & sleep 6202"]) as leader, kill_on_exit(background, foreground):
         wait_for(lambda: live_processes(background) and live_processes(foreground), timeout=5, what="the tree to start")
@@ -106,6 +108,7 @@ def test_restart_kills_what_the_journal_records_and_empties_it(tmp_path):
         # The reaper kills each recorded group at once (killpg), so sh dies by the signal: it never lives to see its
         # foreground sleep die first and exit 137 itself (which killing member by member allowed, 32 times in 200).
         assert leader.wait(timeout=5) == -signal.SIGKILL
+        assert (leader.pid, signal.SIGKILL) in groups_killed  # the whole group at once, not member by member
         assert (tmp_path / REGISTRY_FILE).read_text() == ""
 
 
